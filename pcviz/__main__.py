@@ -1,0 +1,3 @@
+from pcviz.cli import main
+
+raise SystemExit(main())

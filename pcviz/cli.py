@@ -1,0 +1,166 @@
+"""The ``pcviz`` command. Qt is imported only by the GUI subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from pcviz import __version__
+from pcviz.config import ConfigError
+
+
+def _add_run_options(p: argparse.ArgumentParser, preset_required: bool = False) -> None:
+    p.add_argument("--preset", default=None if preset_required else "digits-pc", required=preset_required,
+                   help="preset name (see `pcviz presets`) or path to a .toml file")
+    p.add_argument("--device", default=None, choices=("auto", "cpu", "cuda", "mps"),
+                   help="torch device (default: the preset's, normally auto)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a preset value, e.g. --set model.dt=0.05 (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pcviz", description="Watch hierarchical predictive-coding networks and Ladder VAEs infer and learn.")
+    parser.add_argument("--version", action="version", version=f"pcviz {__version__}")
+    _add_run_options(parser)
+    parser.add_argument("--screenshot", metavar="FILE.png", help="run --steps steps, save the window and exit")
+    parser.add_argument("--steps", type=int, default=200, help="steps before --screenshot (default 200)")
+    parser.add_argument("--headless", action="store_true",
+                        help="no window: run the preset in the terminal and print what it does")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("record", help="run headless and record to HDF5")
+    _add_run_options(p, preset_required=True)
+    p.add_argument("--steps", type=int, required=True, help="engine steps to run")
+    p.add_argument("--out", required=True, help="output .h5 file")
+    p.add_argument("--every", type=int, default=1, help="record every K-th step (default 1)")
+    p.add_argument("--batch", action="store_true", help="record the whole batch, not only the displayed sample")
+    p.add_argument("--weights-every", type=int, default=0, help="snapshot the weights every K steps (0: never)")
+    p.add_argument("--lzf", action="store_true", help="compress datasets with lzf")
+
+    p = sub.add_parser("play", help="play a recording in the window")
+    p.add_argument("file", help="recording (.h5)")
+    p.add_argument("--screenshot", metavar="FILE.png", help="show --frame, save the window and exit")
+    p.add_argument("--frame", type=int, default=0, help="frame shown by --screenshot")
+
+    p = sub.add_parser("info", help="summarise a recording")
+    p.add_argument("file", help="recording (.h5)")
+
+    sub.add_parser("presets", help="list the presets and what each shows")
+
+    p = sub.add_parser("train", help="train a preset's model and save a checkpoint (remakes shipped ones)")
+    _add_run_options(p, preset_required=True)
+    p.add_argument("--out", required=True, help="checkpoint file to write")
+    p.add_argument("--steps", type=int, default=None, help="engine steps (default: the preset's train_steps)")
+
+    p = sub.add_parser("run", help="run a preset headless and print energies (no window, no recording)")
+    _add_run_options(p)
+    p.add_argument("--steps", type=int, default=2000)
+
+    p = sub.add_parser("bench", help="the benchmark table, as ratios measured side by side")
+    p.add_argument("--quick", action="store_true", help="small sizes, under two minutes")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--out", default=None, help="write the report as JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except ConfigError as exc:
+        print(f"pcviz: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pcviz: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the known error types carry messages that say what and where
+        from pcviz.errors import USER_ERRORS
+
+        if isinstance(exc, USER_ERRORS):
+            print(f"pcviz: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    cmd = args.command
+    if cmd == "presets":
+        return cmd_presets()
+    if cmd == "run":
+        return cmd_run(args)
+    if cmd == "train":
+        from pcviz.sim.train import cmd_train
+
+        return cmd_train(args)
+    if cmd == "record":
+        from pcviz.io.commands import cmd_record
+
+        return cmd_record(args)
+    if cmd == "info":
+        from pcviz.io.commands import cmd_info
+
+        return cmd_info(args)
+    if cmd == "play":
+        from pcviz.gui.launch import cmd_play
+
+        return cmd_play(args)
+    if cmd == "bench":
+        from pcviz.bench import cmd_bench
+
+        return cmd_bench(args)
+    if args.headless:
+        return cmd_run(args)
+    return _gui_or_headless(args)
+
+
+def _gui_or_headless(args: argparse.Namespace) -> int:
+    try:
+        from pcviz.gui.launch import cmd_live
+    except ImportError as exc:  # the window is not part of this build yet
+        print(f"pcviz: the window is not available ({exc}); running headless instead", file=sys.stderr)
+        return cmd_run(args)
+    return cmd_live(args)
+
+
+def cmd_presets() -> int:
+    from pcviz.sim.presets import list_presets
+
+    entries = list_presets()
+    width = max((len(e.name) for e in entries), default=10)
+    for e in entries:
+        print(f"{e.name:<{width}}  [{e.model_kind}]  {e.description}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Headless demo: run the preset, print energies per hold and the step rate."""
+    from pcviz.sim import Engine, load_preset
+
+    cfg = load_preset(args.preset, args.overrides)
+    engine = Engine(cfg, device=args.device)
+    steps = int(getattr(args, "steps", 2000) or 2000)
+    print(f"pcviz: {cfg.preset.name} on {engine.device}, {steps} steps, headless "
+          f"(layers {[l.size for l in engine.spec.layers]}, batch {cfg.data.batch_size}, "
+          f"hold {cfg.data.hold_steps} steps)")
+    hold = cfg.data.hold_steps
+    report_every = max(hold, (steps // 10) // hold * hold)
+    t0 = time.perf_counter()
+
+    def progress(step: int) -> None:
+        if step % report_every == 0:
+            e = engine.model.layer_energies().tolist()
+            print(f"  step {step:>7}  energy/layer " + " ".join(f"{v:9.3f}" for v in e))
+
+    done = engine.run_steps(steps, progress)
+    dt = time.perf_counter() - t0
+    print(f"pcviz: {done} steps in {dt:.2f} s ({done / max(dt, 1e-9):.0f} steps/s)")
+    if engine.diverged is not None:
+        print(f"pcviz: {engine.diverged.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

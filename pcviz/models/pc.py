@@ -1,0 +1,582 @@
+"""Hierarchical predictive coding (Rao & Ballard 1999; Whittington & Bogacz 2017)
+with learned precisions.
+
+Layers x_0 (input) ... x_L. For l < L the prediction of layer l comes from the layer
+above, x̂_l = f_l(a_l) with a_l = W_l x_{l+1} + b_l; the top layer's prediction is its
+prior mean x̂_L = b_L. Errors ε_l = x_l − x̂_l, precisions Π_l (fixed, learned scalar
+or learned diagonal) and energy, per sample,
+
+    F = Σ_l [ ½ Σ_i Π_li ε_li² − ½ Σ_i log Π_li ] + λ Σ_{l≥1} Σ_i ρ(x_li)
+
+with ρ the activity prior (Gaussian ½x², sparse L1 |x| or Cauchy log(1+x²)).
+Inference is Euler on dx/dt = −∂F/∂x:
+
+    dx_l/dt = −Π_l ε_l + W_{l−1}ᵀ (Π_{l−1} ε_{l−1} ⊙ f′(a_{l−1})) − λ ρ′(x_l)
+
+(the L1 prior is applied as its proximal step, so the energy still decreases), with
+optional Langevin noise √(2 dt τ) ξ (Monte Carlo predictive coding). With
+``preconditioner = "diagonal"`` the flow is dx_l/dt = −D_l⁻¹ ∂F/∂x_l, with D_l the
+Gauss-Newton diagonal of the curvature, Π_l + (W_{l−1}∘W_{l−1})ᵀ Π_{l−1} (+ λ): the
+same fixed points and a non-increasing energy, but a step size that stays stable when
+learned precisions and weights grow (plain Euler needs dt < 2/λ_max). After each hold,
+the Hebbian weight step ΔW_l = η (Π_l ε_l ⊙ f′(a_l)) x_{l+1}ᵀ − η κ W_l (= −η ∂F/∂W_l),
+and a precision step on the variances Σ_l = 1/Π_l, ΔΣ = ρ (⟨ε²⟩ − Σ), the natural-
+gradient step of F in Σ, whose fixed point is Π_l = 1/⟨ε_l²⟩.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Sequence
+
+import torch
+
+from pcviz.config import meta
+from pcviz.models.base import DataInfo, GenerativeModel, LayerSpec, ModelError, grid_shape, units_tensor
+
+ACTIVATIONS = ("linear", "tanh", "sigmoid", "relu", "softplus")
+PRIORS = ("gaussian", "l1", "cauchy")
+
+
+@dataclass
+class PCConfig:
+    kind: str = field(default="pc", metadata=meta("model family", choices=("pc",)))
+    sizes: list[int] = field(
+        default_factory=lambda: [64, 64, 16],
+        metadata=meta("units per layer, bottom (input) to top", min=1, max=1_000_000),
+    )
+    mode: str = field(
+        default="unsupervised",
+        metadata=meta(
+            "unsupervised (generative), supervised (label at the top), discriminative (label at the bottom)",
+            choices=("unsupervised", "supervised", "discriminative"),
+        ),
+    )
+    activation: str = field(default="tanh", metadata=meta("f of the hidden layers' predictions", choices=ACTIVATIONS))
+    input_activation: str = field(
+        default="linear", metadata=meta("f of the bottom layer's prediction", choices=ACTIVATIONS)
+    )
+    dt: float = field(default=0.1, metadata=meta("Euler step of inference", gt=0.0, max=10.0))
+    preconditioner: str = field(
+        default="none",
+        metadata=meta("inference flow: plain gradient (none) or divided per unit by the diagonal of the"
+                      " energy's curvature (diagonal: same fixed points, stable as precisions grow)",
+                      choices=("none", "diagonal")),
+    )
+    state_init: str = field(
+        default="topdown",
+        metadata=meta("state at the start of a hold: top-down from the prior, zeros, or keep",
+                      choices=("topdown", "zeros", "keep")),
+    )
+    precision: str = field(
+        default="scalar",
+        metadata=meta("precision per layer: fixed, learned scalar, learned diagonal",
+                      choices=("fixed", "scalar", "diagonal")),
+    )
+    precision_init: float = field(default=1.0, metadata=meta("initial precision of every layer", gt=0.0))
+    precision_min: float = field(default=1e-2, metadata=meta("lower bound of learned precisions", gt=0.0))
+    precision_max: float = field(default=1e3, metadata=meta("upper bound of learned precisions", gt=0.0))
+    learn_precision: bool = field(default=True, metadata=meta("update precisions after each hold"))
+    lr_weights: float = field(default=0.01, metadata=meta("Hebbian learning rate η", min=0.0, max=100.0))
+    lr_precision: float = field(default=0.01, metadata=meta("precision learning rate ρ", min=0.0, max=1.0))
+    weight_decay: float = field(default=0.0, metadata=meta("Gaussian prior on weights κ", min=0.0))
+    prior: str = field(default="gaussian", metadata=meta("prior on hidden activity", choices=PRIORS))
+    prior_strength: float = field(default=0.0, metadata=meta("λ of the activity prior", min=0.0))
+    langevin_temperature: float = field(
+        default=0.0, metadata=meta("τ: Langevin noise of inference (Monte Carlo PC); 0 = none", min=0.0)
+    )
+    label_at_test: str = field(
+        default="free", metadata=meta("label layer when learning is off", choices=("free", "clamped"))
+    )
+    init_scale: float = field(default=1.0, metadata=meta("scale of the random initial weights", min=0.0))
+
+    def validate(self) -> None:
+        if len(self.sizes) < 2:
+            raise ValueError(f"sizes = {self.sizes}: need at least two layers")
+        if self.precision_min >= self.precision_max:
+            raise ValueError(
+                f"precision_min = {self.precision_min} must be below precision_max = {self.precision_max}"
+            )
+
+
+def _activation(name: str) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable | None]:
+    """(f, f′ expressed from (a, f(a))); f′ None means identity (linear)."""
+    if name == "linear":
+        return (lambda a: a), None
+    if name == "tanh":
+        return torch.tanh, lambda a, y: 1.0 - y * y
+    if name == "sigmoid":
+        return torch.sigmoid, lambda a, y: y * (1.0 - y)
+    if name == "relu":
+        return torch.relu, lambda a, y: (a > 0).to(a.dtype)
+    if name == "softplus":
+        return torch.nn.functional.softplus, lambda a, y: torch.sigmoid(a)
+    raise ModelError(f"model.activation = {name!r}: unknown")
+
+
+class PCModel(GenerativeModel):
+    kind: ClassVar[str] = "pc"
+    structural: ClassVar[frozenset[str]] = frozenset({"kind", "sizes", "mode", "precision", "init_scale"})
+
+    def __init__(self, config: PCConfig, data: DataInfo, device: torch.device | str = "cpu", seed: int = 0,
+                 dtype: torch.dtype = torch.float32):
+        super().__init__(config, data, device, seed)
+        self.dtype = dtype
+        sizes = list(config.sizes)
+        self.sizes = sizes
+        self.L = len(sizes) - 1
+        self.layers = self._layer_specs(sizes, data)
+        self._gen = torch.Generator(device=self.device).manual_seed(seed)
+        dev, dt = self.device, dtype
+        # parameters
+        self.W: list[torch.Tensor] = []  # W[l]: (n_l, n_{l+1})
+        for l in range(self.L):
+            w = torch.randn(sizes[l], sizes[l + 1], generator=self._gen, device=dev, dtype=dt)
+            self.W.append(w * (config.init_scale / math.sqrt(sizes[l + 1])))
+        self.b = [torch.zeros(n, device=dev, dtype=dt) for n in sizes]  # b[L] is the top prior mean
+        pshape = (lambda n: (n,)) if config.precision == "diagonal" else (lambda n: (1,))
+        self.var = [torch.full(pshape(n), 1.0 / config.precision_init, device=dev, dtype=dt) for n in sizes]
+        # interventions: precision gains, clamps, occlusion
+        self.gain = [torch.ones(n, device=dev, dtype=dt) for n in sizes]
+        self._clamps: list[dict[int, float]] = [dict() for _ in sizes]
+        self._occluded = torch.zeros(sizes[0], dtype=torch.bool, device=dev)
+        self._label_override: int | None = None
+        self._imagine = False
+        self._data_x: torch.Tensor | None = None
+        self._data_labels: torch.Tensor | None = None
+        self._learning = True
+        self._diag: list[torch.Tensor] | None = None
+        self.param_changed("")
+        self._alloc(1)
+
+    # ----------------------------------------------------------------- set-up
+    def _layer_specs(self, sizes: list[int], data: DataInfo) -> list[LayerSpec]:
+        mode = self.config.mode
+        L = len(sizes) - 1
+        data_layer = L if mode == "discriminative" else 0
+        label_layer = {"supervised": L, "discriminative": 0}.get(mode)
+        if sizes[data_layer] != data.dim:
+            raise ModelError(
+                f"model.sizes[{data_layer}] = {sizes[data_layer]}: the input has {data.dim} values per sample"
+                f" ({'x'.join(map(str, data.display_shape))})"
+            )
+        if label_layer is not None:
+            if data.n_classes == 0:
+                raise ModelError(f"model.mode = {mode!r} needs labelled data (the input stream has no labels)")
+            if sizes[label_layer] != data.n_classes:
+                raise ModelError(
+                    f"model.sizes[{label_layer}] = {sizes[label_layer]}: the label layer needs one unit per class"
+                    f" ({data.n_classes})"
+                )
+        specs = []
+        for l, n in enumerate(sizes):
+            if l == data_layer:
+                role, shape = "input", tuple(data.display_shape)
+            elif l == label_layer:
+                role, shape = "label", grid_shape(n)
+            elif l == L:
+                role, shape = "top", grid_shape(n)
+            else:
+                role, shape = "hidden", grid_shape(n)
+            specs.append(LayerSpec(f"x{l}" if role == "hidden" else role, role, n, shape))
+        return specs
+
+    def _alloc(self, B: int) -> None:
+        dev, dt, sizes = self.device, self.dtype, self.sizes
+        self.batch_size = B
+        self.x = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes]  # (B, n_l)
+        self.pred = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes]  # (B, n_l)
+        self.err = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes]  # (B, n_l)
+        self.perr = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes]  # Π ε, (B, n_l)
+        self.a = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes[:-1]]  # pre-activations (B, n_l)
+        self.fprime = [torch.ones(B, n, device=dev, dtype=dt) for n in sizes[:-1]]
+        self.dx = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes]
+        self._fixed_value = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes]
+        self._rebuild_masks()
+
+    def param_changed(self, name: str) -> None:
+        cfg = self.config
+        self._f = [_activation(cfg.input_activation if l == 0 else cfg.activation) for l in range(self.L)]
+        self._diag = None  # prior_strength may have changed
+
+    @property
+    def data_layer(self) -> int:
+        return self.L if self.config.mode == "discriminative" else 0
+
+    @property
+    def label_layer(self) -> int | None:
+        return {"supervised": self.L, "discriminative": 0}.get(self.config.mode)
+
+    # ---------------------------------------------------------- masks & clamps
+    def _label_clamped(self) -> bool:
+        if self.label_layer is None:
+            return False
+        if self._label_override is not None:
+            return True
+        return self._data_labels is not None and (self._learning or self.config.label_at_test == "clamped")
+
+    def _rebuild_masks(self) -> None:
+        """Recompute which units are held fixed and at what value, after any change of
+        batch, label, clamp or occlusion."""
+        B = self.batch_size
+        self._fixed = [torch.zeros(n, dtype=torch.bool, device=self.device) for n in self.sizes]
+        dl = self.data_layer
+        if self._data_x is not None and not (self._imagine and dl == 0):
+            self._fixed[dl][:] = True
+            self._fixed_value[dl].copy_(self._data_x)
+            if dl == 0:
+                self._fixed[0] &= ~self._occluded
+        ll = self.label_layer
+        if ll is not None and self._label_clamped():
+            onehot = torch.zeros(B, self.sizes[ll], device=self.device, dtype=self.dtype)
+            if self._label_override is not None:
+                onehot[:, self._label_override] = 1.0
+            else:
+                onehot[torch.arange(B, device=self.device), self._data_labels] = 1.0
+            self._fixed[ll][:] = True
+            self._fixed_value[ll].copy_(onehot)
+        for l, clamps in enumerate(self._clamps):
+            for u, v in clamps.items():
+                self._fixed[l][u] = True
+                self._fixed_value[l][:, u] = v
+        self._free = [(~m).to(self.dtype) for m in self._fixed]  # (n_l,)
+        self._any_fixed = [bool(m.any()) for m in self._fixed]
+        self._any_occluded = bool(self._occluded.any()) or (self._imagine and self.data_layer == 0)
+        self._occ_mask = (torch.ones_like(self._occluded) if self._imagine and self.data_layer == 0
+                          else self._occluded)
+        for l in range(len(self.sizes)):
+            if self._any_fixed[l]:
+                self.x[l].copy_(torch.where(self._fixed[l], self._fixed_value[l], self.x[l]))
+
+    def precision(self, l: int) -> torch.Tensor:
+        """The learned precision Π_l = 1/Σ_l, (1,) or (n_l,)."""
+        return 1.0 / self.var[l]
+
+    def effective_precision(self, l: int) -> torch.Tensor:
+        """Π_l times the intervention gain (lesions, occlusion), (n_l,)."""
+        return self.gain[l] / self.var[l]
+
+    # ---------------------------------------------------------------- dynamics
+    def set_batch(self, x: torch.Tensor, labels: torch.Tensor | None, learning: bool) -> None:
+        x = x.to(self.device, self.dtype)  # (B, D)
+        if x.shape[0] != self.batch_size:
+            self._alloc(x.shape[0])
+        self._data_x = x
+        self._data_labels = None if labels is None else labels.to(self.device)
+        self._learning = learning
+        if self.config.state_init == "zeros":
+            for t in self.x:
+                t.zero_()
+        self._rebuild_masks()
+        if self.config.state_init == "topdown":
+            # start from the prior: sweep the prediction down from the top, keeping
+            # the units that are held (data, labels, clamps)
+            L = self.L
+            self.x[L].copy_(torch.where(self._fixed[L], self.x[L], self.b[L].expand_as(self.x[L])))
+            for l in range(L - 1, -1, -1):
+                f, _ = self._f[l]
+                pred = f(torch.addmm(self.b[l], self.x[l + 1], self.W[l].T))  # (B, n_l)
+                self.x[l].copy_(torch.where(self._fixed[l], self.x[l], pred))
+        self.forward()
+
+    def forward(self, params_changed: bool = True) -> None:
+        """Predictions, errors and precision-weighted errors for the current state.
+        ``params_changed`` marks the curvature diagonal stale (weights, precisions or
+        gains may have changed)."""
+        L = self.L
+        if params_changed:
+            self._diag = None
+        for l in range(L):
+            f, df = self._f[l]
+            torch.addmm(self.b[l], self.x[l + 1], self.W[l].T, out=self.a[l])  # (B, n_l)
+            if df is None:
+                self.pred[l].copy_(self.a[l])
+            else:
+                self.pred[l].copy_(f(self.a[l]))
+                self.fprime[l].copy_(df(self.a[l], self.pred[l]))
+        self.pred[L].copy_(self.b[L].expand_as(self.pred[L]))
+        if self._any_occluded:  # occluded inputs are free and follow the prediction
+            self.x[0].copy_(torch.where(self._occ_mask, self.pred[0], self.x[0]))
+        for l in range(L + 1):
+            torch.sub(self.x[l], self.pred[l], out=self.err[l])
+            torch.mul(self.err[l], self.effective_precision(l), out=self.perr[l])
+
+    def curvature_diagonal(self) -> list[torch.Tensor]:
+        """D_l (n_l,): Π_l + (W_{l−1}∘W_{l−1})ᵀ Π_{l−1} (+ λ for a Gaussian prior); it
+        bounds the diagonal of ∂²F/∂x_l² from above for |f′| ≤ 1."""
+        cfg = self.config
+        out = []
+        for l in range(self.L + 1):
+            d = self.effective_precision(l).clone()
+            if l >= 1:
+                d = d + (self.W[l - 1] ** 2).T @ self.effective_precision(l - 1)
+                if cfg.prior_strength > 0 and cfg.prior in ("gaussian", "cauchy"):
+                    d = d + (2 if cfg.prior == "cauchy" else 1) * cfg.prior_strength
+            out.append(d.clamp_(min=1e-3))
+        return out
+
+    def gradients(self) -> list[torch.Tensor]:
+        """−∂F/∂x_l for every layer (before masks), into ``self.dx``."""
+        cfg = self.config
+        for l in range(self.L + 1):
+            torch.neg(self.perr[l], out=self.dx[l])
+            if l >= 1:
+                g = self.perr[l - 1] if self._f[l - 1][1] is None else self.perr[l - 1] * self.fprime[l - 1]
+                self.dx[l].addmm_(g, self.W[l - 1])  # (B, n_{l-1}) @ (n_{l-1}, n_l)
+                lam = cfg.prior_strength
+                if lam > 0 and cfg.prior == "gaussian":
+                    self.dx[l].add_(self.x[l], alpha=-lam)
+                elif lam > 0 and cfg.prior == "cauchy":
+                    self.dx[l].sub_(2 * lam * self.x[l] / (1 + self.x[l] ** 2))
+        return self.dx
+
+    def step(self, learning: bool = True) -> None:
+        cfg = self.config
+        dt = cfg.dt
+        if learning != self._learning:  # the label layer is held only while learning
+            self._learning = learning
+            self._rebuild_masks()
+            self.forward()
+        self.gradients()
+        tau = cfg.langevin_temperature
+        precond = cfg.preconditioner == "diagonal"
+        if precond and self._diag is None:
+            self._diag = self.curvature_diagonal()
+        for l in range(self.L + 1):
+            if precond:
+                self.dx[l].div_(self._diag[l])
+            if self._any_fixed[l]:
+                self.dx[l].mul_(self._free[l])
+            self.x[l].add_(self.dx[l], alpha=dt)
+            if tau > 0:
+                noise = torch.randn(self.x[l].shape, generator=self._gen, device=self.device, dtype=self.dtype)
+                if precond:  # preconditioned Langevin: noise covariance 2 dt τ D⁻¹
+                    noise.div_(self._diag[l].sqrt())
+                if self._any_fixed[l]:
+                    noise.mul_(self._free[l])
+                self.x[l].add_(noise, alpha=math.sqrt(2 * dt * tau))
+            if l >= 1 and cfg.prior == "l1" and cfg.prior_strength > 0:
+                shrunk = torch.sign(self.x[l]) * torch.clamp(self.x[l].abs() - dt * cfg.prior_strength, min=0)
+                self.x[l].copy_(torch.where(self._fixed[l], self.x[l], shrunk))
+        self.forward(params_changed=False)
+
+    def weight_gradients(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """(−∂F/∂W_l, −∂F/∂b_l) averaged over the batch, weight decay included."""
+        B = self.batch_size
+        dW, db = [], []
+        for l in range(self.L):
+            g = self.perr[l] if self._f[l][1] is None else self.perr[l] * self.fprime[l]  # (B, n_l)
+            gw = g.T @ self.x[l + 1] / B  # (n_l, n_{l+1})
+            if self.config.weight_decay > 0:
+                gw = gw - self.config.weight_decay * self.W[l]
+            dW.append(gw)
+            db.append(g.mean(0))
+        db.append(self.perr[self.L].mean(0))  # top prior mean
+        return dW, db
+
+    def end_hold(self, learning: bool = True) -> None:
+        if not learning:
+            return
+        cfg = self.config
+        if cfg.lr_weights > 0:
+            dW, db = self.weight_gradients()
+            for l in range(self.L):
+                self.W[l].add_(dW[l], alpha=cfg.lr_weights)
+            for l in range(self.L + 1):
+                if l == self.data_layer and self.config.mode == "discriminative":
+                    continue  # the input at the top has no prior to learn
+                self.b[l].add_(db[l], alpha=cfg.lr_weights)
+        if cfg.precision != "fixed" and cfg.learn_precision and cfg.lr_precision > 0:
+            self.update_precision(cfg.lr_precision)
+        self.forward()
+
+    def update_precision(self, rate: float) -> None:
+        """Σ ← Σ + ρ(⟨ε²⟩ − Σ) over the batch (and units, for a scalar precision);
+        occluded and lesioned-to-zero units do not count."""
+        cfg = self.config
+        lo, hi = 1.0 / cfg.precision_max, 1.0 / cfg.precision_min
+        for l in range(self.L + 1):
+            valid = (self.gain[l] > 0).to(self.dtype)  # (n_l,)
+            if l == self.data_layer and self._any_occluded and l == 0:
+                valid = valid * (~self._occ_mask).to(self.dtype)
+            sq = (self.err[l] ** 2).mean(0)  # (n_l,)
+            if self.var[l].numel() == 1:
+                n = valid.sum()
+                if n == 0:
+                    continue
+                target = (sq * valid).sum() / n
+                self.var[l].add_(rate * (target - self.var[l]))
+            else:
+                self.var[l].add_(rate * valid * (sq - self.var[l]))
+            self.var[l].clamp_(lo, hi)
+
+    # ---------------------------------------------------------------- energy
+    def energies(self) -> torch.Tensor:
+        """(L+1, B) energy per layer and sample."""
+        cfg = self.config
+        out = []
+        for l in range(self.L + 1):
+            e = 0.5 * (self.perr[l] * self.err[l]).sum(1)  # (B,)
+            logp = torch.log(self.precision(l)).expand(self.sizes[l])  # (n_l,)
+            e = e - 0.5 * logp.sum()
+            if l >= 1 and cfg.prior_strength > 0:
+                x = self.x[l]
+                if cfg.prior == "gaussian":
+                    rho = 0.5 * x * x
+                elif cfg.prior == "l1":
+                    rho = x.abs()
+                else:
+                    rho = torch.log1p(x * x)
+                e = e + cfg.prior_strength * rho.sum(1)
+            out.append(e)
+        return torch.stack(out)
+
+    def energy(self) -> torch.Tensor:
+        """(B,) total energy F per sample."""
+        return self.energies().sum(0)
+
+    # -------------------------------------------------------------- streaming
+    def frame_tensors(self) -> list[dict[str, torch.Tensor]]:
+        out = []
+        for l in range(self.L + 1):
+            out.append({
+                "activity": self.x[l],
+                "prediction": self.pred[l],
+                "error": self.err[l],
+                "precision": self.effective_precision(l).expand(self.batch_size, self.sizes[l]),
+            })
+        return out
+
+    def scalar_tensors(self, index: int | None) -> dict[str, torch.Tensor]:
+        E = self.energies()  # (L+1, B)
+        e = E.mean(1) if index is None else E[:, index]
+        out = {f"energy/layer_{l}": e[l] for l in range(self.L + 1)}
+        out["energy/total"] = e.sum()
+        for l in range(self.L + 1):
+            err = self.err[l] if index is None else self.err[l][index : index + 1]
+            out[f"error_norm/layer_{l}"] = err.norm(dim=1).mean()
+            out[f"precision/layer_{l}"] = self.effective_precision(l).mean()
+        ll = self.label_layer
+        if ll is not None and self._data_labels is not None:
+            guess = self.x[ll].argmax(1)
+            if index is None:
+                out["accuracy"] = (guess == self._data_labels).to(self.dtype).mean()
+            else:
+                out["accuracy"] = (guess[index] == self._data_labels[index]).to(self.dtype)
+        return out
+
+    def layer_energies(self) -> torch.Tensor:
+        return self.energies().mean(1)
+
+    def basis(self) -> torch.Tensor | None:
+        if self.config.mode == "discriminative":
+            return self.W[self.L - 1].reshape(self.sizes[self.L - 1], *self.data.display_shape)
+        return self.W[0].T.reshape(self.sizes[1], *self.data.display_shape)
+
+    # ----------------------------------------------------------- interventions
+    def clamp(self, layer: int, units: Sequence[int] | None, value: float) -> None:
+        self.check_layer(layer, "clamp")
+        for u in units_tensor(units, self.sizes[layer], f"clamp layer {layer}"):
+            self._clamps[layer][u] = float(value)
+        self._rebuild_masks()
+        self.forward()
+
+    def release(self, layer: int | None = None, units: Sequence[int] | None = None) -> None:
+        layers = range(self.L + 1) if layer is None else [self.check_layer(layer, "release")]
+        for l in layers:
+            if units is None or len(units) == 0:
+                self._clamps[l].clear()
+            else:
+                for u in units_tensor(units, self.sizes[l], f"release layer {l}"):
+                    self._clamps[l].pop(u, None)
+        self._rebuild_masks()
+        self.forward()
+
+    def pulse(self, layer: int, units: Sequence[int] | None, value: float) -> None:
+        self.check_layer(layer, "pulse")
+        idx = units_tensor(units, self.sizes[layer], f"pulse layer {layer}")
+        self.x[layer][:, idx] += float(value)
+        self._rebuild_masks()  # clamped units keep their value
+        self.forward()
+
+    def lesion(self, layer: int, factor: float, units: Sequence[int] | None = None) -> None:
+        self.check_layer(layer, "lesion")
+        if factor < 0 or not math.isfinite(factor):
+            raise ModelError(f"lesion layer {layer}: factor {factor} must be a finite number >= 0")
+        idx = units_tensor(units, self.sizes[layer], f"lesion layer {layer}")
+        self.gain[layer][idx] = float(factor)
+        self.forward()
+
+    def occlude(self, units: Sequence[int]) -> None:
+        if self.data_layer != 0:
+            raise ModelError("occlude: in discriminative mode the input is clamped at the top; lesion it instead")
+        idx = units_tensor(units, self.sizes[0], "occlude")
+        self._occluded[idx] = True
+        self.gain[0][idx] = 0.0
+        self._rebuild_masks()
+        self.forward()
+
+    def unocclude(self) -> None:
+        self.gain[0][self._occluded] = 1.0
+        self._occluded[:] = False
+        self._rebuild_masks()
+        if self._data_x is not None:
+            self.x[0].copy_(torch.where(self._fixed[0], self._fixed_value[0], self.x[0]))
+        self.forward()
+
+    def set_label(self, label: int | None, imagine: bool = False) -> None:
+        ll = self.label_layer
+        if ll is None:
+            raise ModelError(f"set_label: model.mode = {self.config.mode!r} has no label layer")
+        if label is not None and not 0 <= int(label) < self.sizes[ll]:
+            raise ModelError(f"set_label: label {label} out of range 0..{self.sizes[ll] - 1}")
+        self._label_override = None if label is None else int(label)
+        self._imagine = bool(imagine) and label is not None and self.data_layer == 0
+        if self._imagine:
+            self.gain[0].zero_()
+        elif not self._occluded.any():
+            self.gain[0].fill_(1.0)
+        else:
+            self.gain[0].fill_(1.0)
+            self.gain[0][self._occluded] = 0.0
+        self._rebuild_masks()
+        self.forward()
+
+    def clear_interventions(self) -> None:
+        for c in self._clamps:
+            c.clear()
+        for g in self.gain:
+            g.fill_(1.0)
+        self._occluded[:] = False
+        self._label_override = None
+        self._imagine = False
+        self._rebuild_masks()
+        self.forward()
+
+    # ------------------------------------------------------------- parameters
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        out = {}
+        for l, w in enumerate(self.W):
+            out[f"W.{l}"] = w
+        for l, b in enumerate(self.b):
+            out[f"b.{l}"] = b
+        for l, v in enumerate(self.var):
+            out[f"var.{l}"] = v
+        return out
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        own = self.state_tensors()
+        missing = sorted(set(own) - set(tensors))
+        if missing:
+            raise ModelError(f"checkpoint lacks {', '.join(missing)}")
+        for name, t in own.items():
+            src = tensors[name]
+            if tuple(src.shape) != tuple(t.shape):
+                raise ModelError(f"checkpoint {name} has shape {tuple(src.shape)}, the model needs {tuple(t.shape)}")
+            t.copy_(src.to(self.device, self.dtype))
+        self.forward()
+
+    def architecture(self) -> dict[str, Any]:
+        return {"kind": self.kind, "sizes": list(self.sizes), "mode": self.config.mode,
+                "precision": self.config.precision}

@@ -1,0 +1,66 @@
+"""Checkpoints: learned tensors plus a plain description of the architecture, saved
+with torch.save and loaded with ``weights_only=True`` (no pickled code)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pcviz.models.base import GenerativeModel, ModelError
+
+FORMAT = "pcviz-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be read or does not fit the model; the message says why."""
+
+
+def save_checkpoint(model: GenerativeModel, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "architecture": json.dumps(model.architecture(), sort_keys=True),
+        "extra": json.dumps(extra or {}, sort_keys=True),
+        "tensors": {k: v.detach().to("cpu").clone() for k, v in model.state_tensors().items()},
+    }
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)  # atomic: a crash never leaves half a checkpoint
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint not found: {path}") from None
+    except Exception as exc:  # torch raises many kinds for a bad file
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a pcviz checkpoint")
+    if payload.get("version") != VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {payload.get('version')} (this pcviz reads {VERSION})")
+    payload["architecture"] = json.loads(payload["architecture"])
+    payload["extra"] = json.loads(payload.get("extra", "{}"))
+    return payload
+
+
+def load_checkpoint(model: GenerativeModel, path: str | Path) -> dict[str, Any]:
+    payload = read_checkpoint(path)
+    want, got = model.architecture(), payload["architecture"]
+    if want != got:
+        diffs = [f"{k}: checkpoint {got.get(k)!r}, model {want.get(k)!r}"
+                 for k in sorted(set(want) | set(got)) if want.get(k) != got.get(k)]
+        raise CheckpointError(f"{path}: made for another architecture ({'; '.join(diffs)})")
+    try:
+        model.load_state_tensors(payload["tensors"])
+    except ModelError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    return payload
