@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pcviz {__version__}")
     _add_run_options(parser)
     parser.add_argument("--screenshot", metavar="FILE.png", help="run --steps steps, save the window and exit")
-    parser.add_argument("--steps", type=int, default=200, help="steps before --screenshot (default 200)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="steps before --screenshot (default 200), or of --headless (default 2000)")
     parser.add_argument("--headless", action="store_true",
                         help="no window: run the preset in the terminal and print what it does")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -140,7 +141,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg = load_preset(args.preset, args.overrides)
     engine = Engine(cfg, device=args.device)
-    steps = int(getattr(args, "steps", 2000) or 2000)
+    steps = getattr(args, "steps", None)
+    steps = 2000 if steps is None else int(steps)
     print(f"pcviz: {cfg.preset.name} on {engine.device}, {steps} steps, headless "
           f"(layers {[l.size for l in engine.spec.layers]}, batch {cfg.data.batch_size}, "
           f"hold {cfg.data.hold_steps} steps)")

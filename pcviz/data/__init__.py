@@ -6,12 +6,12 @@ from __future__ import annotations
 from pcviz.data.dataset import DataError, Dataset
 from pcviz.data.digits import load_digits
 from pcviz.data.mnist import load_mnist, read_idx
-from pcviz.data.patches import load_photo_folder, make_dead_leaves_patches, whiten
+from pcviz.data.patches import dead_leaves, load_photo_folder, make_dead_leaves_patches, whiten
 from pcviz.data.stream import Batch, SampleStream
 from pcviz.data.synthetic import make_bars, make_shapes
 
 __all__ = [
-    "Batch", "DataError", "Dataset", "SampleStream", "load_digits", "load_mnist", "load_photo_folder",
+    "Batch", "DataError", "dead_leaves", "Dataset", "SampleStream", "load_digits", "load_mnist", "load_photo_folder",
     "make_bars", "make_dataset", "make_dead_leaves_patches", "make_shapes", "read_idx", "whiten",
 ]
 

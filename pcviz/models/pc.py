@@ -78,6 +78,12 @@ class PCConfig:
     precision_min: float = field(default=1e-2, metadata=meta("lower bound of learned precisions", gt=0.0))
     precision_max: float = field(default=1e3, metadata=meta("upper bound of learned precisions", gt=0.0))
     learn_precision: bool = field(default=True, metadata=meta("update precisions after each hold"))
+    precision_layers: list[int] = field(
+        default_factory=list,
+        metadata=meta("layers whose precision is learned (empty: all). Hidden precisions can run away "
+                      "(x_l follows its prediction, ε_l → 0, Π_l grows), so presets often learn only the input's",
+                      min=0),
+    )
     lr_weights: float = field(default=0.01, metadata=meta("Hebbian learning rate η", min=0.0, max=100.0))
     lr_precision: float = field(default=0.01, metadata=meta("precision learning rate ρ", min=0.0, max=1.0))
     weight_decay: float = field(default=0.0, metadata=meta("Gaussian prior on weights κ", min=0.0))
@@ -94,6 +100,8 @@ class PCConfig:
     def validate(self) -> None:
         if len(self.sizes) < 2:
             raise ValueError(f"sizes = {self.sizes}: need at least two layers")
+        if any(l >= len(self.sizes) for l in self.precision_layers):
+            raise ValueError(f"precision_layers = {self.precision_layers}: the model has {len(self.sizes)} layers")
         if self.precision_min >= self.precision_max:
             raise ValueError(
                 f"precision_min = {self.precision_min} must be below precision_max = {self.precision_max}"
@@ -260,11 +268,11 @@ class PCModel(GenerativeModel):
     # ---------------------------------------------------------------- dynamics
     def set_batch(self, x: torch.Tensor, labels: torch.Tensor | None, learning: bool) -> None:
         x = x.to(self.device, self.dtype)  # (B, D)
-        if x.shape[0] != self.batch_size:
-            self._alloc(x.shape[0])
         self._data_x = x
         self._data_labels = None if labels is None else labels.to(self.device)
         self._learning = learning
+        if x.shape[0] != self.batch_size:
+            self._alloc(x.shape[0])
         if self.config.state_init == "zeros":
             for t in self.x:
                 t.zero_()
@@ -397,6 +405,8 @@ class PCModel(GenerativeModel):
         cfg = self.config
         lo, hi = 1.0 / cfg.precision_max, 1.0 / cfg.precision_min
         for l in range(self.L + 1):
+            if cfg.precision_layers and l not in cfg.precision_layers:
+                continue
             valid = (self.gain[l] > 0).to(self.dtype)  # (n_l,)
             if l == self.data_layer and self._any_occluded and l == 0:
                 valid = valid * (~self._occ_mask).to(self.dtype)
