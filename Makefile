@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --upgrade pip >/dev/null
+	-$(BIN)/python -m pip install -q --upgrade pip
 
 $(STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 	$(BIN)/python -m pip install -c $(CONSTRAINTS) -e '.[test]'

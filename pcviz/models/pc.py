@@ -96,6 +96,11 @@ class PCConfig:
         default="free", metadata=meta("label layer when learning is off", choices=("free", "clamped"))
     )
     init_scale: float = field(default=1.0, metadata=meta("scale of the random initial weights", min=0.0))
+    normalize_basis: bool = field(
+        default=False,
+        metadata=meta("keep every column of W_0 (each cause's basis image) at unit norm, as Olshausen & Field"
+                      " did: with a sparse prior, otherwise weights grow and causes shrink without limit"),
+    )
 
     def validate(self) -> None:
         if len(self.sizes) < 2:
@@ -391,6 +396,8 @@ class PCModel(GenerativeModel):
             dW, db = self.weight_gradients()
             for l in range(self.L):
                 self.W[l].add_(dW[l], alpha=cfg.lr_weights)
+            if cfg.normalize_basis:
+                self.W[0].div_(self.W[0].norm(dim=0, keepdim=True).clamp_min(1e-8))  # (n_0, n_1) unit columns
             for l in range(self.L + 1):
                 if l == self.data_layer and self.config.mode == "discriminative":
                     continue  # the input at the top has no prior to learn
