@@ -335,6 +335,9 @@ def test_kernels_become_localised_and_oriented_on_patches():
     loc1, ori1 = float(kernel_localisation(k1).mean()), float(kernel_orientation(k1).mean())
     assert loc1 > loc0 + 0.15, (loc0, loc1)
     assert ori1 > ori0 + 0.08, (ori0, ori1)
+    scalars = engine.model.scalar_tensors(0)  # the streamed measures follow the weights
+    assert float(scalars["basis/localisation"]) == pytest.approx(loc1, rel=1e-5)
+    assert float(scalars["basis/orientation"]) == pytest.approx(ori1, rel=1e-5)
 
 
 # ------------------------------------------------------------- engine, presets, data
@@ -414,3 +417,14 @@ def test_bad_geometry_is_refused_with_the_field_named():
         build(PCConvConfig, {"paddings": [4, 3]}, prefix="model")
     with pytest.raises(ModelError, match="image input"):
         build_model(PCConvConfig(), DataInfo(10, (10,)))
+
+
+def test_a_new_batch_size_is_taken_with_its_data():
+    """(the dense model shares set-up order with this one: both are checked)"""
+    conv, side = small_model()
+    dense = twin(conv)
+    for m in (conv, dense):
+        for B in (3, 5, 2):
+            x = torch.randn(B, side * side, dtype=D64)
+            m.set_batch(x, None, learning=False)
+            torch.testing.assert_close(m.x[0], x)

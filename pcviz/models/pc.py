@@ -260,11 +260,11 @@ class PCModel(GenerativeModel):
     # ---------------------------------------------------------------- dynamics
     def set_batch(self, x: torch.Tensor, labels: torch.Tensor | None, learning: bool) -> None:
         x = x.to(self.device, self.dtype)  # (B, D)
-        if x.shape[0] != self.batch_size:
-            self._alloc(x.shape[0])
-        self._data_x = x
+        self._data_x = x  # before _alloc: a new batch size rebuilds the masks from it
         self._data_labels = None if labels is None else labels.to(self.device)
         self._learning = learning
+        if x.shape[0] != self.batch_size:
+            self._alloc(x.shape[0])
         if self.config.state_init == "zeros":
             for t in self.x:
                 t.zero_()

@@ -233,6 +233,7 @@ class PCConvModel(PCModel):
         self._data_labels = None
         self._learning = True
         self._diag = None
+        self._basis_stats: tuple[torch.Tensor, torch.Tensor] | None = None
         self.param_changed("")
         self._alloc(1)
 
@@ -284,11 +285,11 @@ class PCConvModel(PCModel):
         if x.shape[1] != self.sizes[0]:
             raise ModelError(f"pc_conv: a batch of {x.shape[1]} values per sample; the model's input has"
                              f" {self.sizes[0]} ({'x'.join(map(str, self.shapes[0]))})")
-        if x.shape[0] != self.batch_size:
-            self._alloc(x.shape[0])
-        self._data_x = x
+        self._data_x = x  # before _alloc: a new batch size rebuilds the masks from it
         self._data_labels = None  # labels are not modelled
         self._learning = learning
+        if x.shape[0] != self.batch_size:
+            self._alloc(x.shape[0])
         if self.config.state_init == "zeros":
             for t in self.x:
                 t.zero_()
@@ -440,6 +441,7 @@ class PCConvModel(PCModel):
             for l in range(self.L + 1):
                 self.b[l].add_(db[l], alpha=cfg.lr_weights)
             self._normalise_kernels()
+            self._basis_stats = None
         if cfg.precision != "fixed" and cfg.learn_precision and cfg.lr_precision > 0:
             self.update_precision(cfg.lr_precision)
         self.forward()
@@ -478,10 +480,16 @@ class PCConvModel(PCModel):
 
     def scalar_tensors(self, index: int | None) -> dict[str, torch.Tensor]:
         out = super().scalar_tensors(index)
-        k = self.kernels()
-        out["basis/localisation"] = kernel_localisation(k).mean().to(self.dtype)
-        out["basis/orientation"] = kernel_orientation(k).mean().to(self.dtype)
+        if self._basis_stats is None:  # the kernels change only at the end of a hold
+            k = self.kernels()
+            self._basis_stats = (kernel_localisation(k).mean().to(self.dtype),
+                                 kernel_orientation(k).mean().to(self.dtype))
+        out["basis/localisation"], out["basis/orientation"] = self._basis_stats
         return out
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        super().load_state_tensors(tensors)
+        self._basis_stats = None
 
     def kernels(self) -> torch.Tensor:
         """Layer 1's kernels as (C_1·C_0, k, k) images (C_0 = 1 for grey input)."""
