@@ -9,10 +9,12 @@ import torch
 
 from pcviz.models.base import COMMON_QUANTITIES, DataInfo, GenerativeModel, LayerSpec, ModelError, grid_shape
 from pcviz.models.pc import PCConfig, PCModel
+from pcviz.models.pc_conv import PCConvConfig, PCConvModel
 
 #: model.kind -> (config dataclass, model class)
 MODEL_FAMILIES: dict[str, tuple[type, type[GenerativeModel]]] = {
     "pc": (PCConfig, PCModel),
+    "pc_conv": (PCConvConfig, PCConvModel),
 }
 
 

@@ -273,7 +273,7 @@ class PCModel(GenerativeModel):
     # ---------------------------------------------------------------- dynamics
     def set_batch(self, x: torch.Tensor, labels: torch.Tensor | None, learning: bool) -> None:
         x = x.to(self.device, self.dtype)  # (B, D)
-        self._data_x = x
+        self._data_x = x  # before _alloc: a new batch size rebuilds the masks from it
         self._data_labels = None if labels is None else labels.to(self.device)
         self._learning = learning
         if x.shape[0] != self.batch_size:
@@ -353,7 +353,7 @@ class PCModel(GenerativeModel):
             self.forward()
         self.gradients()
         tau = cfg.langevin_temperature
-        precond = cfg.preconditioner == "diagonal"
+        precond = cfg.preconditioner != "none"
         if precond and self._diag is None:
             self._diag = self.curvature_diagonal()
         for l in range(self.L + 1):
@@ -370,7 +370,9 @@ class PCModel(GenerativeModel):
                     noise.mul_(self._free[l])
                 self.x[l].add_(noise, alpha=math.sqrt(2 * dt * tau))
             if l >= 1 and cfg.prior == "l1" and cfg.prior_strength > 0:
-                shrunk = torch.sign(self.x[l]) * torch.clamp(self.x[l].abs() - dt * cfg.prior_strength, min=0)
+                # the proximal step of λ|x| in the flow's metric: threshold dt λ, or dt λ / D
+                thr = dt * cfg.prior_strength / self._diag[l] if precond else dt * cfg.prior_strength
+                shrunk = torch.sign(self.x[l]) * torch.clamp(self.x[l].abs() - thr, min=0)
                 self.x[l].copy_(torch.where(self._fixed[l], self.x[l], shrunk))
         self.forward(params_changed=False)
 
