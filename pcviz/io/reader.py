@@ -30,6 +30,8 @@ from pcviz.sim.events import Event
 from pcviz.sim.frames import Frame, FrameSpec, LayerFrameSpec
 
 REQUIRED_ATTRS = ("format_version", "frame_spec", "config", "model_kind")
+#: scalars are kept in memory up to this many bytes (64 MB: 13 scalars of 1.2M frames)
+SCALAR_CACHE = 64 << 20
 
 
 def open_recording(path: str | os.PathLike) -> "Recording":
@@ -69,7 +71,8 @@ class Recording:
             raise NotARecordingError(f"{p}: not a pcviz recording (not an HDF5 file)", str(p))
         short = _short_by(p)
         try:
-            self._f = h5py.File(p, "r", swmr=True)
+            # no chunk cache: a random frame reads its own bytes, not whole chunks
+            self._f = h5py.File(p, "r", swmr=True, rdcc_nbytes=0)
         except OSError as exc:
             if short:
                 raise TruncatedRecordingError(f"{p}: truncated: {short} bytes are missing at its end", str(p)) \
@@ -142,6 +145,7 @@ class Recording:
                 self._ds[F.weight_path(k)] = self._dataset(F.weight_path(k))
         self._time: dict[str, np.ndarray] = {}
         self._events: list[Event] | None = None
+        self._scal: np.ndarray | None = None  # (S, n) in memory, read on the first frame()
         self._n = 0
         self._nw = 0
         self._update()
@@ -198,6 +202,18 @@ class Recording:
                     t = int(info.chunk_offset[0])
                     limit = t if limit is None else min(limit, t)
         return self._ds[paths[-1]].shape[0] if limit is None else limit
+
+    def _scalars_in_memory(self) -> np.ndarray | None:
+        """All scalars as one (S, T) array, kept up to date (one read per scalar for the
+        whole run instead of one per frame); None when that would pass SCALAR_CACHE."""
+        n, names = self._n, self._scalars
+        if not names or len(names) * n * 4 > SCALAR_CACHE:
+            return None
+        old = 0 if self._scal is None else self._scal.shape[1]
+        if old < n:
+            new = np.stack([d[old:n] for _, d in names]).astype(np.float32, copy=False)
+            self._scal = new if self._scal is None else np.concatenate([self._scal, new], axis=1)
+        return self._scal
 
     def refresh(self) -> int:
         """Take in what a writer appended since (SWMR); returns the new frame count."""
@@ -311,7 +327,11 @@ class Recording:
             layers: list[dict[str, np.ndarray]] = [dict() for _ in self.spec.layers]
             for l, q, d in self._quantities:
                 layers[l][q] = d[i]
-            scalars = {name: float(d[i]) for name, d in self._scalars}
+            table = self._scalars_in_memory()
+            if table is not None:
+                scalars = {name: float(v) for (name, _), v in zip(self._scalars, table[:, i])}
+            else:
+                scalars = {name: float(d[i]) for name, d in self._scalars}
             extras: dict[str, np.ndarray] = {}
             t = self._time
             step = int(t["step"][i])
