@@ -38,7 +38,7 @@ def test_record_and_info_on_every_preset(tmp_path, capsys):
         out = tmp_path / f"{name}.h5"
         rc, err = record(capsys, out, "--preset", name, "--every", "3")
         assert rc == 0, err
-        assert f"recorded 4 frames (steps 3-12)" in err and "0 frames dropped" in err
+        assert "recorded 4 frames (steps 3-12)" in err and "0 frames dropped" in err
         assert main(["info", str(out)]) == 0
         info = capsys.readouterr().out
         assert "pcviz-recording version 1" in info and "complete" in info

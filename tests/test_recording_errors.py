@@ -15,8 +15,8 @@ from io_helpers import assert_frames_intact, small_config
 from pcviz.cli import main
 from pcviz.errors import USER_ERRORS
 from pcviz.io import (
-    DiskFullError,     MissingDataError, NotARecordingError, Recorder, RecordingError, RecordingNotFoundError, RecordingWriteError,
-    TruncatedRecordingError, UnsupportedVersionError, open_recording,
+    DiskFullError, MissingDataError, NotARecordingError, Recorder, RecordingError, RecordingNotFoundError,
+    RecordingWriteError, TruncatedRecordingError, UnsupportedVersionError, open_recording,
 )
 from pcviz.io import writer as writer_module
 from pcviz.sim import Engine
