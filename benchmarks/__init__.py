@@ -1,0 +1,1 @@
+"""Benchmarks: speed and memory goals, measured as ratios side by side in one run."""
