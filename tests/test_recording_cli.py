@@ -56,7 +56,7 @@ def test_info_lists_layers_events_and_weights(tmp_path, capsys):
     assert main(["info", str(out)]) == 0
     info = capsys.readouterr().out
     assert "records the whole batch of 3, every 1 step(s), weights every 6, compression lzf" in info
-    assert "activity(3x64)" in info and "error(3x100)" in info
+    assert "activity(3x64)" in info and "error(3x36)" in info
     assert "weight snapshots: 2, steps 6-12" in info
     assert "events: 1: start x1" in info
 
