@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from pcviz.models.base import COMMON_QUANTITIES, DataInfo, GenerativeModel, LayerSpec, ModelError, grid_shape
+from pcviz.models.lvae import BidirectionalVAE, BVAEConfig, LadderVAE, LVAEConfig
 from pcviz.models.pc import PCConfig, PCModel
 from pcviz.models.pc_conv import PCConvConfig, PCConvModel
 
@@ -20,6 +21,10 @@ MODEL_FAMILIES: dict[str, tuple[type, type[GenerativeModel]]] = {
 
 def register(kind: str, config_cls: type, model_cls: type[GenerativeModel]) -> None:
     MODEL_FAMILIES[kind] = (config_cls, model_cls)
+
+
+register("lvae", LVAEConfig, LadderVAE)
+register("bvae", BVAEConfig, BidirectionalVAE)
 
 
 def model_configs() -> dict[str, type]:

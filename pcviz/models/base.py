@@ -96,6 +96,10 @@ class GenerativeModel(ABC):
     def end_hold(self, learning: bool) -> None:
         """Called after the last step of a hold."""
 
+    def set_reference_data(self, x: torch.Tensor) -> None:
+        """Held-out samples ``x`` (N, D) on the model's device, for diagnostics that a
+        model computes now and then (e.g. a VAE's active units); the default ignores them."""
+
     # ------------------------------------------------------------ what it streams
     @abstractmethod
     def frame_tensors(self) -> list[dict[str, torch.Tensor]]:
