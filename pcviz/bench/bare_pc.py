@@ -49,7 +49,7 @@ def run_bare_pc(cfg, W, b, var, batches, steps: int, hold: int, learning: bool =
             for l in range(L - 1, 0, -1):
                 x[l] = fs[l][0](x[l + 1] @ W[l].T + b[l])
             x[0] = data.clone()
-            prec = [1 / v for v in var]
+            prec = [(1 / v).expand(w) for v, w in zip(var, [t.shape[0] for t in W] + [b[L].shape[0]])]
             if precond:
                 D = [prec[0]] + [(prec[l] + (W[l - 1] ** 2).T @ prec[l - 1]).clamp(min=1e-3) for l in range(1, L + 1)]
         # predictions and errors

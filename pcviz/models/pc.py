@@ -161,6 +161,9 @@ class PCModel(PCInterventions, GenerativeModel):
         self._data_labels: torch.Tensor | None = None
         self._learning = True
         self._diag: list[torch.Tensor] | None = None
+        self._scale: list[torch.Tensor] | None = None
+        self._peff: list[torch.Tensor] | None = None
+        self._one = torch.ones((), device=self.device, dtype=dtype)
         self.param_changed("")
         self._alloc(1)
 
@@ -206,13 +209,16 @@ class PCModel(PCInterventions, GenerativeModel):
         self.a = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes[:-1]]  # pre-activations (B, n_l)
         self.fprime = [torch.ones(B, n, device=dev, dtype=dt) for n in sizes[:-1]]
         self.dx = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes]
+        self._g = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes[:-1]]  # Π ε ⊙ f′
         self._fixed_value = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes]
         self._rebuild_masks()
 
     def param_changed(self, name: str) -> None:
         cfg = self.config
         self._f = [_activation(cfg.input_activation if l == 0 else cfg.activation) for l in range(self.L)]
+        self._kinds = [cfg.input_activation if l == 0 else cfg.activation for l in range(self.L)]
         self._diag = None  # prior_strength may have changed
+        self._scale = None  # dt may have changed
 
     @property
     def data_layer(self) -> int:
@@ -255,25 +261,35 @@ class PCModel(PCInterventions, GenerativeModel):
 
     def forward(self, params_changed: bool = True) -> None:
         """Predictions, errors and precision-weighted errors for the current state.
-        ``params_changed`` marks the curvature diagonal stale (weights, precisions or
-        gains may have changed)."""
+        ``params_changed`` (weights, precisions or gains may have changed) refreshes
+        the cached effective precisions and marks the curvature diagonal stale."""
         L = self.L
-        if params_changed:
+        if params_changed or self._peff is None:
             self._diag = None
+            self._scale = None
+            self._peff = [self.effective_precision(l) for l in range(L + 1)]  # (n_l,)
+            self.pred[L].copy_(self.b[L].expand_as(self.pred[L]))  # the top's prior mean
         for l in range(L):
-            f, df = self._f[l]
+            kind = self._kinds[l]
+            if kind == "linear":
+                torch.addmm(self.b[l], self.x[l + 1], self.W[l].T, out=self.pred[l])  # (B, n_l)
+                continue
             torch.addmm(self.b[l], self.x[l + 1], self.W[l].T, out=self.a[l])  # (B, n_l)
-            if df is None:
-                self.pred[l].copy_(self.a[l])
+            if kind == "tanh":
+                torch.tanh(self.a[l], out=self.pred[l])
+                torch.addcmul(self._one, self.pred[l], self.pred[l], value=-1.0, out=self.fprime[l])  # 1 − y²
+            elif kind == "sigmoid":
+                torch.sigmoid(self.a[l], out=self.pred[l])
+                torch.addcmul(self.pred[l], self.pred[l], self.pred[l], value=-1.0, out=self.fprime[l])  # y − y²
             else:
+                f, df = self._f[l]
                 self.pred[l].copy_(f(self.a[l]))
                 self.fprime[l].copy_(df(self.a[l], self.pred[l]))
-        self.pred[L].copy_(self.b[L].expand_as(self.pred[L]))
         if self._any_occluded:  # occluded inputs are free and follow the prediction
             self.x[0].copy_(torch.where(self._occ_mask, self.pred[0], self.x[0]))
         for l in range(L + 1):
             torch.sub(self.x[l], self.pred[l], out=self.err[l])
-            torch.mul(self.err[l], self.effective_precision(l), out=self.perr[l])
+            torch.mul(self.err[l], self._peff[l], out=self.perr[l])
 
     def curvature_diagonal(self) -> list[torch.Tensor]:
         """D_l (n_l,): Π_l + (W_{l−1}∘W_{l−1})ᵀ Π_{l−1} (+ λ for a Gaussian prior); it
@@ -289,20 +305,41 @@ class PCModel(PCInterventions, GenerativeModel):
             out.append(d.clamp_(min=1e-3))
         return out
 
-    def gradients(self) -> list[torch.Tensor]:
-        """−∂F/∂x_l for every layer (before masks), into ``self.dx``."""
+    def gradients(self, skip_held: bool = False) -> list[torch.Tensor]:
+        """−∂F/∂x_l for every layer (before masks), into ``self.dx``; with
+        ``skip_held``, layers whose units are all held are left out."""
         cfg = self.config
+        lam = cfg.prior_strength
         for l in range(self.L + 1):
+            if skip_held and self._all_fixed[l]:
+                continue
             torch.neg(self.perr[l], out=self.dx[l])
             if l >= 1:
-                g = self.perr[l - 1] if self._f[l - 1][1] is None else self.perr[l - 1] * self.fprime[l - 1]
+                if self._kinds[l - 1] == "linear":
+                    g = self.perr[l - 1]
+                else:
+                    g = torch.mul(self.perr[l - 1], self.fprime[l - 1], out=self._g[l - 1])  # (B, n_{l-1})
                 self.dx[l].addmm_(g, self.W[l - 1])  # (B, n_{l-1}) @ (n_{l-1}, n_l)
-                lam = cfg.prior_strength
                 if lam > 0 and cfg.prior == "gaussian":
                     self.dx[l].add_(self.x[l], alpha=-lam)
                 elif lam > 0 and cfg.prior == "cauchy":
                     self.dx[l].sub_(2 * lam * self.x[l] / (1 + self.x[l] ** 2))
         return self.dx
+
+    def _step_scale(self) -> list[torch.Tensor]:
+        """Per unit, dt × (1 if free else 0) / D (the preconditioner, or 1): one
+        multiply-add per layer applies a whole inference step."""
+        if self._scale is None:
+            precond = self.config.preconditioner != "none"
+            if precond and self._diag is None:
+                self._diag = self.curvature_diagonal()
+            self._scale = []
+            for l in range(self.L + 1):
+                s = torch.full((self.sizes[l],), self.config.dt, device=self.device, dtype=self.dtype)
+                if precond:
+                    s = s / self._diag[l]
+                self._scale.append(s * self._free[l])  # (n_l,)
+        return self._scale
 
     def step(self, learning: bool = True) -> None:
         cfg = self.config
@@ -311,24 +348,17 @@ class PCModel(PCInterventions, GenerativeModel):
             self._learning = learning
             self._rebuild_masks()
             self.forward()
-        self.gradients()
+        self.gradients(skip_held=True)
+        scale = self._step_scale()
         tau = cfg.langevin_temperature
         precond = cfg.preconditioner != "none"
-        if precond and self._diag is None:
-            self._diag = self.curvature_diagonal()
         for l in range(self.L + 1):
-            if precond:
-                self.dx[l].div_(self._diag[l])
-            if self._any_fixed[l]:
-                self.dx[l].mul_(self._free[l])
-            self.x[l].add_(self.dx[l], alpha=dt)
-            if tau > 0:
+            if self._all_fixed[l]:
+                continue
+            self.x[l].addcmul_(self.dx[l], scale[l])  # x += dt D⁻¹ (−∂F/∂x) on free units
+            if tau > 0:  # Langevin noise, covariance 2 dt τ D⁻¹ (preconditioned)
                 noise = torch.randn(self.x[l].shape, generator=self._gen, device=self.device, dtype=self.dtype)
-                if precond:  # preconditioned Langevin: noise covariance 2 dt τ D⁻¹
-                    noise.div_(self._diag[l].sqrt())
-                if self._any_fixed[l]:
-                    noise.mul_(self._free[l])
-                self.x[l].add_(noise, alpha=math.sqrt(2 * dt * tau))
+                self.x[l].addcmul_(noise, (2 * tau * scale[l]).sqrt())
             if l >= 1 and cfg.prior == "l1" and cfg.prior_strength > 0:
                 # the proximal step of λ|x| in the flow's metric: threshold dt λ, or dt λ / D
                 thr = dt * cfg.prior_strength / self._diag[l] if precond else dt * cfg.prior_strength
@@ -373,6 +403,7 @@ class PCModel(PCInterventions, GenerativeModel):
         occluded and lesioned-to-zero units do not count."""
         cfg = self.config
         lo, hi = 1.0 / cfg.precision_max, 1.0 / cfg.precision_min
+        self._peff = self._diag = self._scale = None  # precisions change: caches are stale
         for l in range(self.L + 1):
             if cfg.precision_layers and l not in cfg.precision_layers:
                 continue

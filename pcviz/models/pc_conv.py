@@ -309,6 +309,7 @@ class PCConvModel(PCModel):
         L = self.L
         if params_changed:
             self._diag = None
+            self._scale = None
         for l in range(L):
             f, df = self._f[l]
             self.maps(self.a[l], l).copy_(self.predict_pre(l, self.maps(self.x[l + 1], l + 1)))  # (B, C_l, H, W)
@@ -366,7 +367,7 @@ class PCConvModel(PCModel):
             out.append(d.clamp_(min=1e-3))
         return out
 
-    def gradients(self) -> list[torch.Tensor]:
+    def gradients(self, skip_held: bool = False) -> list[torch.Tensor]:
         """−∂F/∂x_l for every layer (before masks), into ``self.dx``."""
         cfg = self.config
         B = self.batch_size
@@ -452,6 +453,7 @@ class PCConvModel(PCModel):
         lesioned-to-zero units do not count."""
         cfg = self.config
         lo, hi = 1.0 / cfg.precision_max, 1.0 / cfg.precision_min
+        self._diag = self._scale = None  # precisions change: the step's caches are stale
         for l in range(self.L + 1):
             groups = self.var[l].numel()  # 1 or C_l
             valid = (self.gain[l] > 0).to(self.dtype)  # (n_l,)
