@@ -237,3 +237,38 @@ def test_save_checkpoint_is_atomic(tmp_path):
     e = small_engine()
     p = save_checkpoint(e.model, tmp_path / "sub" / "m.pt")
     assert p.exists() and not list((tmp_path / "sub").glob("*.tmp"))
+
+
+@pytest.mark.parametrize("preset,extra", [
+    ("digits-pc-scratch", ["model.prior='cauchy'", "model.prior_strength=0.3"]),
+    ("digits-supervised", ["engine.learning=false"]),
+    ("patches-rao-ballard", []),
+])
+def test_host_scalars_equal_device_scalars(preset, extra):
+    """Frames compute their scalars on the host from the streamed arrays; they must
+    equal the model's own device computation, for one sample and for the batch."""
+    e = Engine(load_preset(preset, ["engine.checkpoint=''", "data.batch_size=5"] + extra), "cpu")
+    e.run_steps(7)
+    e.submit(Clamp(1, (0,), 0.4))
+    e.run_steps(1)
+    for batch in (False, True):
+        f = e.snapshot(batch=batch)
+        dev = e.model.scalar_tensors(None if batch else e.display_index)
+        assert set(f.scalars) == set(dev)
+        for k, v in dev.items():
+            assert f.scalars[k] == pytest.approx(float(v), rel=1e-4, abs=1e-4), k
+
+
+def test_block_queue_delivers_every_frame_in_order():
+    e = small_engine()
+    q = e.subscribe_queue(maxsize=100, every=3, block=4)
+    e.run_steps(30)
+    frames = []
+    while True:
+        try:
+            item = q.get_nowait()
+        except Exception:
+            break
+        frames += item.frames()
+    assert [f.step for f in frames] == list(range(3, 31, 3))
+    assert q.delivered == 10 and q.dropped == 0

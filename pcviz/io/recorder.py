@@ -34,10 +34,11 @@ from pcviz import __version__
 from pcviz.config import run_config_to_dict
 from pcviz.io.errors import DiskFullError, RecordingError, RecordingWriteError
 from pcviz.io.writer import RecordingWriter
-from pcviz.sim.frames import FrameQueue
+from pcviz.sim.frames import FrameBlock, FrameQueue
 
 #: frames the engine may queue ahead of the writer (bounded by about this many bytes)
 QUEUE_BYTES = 256 << 20
+BLOCK_BYTES = 1 << 20  # one block of recorded frames, at most (fewer, larger HDF5 appends)
 
 _ACTIVE: "weakref.WeakSet[Recorder]" = weakref.WeakSet()
 
@@ -167,8 +168,11 @@ class Recorder:
         # a fresh engine: every event since it was made; a running one: those from now on
         self._cursor = 0 if eng.step_count == 0 else len(eng.events)
         self._t0 = time.perf_counter()
-        self._queue = eng.subscribe_queue(size, every=self.every, batch=self.batch,
-                                          weights_every=self.weights_every)
+        # block mode: the engine writes each recorded step into a device-side ring and
+        # hands over blocks of up to ``block`` frames (at least every quarter second)
+        block = int(min(512, max(1, BLOCK_BYTES // per_frame)))
+        self._queue = eng.subscribe_queue(max(4, size // block), every=self.every, batch=self.batch,
+                                          weights_every=self.weights_every, block=block)
         self._thread = threading.Thread(target=self._run, name="pcviz-recorder", daemon=True)
         _ACTIVE.add(self)
         self._thread.start()
@@ -291,7 +295,7 @@ class Recorder:
                 except queue.Empty:
                     break
                 if item is not None:
-                    self._lost += 1
+                    self._lost += len(item) if isinstance(item, FrameBlock) else 1
         if isinstance(err, DiskFullError):
             # nothing failed yet: the reserve left on the disk lets the file close properly
             self._lost += w.discard()

@@ -12,8 +12,6 @@ import errno as _errno
 import json
 import os
 import re
-from itertools import chain
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -24,7 +22,7 @@ from h5py import h5s
 from pcviz.io import format as F
 from pcviz.io.errors import DiskFullError, RecordingWriteError
 from pcviz.sim.events import Event
-from pcviz.sim.frames import Frame, FrameSpec
+from pcviz.sim.frames import Frame, FrameBlock, FrameSpec
 
 #: the write buffer holds about this many bytes of frames (a multiple of a chunk)
 BUFFER_BYTES = 8 << 20
@@ -152,37 +150,56 @@ class RecordingWriter:
                 frame_bytes += 4 * int(np.prod(fs))
         self._frame_bytes = frame_bytes
         self.capacity = max(16, min(16384, buffer_bytes // frame_bytes))
-        # the buffer holds the frames themselves (their arrays are fresh host copies,
-        # never views of the engine's state); they are stacked per dataset on write
+        # the buffer holds frames (fresh host copies, never views of the engine's
+        # state) and blocks of frames; frames are stacked into a block on write
         self._frames: list[Frame] = []
+        self._blocks: list[FrameBlock] = []
+        self._n_buffered = 0
 
     # ---------------------------------------------------------------- frames
-    def add(self, frame: Frame) -> None:
-        """Buffer one frame (written when the buffer is full or on :meth:`flush`)."""
-        if bool(frame.batch) != self.batch:
-            raise ValueError(f"frame of step {frame.step} is {'a batch' if frame.batch else 'one sample'};"
+    def add(self, item: Frame | FrameBlock) -> None:
+        """Buffer one frame or block (written when the buffer is full or on :meth:`flush`)."""
+        if bool(item.batch) != self.batch:
+            first = item.step if isinstance(item, Frame) else int(item.step[0])
+            raise ValueError(f"frame of step {first} is {'a batch' if item.batch else 'one sample'};"
                              f" this recording holds {'batches' if self.batch else 'one sample per frame'}")
-        self._frames.append(frame)
-        if self.weight_shapes and frame.extras:
-            w = {name: frame.extras[F.weight_path(name)] for name in self.weight_shapes
-                 if F.weight_path(name) in frame.extras}
-            if w:
-                if len(w) != len(self.weight_shapes):
-                    missing = sorted(set(self.weight_shapes) - set(w))
-                    raise ValueError(f"weights snapshot of step {frame.step} lacks {', '.join(missing)}")
-                self._pending_weights.append((int(frame.step), w))
-        if len(self._frames) >= self.capacity:
+        if isinstance(item, FrameBlock):
+            self._flush_frames_to_block()
+            self._blocks.append(item)
+            self._n_buffered += len(item)
+            snaps = item.weights
+        else:
+            self._frames.append(item)
+            self._n_buffered += 1
+            snaps = []
+            if self.weight_shapes and item.extras:
+                w = {name[len("weights/"):]: a for name, a in item.extras.items() if name.startswith("weights/")}
+                if w:
+                    snaps = [(int(item.step), w)]
+        for step, w in snaps:
+            if not self.weight_shapes:
+                break
+            missing = sorted(set(self.weight_shapes) - set(w))
+            if missing:
+                raise ValueError(f"weights snapshot of step {step} lacks {', '.join(missing)}")
+            self._pending_weights.append((int(step), {n: w[n] for n in self.weight_shapes}))
+        if self._n_buffered >= self.capacity:
             self.write()
+
+    def _flush_frames_to_block(self) -> None:
+        if self._frames:
+            self._blocks.append(FrameBlock.from_frames(self._frames))
+            self._frames = []
 
     def add_events(self, events: list[Event]) -> None:
         self._pending_events.extend(events)
 
     @property
     def buffered(self) -> int:
-        return len(self._frames)
+        return self._n_buffered
 
     def _pending_bytes(self) -> int:
-        n = len(self._frames) * self._frame_bytes
+        n = self._n_buffered * self._frame_bytes
         n += sum(a.nbytes for _, w in self._pending_weights for a in w.values())
         return n + len(self._pending_events) * (F.EVENT_PAYLOAD_BYTES + 100)
 
@@ -213,52 +230,46 @@ class RecordingWriter:
                 f" {describe_os_error(exc)}", str(self.path)) from None
 
     def _write_frames(self) -> None:
-        frames = self._frames
-        n = len(frames)
+        self._flush_frames_to_block()
+        for block in self._blocks:
+            self._write_block(block)
+        self._blocks = []
+        self._n_buffered = 0
+
+    def _write_block(self, block: FrameBlock) -> None:
+        n = len(block)
         if n == 0:
             return
         t0 = self.frames_written
         for l, q, shape, d in self._layout:
-            # concatenate + reshape: a third of np.stack's cost for many small arrays
-            data = np.concatenate([f.layers[l][q] for f in frames], axis=0)
-            if data.shape[0] != n * shape[0] or data.shape[1:] != shape[1:]:
-                got = frames[0].layers[l][q].shape
-                raise ValueError(f"layer {l} {q} of the frame at step {frames[0].step} has shape {got};"
-                                 f" this recording holds {shape}")
-            data = data.reshape(n, *shape)
-            _append(d, t0, data if data.dtype == np.float32 else data.astype(np.float32))
-        names = self.spec.scalars
-        if names:
-            get = itemgetter(*names) if len(names) > 1 else (lambda d, _k=names[0]: (d[_k],))
-            try:
-                table = np.fromiter(chain.from_iterable(get(f.scalars) for f in frames), np.float32,
-                                    n * len(names)).reshape(n, len(names)).T
-            except KeyError:  # a frame without some scalar: NaN there
-                nan = float("nan")
-                table = np.asarray([[f.scalars.get(k, nan) for f in frames] for k in names], np.float32)
-            for i, name in enumerate(names):
-                _append(self._ds[F.scalar_path(name)], t0, np.ascontiguousarray(table[i]))
-        self.unknown_scalars |= set(frames[-1].scalars) - set(self.spec.scalars)  # not in the spec: not kept
+            data = block.layers[l][q]
+            if data.shape[1:] != shape:
+                raise ValueError(f"layer {l} {q} of the frame at step {int(block.step[0])} has shape"
+                                 f" {data.shape[1:]}; this recording holds {shape}")
+            _append(d, t0, np.ascontiguousarray(data, np.float32))
+        nan = np.full(n, np.nan, np.float32)
+        for name in self.spec.scalars:
+            v = block.scalars.get(name)
+            _append(self._ds[F.scalar_path(name)], t0, nan if v is None else np.ascontiguousarray(v, np.float32))
+        self.unknown_scalars |= set(block.scalars) - set(self.spec.scalars)  # not in the spec: not kept
         if self.batch:
-            _append(self._ds["time/samples"], t0,
-                    np.stack([f.sample_indices if f.sample_indices is not None
-                              else np.full(self.spec.batch_size, -1) for f in frames]).astype(np.int64))
-        phase = F.PHASE_CODE
+            samples = (block.sample_indices if block.sample_indices is not None
+                       else np.full((n, self.spec.batch_size), -1))
+            _append(self._ds["time/samples"], t0, np.asarray(samples, np.int64))
         columns = {
-            "sample": [f.sample_index for f in frames], "wall": [f.wall for f in frames],
-            "phase": [phase.get(f.phase, -1) for f in frames], "hold_step": [f.hold_step for f in frames],
-            "display_index": [f.display_index for f in frames],
+            "sample": block.sample_index, "wall": block.wall,
+            "phase": [F.PHASE_CODE.get(p, -1) for p in block.phase], "hold_step": block.hold_step,
+            "display_index": block.display_index,
         }
         for name, (dtype, _fill) in F.TIME_FIELDS.items():
             if name != "step":
                 _append(self._ds[f"time/{name}"], t0, np.asarray(columns[name], dtype))
-        steps = np.asarray([f.step for f in frames], np.int64)
+        steps = np.asarray(block.step, np.int64)
         _append(self._ds["time/step"], t0, steps)  # last: the frame is complete
         if self.first_step is None:
             self.first_step = int(steps[0])
         self.last_step = int(steps[-1])
         self.frames_written = t0 + n
-        self._frames = []
 
     def _write_weights(self) -> None:
         if not self._pending_weights:
@@ -322,8 +333,8 @@ class RecordingWriter:
 
     def discard(self) -> int:
         """Drop the buffered frames and weights (not the events); returns the frames dropped."""
-        n = len(self._frames)
-        self._frames = []
+        n = self._n_buffered
+        self._frames, self._blocks, self._n_buffered = [], [], 0
         self._pending_weights = []
         return n
 

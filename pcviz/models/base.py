@@ -20,6 +20,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
+import numpy as np
 import torch
 
 COMMON_QUANTITIES = ("activity", "prediction", "error", "precision")
@@ -109,6 +110,25 @@ class GenerativeModel(ABC):
     @abstractmethod
     def scalar_tensors(self, index: int | None) -> dict[str, torch.Tensor]:
         """Named 0-d tensors for batch item ``index`` (``None``: the batch mean)."""
+
+    def frame_rows(self, index: int | None) -> list[torch.Tensor]:
+        """The streamed tensors in spec order (layer by layer, quantity by quantity):
+        batch item ``index`` (1-D each), or the whole batch (``None``). Models may cache
+        these views so that a frame costs one concatenation."""
+        return [t if index is None else t[index] for layer in self.frame_tensors() for t in layer.values()]
+
+    def host_scalar_inputs(self) -> list[torch.Tensor] | None:
+        """Small tensors which, with a frame's arrays, let :meth:`host_scalars` compute
+        the scalars on the host (vectorised over many frames). None: not supported, the
+        engine then asks :meth:`scalar_tensors` on the device for every frame."""
+        return None
+
+    def host_scalars(self, layers: list[dict[str, np.ndarray]], inputs: list[np.ndarray],
+                     labels: np.ndarray | None, batch: bool) -> dict[str, np.ndarray]:
+        """The scalars of :meth:`scalar_tensors` from host arrays with any leading axes
+        (frames, and with ``batch`` a batch axis that is averaged); ``inputs`` are the
+        host copies of :meth:`host_scalar_inputs` with the same leading frame axes."""
+        raise NotImplementedError
 
     def quantity_shapes(self) -> list[dict[str, tuple[int, ...]]]:
         """Per layer, the per-sample shape of each streamed quantity."""

@@ -35,6 +35,7 @@ import torch
 from pcviz.config import meta
 from pcviz.models.base import DataInfo, GenerativeModel, LayerSpec, ModelError, grid_shape
 from pcviz.models.pc_interventions import PCInterventions
+from pcviz.models.pc_streaming import PCStreaming
 
 ACTIVATIONS = ("linear", "tanh", "sigmoid", "relu", "softplus")
 PRIORS = ("gaussian", "l1", "cauchy")
@@ -129,7 +130,7 @@ def _activation(name: str) -> tuple[Callable[[torch.Tensor], torch.Tensor], Call
     raise ModelError(f"model.activation = {name!r}: unknown")
 
 
-class PCModel(PCInterventions, GenerativeModel):
+class PCModel(PCStreaming, PCInterventions, GenerativeModel):
     kind: ClassVar[str] = "pc"
     structural: ClassVar[frozenset[str]] = frozenset({"kind", "sizes", "mode", "precision", "init_scale"})
 
@@ -163,6 +164,9 @@ class PCModel(PCInterventions, GenerativeModel):
         self._diag: list[torch.Tensor] | None = None
         self._scale: list[torch.Tensor] | None = None
         self._peff: list[torch.Tensor] | None = None
+        self._rows_key: tuple | None = None
+        self._logdet: torch.Tensor | None = None
+        self._logdet_key: int | None = None
         self._one = torch.ones((), device=self.device, dtype=dtype)
         self.param_changed("")
         self._alloc(1)
@@ -445,39 +449,6 @@ class PCModel(PCInterventions, GenerativeModel):
     def energy(self) -> torch.Tensor:
         """(B,) total energy F per sample."""
         return self.energies().sum(0)
-
-    # -------------------------------------------------------------- streaming
-    def frame_tensors(self) -> list[dict[str, torch.Tensor]]:
-        out = []
-        for l in range(self.L + 1):
-            out.append({
-                "activity": self.x[l],
-                "prediction": self.pred[l],
-                "error": self.err[l],
-                "precision": self.effective_precision(l).expand(self.batch_size, self.sizes[l]),
-            })
-        return out
-
-    def scalar_tensors(self, index: int | None) -> dict[str, torch.Tensor]:
-        E = self.energies()  # (L+1, B)
-        e = E.mean(1) if index is None else E[:, index]
-        out = {f"energy/layer_{l}": e[l] for l in range(self.L + 1)}
-        out["energy/total"] = e.sum()
-        for l in range(self.L + 1):
-            err = self.err[l] if index is None else self.err[l][index : index + 1]
-            out[f"error_norm/layer_{l}"] = err.norm(dim=1).mean()
-            out[f"precision/layer_{l}"] = self.effective_precision(l).mean()
-        ll = self.label_layer
-        if ll is not None and self._data_labels is not None:
-            guess = self.x[ll].argmax(1)
-            if index is None:
-                out["accuracy"] = (guess == self._data_labels).to(self.dtype).mean()
-            else:
-                out["accuracy"] = (guess[index] == self._data_labels[index]).to(self.dtype)
-        return out
-
-    def layer_energies(self) -> torch.Tensor:
-        return self.energies().mean(1)
 
     def basis(self) -> torch.Tensor | None:
         if self.config.mode == "discriminative":

@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import numpy as np
 import torch
 
 from pcviz.config import ConfigError, RunConfig, set_field
@@ -26,7 +25,7 @@ from pcviz.sim import commands as C
 from pcviz.sim.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from pcviz.sim.events import EventLog
 from pcviz.sim.frames import Frame, FrameQueue, FrameSpec, LatestFrame, LayerFrameSpec
-from pcviz.sim.hostcopy import HostCopier
+from pcviz.sim.framing import FrameBuilder, Ring
 
 #: run-time-changeable engine and data fields (the rest need a restart)
 _LIVE_DATA = {"hold_steps", "noise", "shuffle", "batch_size"}
@@ -89,9 +88,12 @@ class Engine:
         self._stop = threading.Event()
         self._lock = threading.RLock()  # guards the model against concurrent step/command
         self.steps_per_second = 0.0
+        self.step_wall = 0.0
         self._rate_t = time.perf_counter()
         self._rate_n = 0
-        self._copier = HostCopier(self.device)
+        self._builder = FrameBuilder(self)
+        self._rings: dict[int, Ring] = {}
+        self.block_max_age = 0.25  # seconds a recorded frame may wait in a ring
         self.train_data, self.test_data = make_dataset(config.data, seed=config.engine.seed)
         self.dataset = self.test_data if config.data.split == "test" else self.train_data
         self.data_info = DataInfo(self.dataset.dim, tuple(self.dataset.display_shape), self.dataset.n_classes)
@@ -139,10 +141,15 @@ class Engine:
         return slot
 
     def subscribe_queue(self, maxsize: int = 1024, every: int = 1, batch: bool = False,
-                        weights_every: int = 0) -> FrameQueue:
-        q = FrameQueue(maxsize, every, batch, weights_every)
+                        weights_every: int = 0, block: int = 0) -> FrameQueue:
+        """A bounded queue of every ``every``-th frame. With ``block`` > 0 the items are
+        :class:`FrameBlock` s of up to ``block`` frames (handed over at least every
+        ``block_max_age`` seconds): the cheap way to record every step."""
+        q = FrameQueue(maxsize, every, batch, weights_every, block)
         with self._lock:
             self._queues.append(q)
+            if block:
+                self._rings[id(q)] = Ring(self._builder, q)
         return q
 
     def unsubscribe(self, consumer: LatestFrame | FrameQueue) -> None:
@@ -150,6 +157,9 @@ class Engine:
             if consumer in self._slots:
                 self._slots.remove(consumer)
             if consumer in self._queues:
+                ring = self._rings.pop(id(consumer), None)
+                if ring is not None:
+                    ring.flush()
                 self._queues.remove(consumer)
                 consumer.close()
 
@@ -171,6 +181,7 @@ class Engine:
             if learning:
                 phase = "learning"
         self.step_count += 1
+        self.step_wall = time.perf_counter() - self.events.t0  # the wall time every frame of this step carries
         self._version += 1
         self._rate_n += 1
         now = time.perf_counter()
@@ -205,6 +216,8 @@ class Engine:
             done += 1
             if callback is not None:
                 callback(self.step_count)
+        with self._lock:
+            self.flush_rings()  # the caller may now wait: recorders get what was recorded
         return done
 
     # ------------------------------------------------------------ threading
@@ -234,6 +247,8 @@ class Engine:
         self.close_queues()
 
     def close_queues(self) -> None:
+        with self._lock:
+            self.flush_rings()
         for q in list(self._queues):
             q.close()
 
@@ -253,6 +268,7 @@ class Engine:
             if not (self.running or self._pending > 0 or self._to_hold_end) or self.diverged is not None:
                 with self._lock:
                     self._publish("paused", only_if_stale=True)
+                    self.flush_rings()
                 continue
             with self._lock:
                 self._do_step()
@@ -293,6 +309,7 @@ class Engine:
     def _apply(self, cmd: C.Command, scheduled: bool = False) -> None:
         """Apply one command now. Errors become 'error' events, never exceptions."""
         name = _snake(type(cmd).__name__)
+        self.flush_rings()
         try:
             self._dispatch(cmd)
         except (ConfigError, ModelError, CheckpointError, DataError, ValueError) as exc:
@@ -433,6 +450,7 @@ class Engine:
         self._log("divergence", layer=layer, value=value if math.isfinite(value) else str(value), message=msg)
         self._version += 1
         self._publish("paused")
+        self.flush_rings()
 
     # ---------------------------------------------------------------- frames
     def _publish(self, phase: str, only_if_stale: bool = False) -> None:
@@ -451,6 +469,13 @@ class Engine:
             return
         batch_frame: Frame | None = None
         for q in self._queues:
+            if q.block:
+                ring = self._rings[id(q)]
+                if step % q.every == 0:
+                    ring.add(phase, q.with_basis_every > 0 and step % q.with_basis_every == 0)
+                elif ring.due(self.block_max_age):
+                    ring.flush()
+                continue
             if step % q.every:
                 continue
             weights = q.with_basis_every > 0 and step % q.with_basis_every == 0
@@ -464,39 +489,13 @@ class Engine:
                 q.offer(frame)
 
     def _build_frame(self, batch: bool, basis: bool, weights: bool, phase: str = "inference") -> Frame:
-        m = self.model
-        idx = self.display_index
-        tensors = m.frame_tensors()
-        names: list[tuple[int, str]] = []
-        parts: list[torch.Tensor] = []
-        for l, d in enumerate(tensors):
-            for k, t in d.items():
-                parts.append(t if batch else t[idx])
-                names.append((l, k))
-        scal = m.scalar_tensors(None if batch else idx)
-        extras: dict[str, torch.Tensor] = {}
-        if basis:
-            b = m.basis()
-            if b is not None:
-                extras["basis"] = b
-        if weights:
-            for k, t in m.weight_tensors().items():
-                extras[f"weights/{k}"] = t
-        arrays = self._copier.to_host(parts + [torch.stack([v.float() for v in scal.values()])]
-                                      + list(extras.values()))
-        layers: list[dict[str, np.ndarray]] = [dict() for _ in tensors]
-        for (l, k), a in zip(names, arrays):
-            layers[l][k] = a
-        svals = arrays[len(parts)]
-        scalars = {k: float(v) for k, v in zip(scal.keys(), svals)}
-        ex = dict(zip(extras.keys(), arrays[len(parts) + 1:]))
-        cur = self.stream.current
-        sample = int(cur.indices[idx]) if cur is not None else -1
-        return Frame(
-            step=self.step_count, sample_index=sample, phase=phase, layers=layers, scalars=scalars,
-            wall=time.perf_counter() - self.events.t0, hold_step=self.stream.hold_step, display_index=idx,
-            batch=batch, sample_indices=None if (not batch or cur is None) else cur.indices.copy(), extras=ex,
-        )
+        return self._builder.frame(batch, basis, weights, phase)
+
+    def flush_rings(self) -> None:
+        """Hand every block-mode recorder what its ring holds (before any change of
+        parameters, so that each block's host-side scalars use the right ones)."""
+        for ring in self._rings.values():
+            ring.flush()
 
 
 def _snake(name: str) -> str:

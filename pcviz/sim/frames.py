@@ -106,9 +106,13 @@ class FrameQueue:
     """A bounded queue for a recorder: every ``every``-th step, the displayed sample
     (or the whole batch). A full queue drops the frame and counts it, never silently."""
 
-    def __init__(self, maxsize: int = 1024, every: int = 1, batch: bool = False, with_basis_every: int = 0):
+    def __init__(self, maxsize: int = 1024, every: int = 1, batch: bool = False, with_basis_every: int = 0,
+                 block: int = 0):
         if every < 1:
             raise ValueError(f"every = {every}: must be at least 1")
+        if block < 0:
+            raise ValueError(f"block = {block}: must be 0 (one Frame per item) or a block length")
+        self.block = block  # > 0: items are FrameBlocks of up to ``block`` frames
         self.every = every
         self.batch = batch
         self.with_basis_every = with_basis_every
@@ -117,18 +121,21 @@ class FrameQueue:
         self.delivered = 0
         self.closed = False
 
-    def offer(self, frame: Frame) -> bool:
+    def offer(self, frame: "Frame | FrameBlock") -> bool:
+        """Queue a frame (or block) without waiting; a full queue drops it and counts
+        every frame it held."""
         if self.closed:
             return False
+        n = len(frame) if isinstance(frame, FrameBlock) else 1
         try:
             self._q.put_nowait(frame)
         except queue.Full:
-            self.dropped += 1
+            self.dropped += n
             return False
-        self.delivered += 1
+        self.delivered += n
         return True
 
-    def get(self, timeout: float | None = None) -> Frame | None:
+    def get(self, timeout: float | None = None) -> "Frame | FrameBlock | None":
         """Next frame; None after :meth:`close` (end of stream). Raises queue.Empty on timeout."""
         return self._q.get(timeout=timeout)
 
@@ -148,7 +155,72 @@ class FrameQueue:
                     return
                 except queue.Full:
                     try:  # make room: a full queue at shutdown must not block the engine
-                        self._q.get_nowait()
-                        self.dropped += 1
+                        item = self._q.get_nowait()
+                        self.dropped += len(item) if isinstance(item, FrameBlock) else 1
                     except queue.Empty:
                         pass
+
+
+@dataclass
+class FrameBlock:
+    """``K`` consecutive recorded frames as arrays with a leading time axis: what the
+    engine hands a block-mode recorder queue, so that recording every step costs one
+    device-side row copy per step and one host transfer per block."""
+
+    step: np.ndarray  # (K,) int64
+    sample_index: np.ndarray  # (K,) int64
+    phase: list[str]
+    wall: np.ndarray  # (K,) float64
+    hold_step: np.ndarray  # (K,) int64
+    display_index: np.ndarray  # (K,) int64
+    layers: list[dict[str, np.ndarray]]  # (K, *shape) or, with ``batch``, (K, B, *shape)
+    scalars: dict[str, np.ndarray]  # (K,)
+    batch: bool = False
+    sample_indices: np.ndarray | None = None  # (K, B) with ``batch``
+    weights: list[tuple[int, dict[str, np.ndarray]]] = field(default_factory=list)  # (step, name -> array)
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+    def frame(self, k: int) -> Frame:
+        extras = {}
+        for step, w in self.weights:
+            if step == int(self.step[k]):
+                extras = {f"weights/{name}": a for name, a in w.items()}
+        return Frame(
+            step=int(self.step[k]), sample_index=int(self.sample_index[k]), phase=self.phase[k],
+            layers=[{q: a[k] for q, a in layer.items()} for layer in self.layers],
+            scalars={name: float(v[k]) for name, v in self.scalars.items()}, wall=float(self.wall[k]),
+            hold_step=int(self.hold_step[k]), display_index=int(self.display_index[k]), batch=self.batch,
+            sample_indices=None if self.sample_indices is None else self.sample_indices[k], extras=extras,
+        )
+
+    def frames(self) -> list[Frame]:
+        return [self.frame(k) for k in range(len(self))]
+
+    @classmethod
+    def from_frames(cls, frames: list[Frame], weight_names: list[str] | None = None) -> "FrameBlock":
+        """Stack frames (e.g. those a per-frame queue delivered) into one block."""
+        first = frames[0]
+        names = list(first.scalars)
+        nan = float("nan")
+        weights = []
+        for f in frames:
+            w = {k[len("weights/"):]: v for k, v in f.extras.items() if k.startswith("weights/")}
+            if w:
+                weights.append((f.step, w))
+        return cls(
+            step=np.fromiter((f.step for f in frames), np.int64, len(frames)),
+            sample_index=np.fromiter((f.sample_index for f in frames), np.int64, len(frames)),
+            phase=[f.phase for f in frames],
+            wall=np.fromiter((f.wall for f in frames), np.float64, len(frames)),
+            hold_step=np.fromiter((f.hold_step for f in frames), np.int64, len(frames)),
+            display_index=np.fromiter((f.display_index for f in frames), np.int64, len(frames)),
+            layers=[{q: np.stack([f.layers[l][q] for f in frames]) for q in layer}
+                    for l, layer in enumerate(first.layers)],
+            scalars={k: np.asarray([f.scalars.get(k, nan) for f in frames], np.float32) for k in names},
+            batch=first.batch,
+            sample_indices=(np.stack([f.sample_indices for f in frames]) if first.batch
+                            and first.sample_indices is not None else None),
+            weights=weights,
+        )

@@ -1,0 +1,106 @@
+"""What the predictive-coding families stream: the four quantities per layer, the
+scalars (energies, error norms, precisions, accuracy), on the device or, for many
+frames at once, on the host from the frames' own arrays.
+
+A mixin of :class:`pcviz.models.pc.PCModel`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+class PCStreaming:
+    """Frame tensors and scalars of a PC model (see the module docstring)."""
+
+    def frame_tensors(self) -> list[dict[str, torch.Tensor]]:
+        out = []
+        for l in range(self.L + 1):
+            out.append({
+                "activity": self.x[l],
+                "prediction": self.pred[l],
+                "error": self.err[l],
+                "precision": self.effective_precision(l).expand(self.batch_size, self.sizes[l]),
+            })
+        return out
+
+    def scalar_tensors(self, index: int | None) -> dict[str, torch.Tensor]:
+        E = self.energies()  # (L+1, B)
+        e = E.mean(1) if index is None else E[:, index]
+        out = {f"energy/layer_{l}": e[l] for l in range(self.L + 1)}
+        out["energy/total"] = e.sum()
+        for l in range(self.L + 1):
+            err = self.err[l] if index is None else self.err[l][index : index + 1]
+            out[f"error_norm/layer_{l}"] = err.norm(dim=1).mean()
+            out[f"precision/layer_{l}"] = self.effective_precision(l).mean()
+        ll = self.label_layer
+        if ll is not None and self._data_labels is not None:
+            guess = self.x[ll].argmax(1)
+            if index is None:
+                out["accuracy"] = (guess == self._data_labels).to(self.dtype).mean()
+            else:
+                out["accuracy"] = (guess[index] == self._data_labels[index]).to(self.dtype)
+        return out
+
+    def layer_energies(self) -> torch.Tensor:
+        return self.energies().mean(1)
+
+    def frame_rows(self, index: int | None) -> list[torch.Tensor]:
+        if type(self).frame_tensors is not PCStreaming.frame_tensors:
+            return super().frame_rows(index)
+        key = (index, self.batch_size, self._peff, self.x[0])
+        old = self._rows_key
+        # identity of the buffers (held by the key, so never reused): views stay valid
+        # while the buffers and precisions do
+        if old is None or old[0] != index or old[1] != self.batch_size or old[2] is not key[2] or old[3] is not key[3]:
+            rows = []
+            for l in range(self.L + 1):
+                prec = self._peff[l].expand(self.sizes[l])  # (n_l,)
+                if index is None:
+                    rows += [self.x[l], self.pred[l], self.err[l], prec.expand(self.batch_size, -1)]
+                else:
+                    rows += [self.x[l][index], self.pred[l][index], self.err[l][index], prec]
+            self._rows, self._rows_key = rows, key
+        return self._rows
+
+    def host_scalar_inputs(self) -> list[torch.Tensor] | None:
+        if type(self).frame_tensors is not PCStreaming.frame_tensors:
+            return None  # a subclass streams other shapes: use the device path
+        if self._logdet is None or self._logdet_key is not self._peff:
+            ld = [-0.5 * torch.log(self.precision(l)).expand(self.sizes[l]).sum() for l in range(self.L + 1)]
+            self._logdet = torch.stack(ld)  # (L+1,): −½ log|Π_l| (learned, without lesion gains)
+            self._logdet_key = self._peff
+            self._logdet_list = [self._logdet]
+        return self._logdet_list
+
+    def host_scalars(self, layers, inputs, labels, batch):
+        """scalar_tensors' energies, error norms, precisions and accuracy from the
+        host copies of a frame (or many frames) — numpy, vectorised."""
+        cfg = self.config
+        logdet = inputs[0]  # (..., L+1)
+        if batch:
+            logdet = logdet[..., None, :]  # broadcast over the batch axis
+        out, total = {}, 0.0
+        norms, precs = {}, {}
+        for l, q in enumerate(layers):
+            err, prec = q["error"], q["precision"]
+            e = 0.5 * np.einsum("...i,...i->...", prec * err, err) + logdet[..., l]
+            if l >= 1 and cfg.prior_strength > 0:
+                x = q["activity"]
+                rho = 0.5 * x * x if cfg.prior == "gaussian" else (np.abs(x) if cfg.prior == "l1" else np.log1p(x * x))
+                e = e + cfg.prior_strength * rho.sum(-1)
+            norms[l] = np.sqrt(np.einsum("...i,...i->...", err, err))
+            precs[l] = prec.mean(-1)
+            out[f"energy/layer_{l}"] = e
+            total = total + e
+        out["energy/total"] = total
+        for l in range(len(layers)):
+            out[f"error_norm/layer_{l}"] = norms[l]
+            out[f"precision/layer_{l}"] = precs[l]
+        ll = self.label_layer
+        if ll is not None and labels is not None:
+            out["accuracy"] = (layers[ll]["activity"].argmax(-1) == labels).astype(np.float32)
+        if batch:
+            out = {k: v.mean(-1) for k, v in out.items()}
+        return {k: np.asarray(v, np.float32) for k, v in out.items()}
