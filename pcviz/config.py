@@ -98,6 +98,11 @@ class EngineConfig:
     )
     check_every: int = field(default=10, metadata=meta("steps between divergence checks", min=1))
     train_steps: int = field(default=20000, metadata=meta("steps `pcviz train` runs", min=1))
+    threads: int = field(
+        default=1,
+        metadata=meta("torch CPU threads (0: torch's default). The shipped networks are small: one thread runs"
+                      " them fastest, and more threads fight the window and the recorder for the cores", min=0),
+    )
 
 
 @dataclass

@@ -8,10 +8,12 @@ someone asked for.
 
 from __future__ import annotations
 
+import atexit
 import math
 import queue
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -69,6 +71,8 @@ class Engine:
     def __init__(self, config: RunConfig, device: str | torch.device | None = None):
         self.config = config
         self.device = pick_device(str(device or config.engine.device))
+        if config.engine.threads > 0 and self.device.type == "cpu":
+            torch.set_num_threads(config.engine.threads)
         self.events = EventLog()
         self.commands: queue.Queue[C.Command] = queue.Queue()
         self.step_count = 0
@@ -229,6 +233,7 @@ class Engine:
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="pcviz-engine", daemon=True)
         self._thread.start()
+        _RUNNING.add(self)
 
     def submit(self, cmd: C.Command) -> None:
         if not isinstance(cmd, C.Command):
@@ -244,6 +249,7 @@ class Engine:
             if self._thread.is_alive():
                 raise RuntimeError("the engine thread did not stop")
             self._thread = None
+        _RUNNING.discard(self)
         self.close_queues()
 
     def close_queues(self) -> None:
@@ -496,6 +502,20 @@ class Engine:
         parameters, so that each block's host-side scalars use the right ones)."""
         for ring in self._rings.values():
             ring.flush()
+
+
+#: engines whose thread runs; stopped at interpreter exit, so no thread is inside
+#: torch while the interpreter tears down (that aborts the process)
+_RUNNING: "weakref.WeakSet[Engine]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_running_engines() -> None:
+    for engine in list(_RUNNING):
+        try:
+            engine.stop(timeout=5.0)
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
 
 
 def _snake(name: str) -> str:
