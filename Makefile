@@ -29,7 +29,8 @@ test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/pcviz bench
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[test,bench]'
+	QT_QPA_PLATFORM=offscreen $(BIN)/pcviz bench --out docs/performance.json
 
 clean-venv:
 	rm -rf $(VENV)

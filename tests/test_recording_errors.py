@@ -211,7 +211,7 @@ def test_file_size_limit_stops_recording(tmp_path):
     from io_helpers import pcviz_process
 
     out = tmp_path / "limited.h5"
-    limit = 8_000_000  # room for a flush or two of frames after the layout
+    limit = 40_000_000  # room for a flush or two (half a second of frames each) after the layout
 
     def cap():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))

@@ -231,7 +231,10 @@ class RecordingWriter:
 
     def _write_frames(self) -> None:
         self._flush_frames_to_block()
-        for block in self._blocks:
+        blocks = self._blocks
+        if len(blocks) > 1:  # one append per dataset for everything buffered
+            blocks = [FrameBlock.concatenate(blocks)]
+        for block in blocks:
             self._write_block(block)
         self._blocks = []
         self._n_buffered = 0

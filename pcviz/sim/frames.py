@@ -199,6 +199,23 @@ class FrameBlock:
         return [self.frame(k) for k in range(len(self))]
 
     @classmethod
+    def concatenate(cls, blocks: list["FrameBlock"]) -> "FrameBlock":
+        """Consecutive blocks as one (same layout)."""
+        first = blocks[0]
+        cat = np.concatenate
+        return cls(
+            step=cat([b.step for b in blocks]), sample_index=cat([b.sample_index for b in blocks]),
+            phase=[p for b in blocks for p in b.phase], wall=cat([b.wall for b in blocks]),
+            hold_step=cat([b.hold_step for b in blocks]), display_index=cat([b.display_index for b in blocks]),
+            layers=[{q: cat([b.layers[l][q] for b in blocks]) for q in layer} for l, layer in enumerate(first.layers)],
+            scalars={k: cat([b.scalars[k] if k in b.scalars else np.full(len(b), np.nan, np.float32)
+                             for b in blocks]) for k in first.scalars},
+            batch=first.batch,
+            sample_indices=cat([b.sample_indices for b in blocks]) if first.sample_indices is not None else None,
+            weights=[w for b in blocks for w in b.weights],
+        )
+
+    @classmethod
     def from_frames(cls, frames: list[Frame], weight_names: list[str] | None = None) -> "FrameBlock":
         """Stack frames (e.g. those a per-frame queue delivered) into one block."""
         first = frames[0]
