@@ -9,6 +9,7 @@ measures what the engine and its instrumentation cost on top of the maths.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import torch
 
@@ -25,9 +26,18 @@ def _act(name):
     return (lambda a: a), (lambda a, y: torch.ones_like(a))
 
 
+@dataclass
+class BareResult:
+    seconds: float
+    W: list[torch.Tensor]
+    b: list[torch.Tensor]
+    var: list[torch.Tensor]
+
+
 @torch.no_grad()
-def run_bare_pc(cfg, W, b, var, batches, steps: int, hold: int, learning: bool = True) -> float:
-    """Run ``steps`` steps of unsupervised PC; returns the wall time in seconds.
+def run_bare_pc(cfg, W, b, var, batches, steps: int, hold: int, learning: bool = True) -> BareResult:
+    """Run ``steps`` steps of unsupervised PC; returns the wall time in seconds and
+    the final parameters.
 
     ``cfg`` is a PCConfig; ``W``, ``b``, ``var`` lists of tensors (copied);
     ``batches`` a list of (B, n_0) tensors cycled through, one per hold."""
@@ -91,4 +101,4 @@ def run_bare_pc(cfg, W, b, var, batches, steps: int, hold: int, learning: bool =
                     var[l].clamp_(1 / cfg.precision_max, 1 / cfg.precision_min)
     if x is not None and x[0].device.type == "cuda":
         torch.cuda.synchronize()
-    return time.perf_counter() - t0
+    return BareResult(time.perf_counter() - t0, W, b, var)

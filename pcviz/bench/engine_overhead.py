@@ -55,7 +55,7 @@ def measure(preset: str = "digits-pc", steps: int = 3000, repeats: int = 5, devi
     counter = {"n": 0, "dropped": 0, "display": 0}
 
     def bare() -> float:
-        return steps / run_bare_pc(cfg.model, W, b, var, batches, steps, hold)
+        return steps / run_bare_pc(cfg.model, W, b, var, batches, steps, hold).seconds
 
     def engine_run() -> float:
         engine = Engine(load_preset(preset, list(overrides or [])), device=device)
