@@ -311,9 +311,12 @@ class MainWindow(QtWidgets.QMainWindow):
                 "error", f"<b>The run diverged</b> at step {ev.step} in layer {layer} ({name}).<br>{msg}",
                 self.theme, actions)
         elif ev.kind == "error":
-            cmd = ev.payload.get("command", "command")
-            self.banner.show_message("warn", f"<b>{_esc(cmd)} refused:</b> {_esc(ev.payload.get('message', ''))}",
-                                     self.theme, timeout_ms=10000)
+            cmd, msg = ev.payload.get("command", "command"), ev.payload.get("message", "")
+            if self.banner.kind == "error":  # keep the divergence (and its buttons) in view
+                self.statusBar().showMessage(f"{cmd} refused: {msg}", 10000)
+            else:
+                self.banner.show_message("warn", f"<b>{_esc(cmd)} refused:</b> {_esc(msg)}", self.theme,
+                                         timeout_ms=10000)
         elif ev.kind == "reset" and self.banner.kind == "error":
             self.banner.clear()
 

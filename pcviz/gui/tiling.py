@@ -126,8 +126,8 @@ def nice_ceil(v: float) -> float:
     base = 10.0 ** e
     for m in _NICE:
         if m * base >= v * (1 - 1e-9):
-            return m * base
-    return 10.0 * base
+            return float(f"{m * base:.6g}")  # 0.7, not 0.7000000000000001
+    return float(f"{10.0 * base:.6g}")
 
 
 class LevelTracker:

@@ -236,7 +236,7 @@ class TimeSeriesView(QtWidgets.QWidget):
     def _label(scalar: str, names: dict[int, str]) -> str:
         tail = scalar.split("/", 1)[-1]
         m = _INDEX.search(tail)
-        if m and int(m.group(1)) in names and tail.startswith("layer"):
+        if m and int(m.group(1)) in names:
             return names[int(m.group(1))]
         return tail.replace("_", " ")
 
