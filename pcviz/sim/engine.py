@@ -252,6 +252,7 @@ class Engine:
             if not (self.running or self._pending > 0 or self._to_hold_end) or self.diverged is not None:
                 with self._lock:
                     self._publish("paused", only_if_stale=True)
+                next_t = time.perf_counter()  # a resumed run starts at the cap, not with a catch-up burst
                 continue
             with self._lock:
                 self._do_step()
