@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from pcviz.gui.raster import RasterImage, fit_rect, lut32
+from pcviz.gui.raster import RasterImage, fit_rect, fit_text, lut32
 from pcviz.gui.source import FrameSource
 from pcviz.gui.theme import BASIS_MAP, Theme, ui_font
 from pcviz.gui.tiling import mosaic
@@ -72,11 +72,14 @@ class BasisView(QtWidgets.QWidget):
             return
         n = self.shape[0]
         patch = "\u00d7".join(str(s) for s in self.shape[1:])
-        p.drawText(top, QtCore.Qt.AlignmentFlag.AlignLeft, f"layer 1's basis: {n} patches of {patch}")
+        p.drawText(top, QtCore.Qt.AlignmentFlag.AlignLeft,
+                   fit_text(self.font_title, [f"layer 1's basis: {n} patches of {patch}", f"{n} patches of {patch}"],
+                            top.width()))
         p.setFont(self.font_small)
         p.setPen(QtGui.QColor(th.muted))
         p.drawText(top.translated(0, 17), QtCore.Qt.AlignmentFlag.AlignLeft,
-                   "each scaled to its own max |w|: black \u2212, grey 0, white +")
+                   fit_text(self.font_small, ["each scaled to its own max |w|: black \u2212, grey 0, white +",
+                                              "each to its own max |w|"], top.width()))
         area = QtCore.QRectF(6, TITLE_H, self.width() - 12, self.height() - TITLE_H - 6)
         p.drawImage(fit_rect(area, self.raster.shape), self.raster.qimage)
         p.end()

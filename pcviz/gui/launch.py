@@ -112,8 +112,10 @@ def screenshot(preset: str, path: str | os.PathLike, steps: int = 200, device: s
         bridge.start(display=False)
         bridge.advance(steps)
         bridge.tick()
+        win.timeseries.redraw()
         win.update_status()
-        for _ in range(3):
+        for _ in range(2):  # the first paint lets axes size themselves to their labels
+            win.grab()
             app.processEvents()
         out.parent.mkdir(parents=True, exist_ok=True)
         ok = win.save_screenshot(str(out))

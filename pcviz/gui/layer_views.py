@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from pcviz.gui.raster import RasterImage, bar_label_width, draw_colour_bar, fit_rect, lut32
+from pcviz.gui.raster import RasterImage, bar_label_width, draw_colour_bar, fit_rect, fit_text, lut32
 from pcviz.gui.source import FrameSource
-from pcviz.gui.theme import POSITIVE_MAP, SIGNED_MAP, Theme, ui_font
+from pcviz.gui.theme import POSITIVE_MAP, Theme, ui_font
 from pcviz.gui.tiling import LevelTracker, Tiler, is_signed
 from pcviz.models.base import COMMON_QUANTITIES
 from pcviz.sim.frames import Frame, FrameSpec, LayerFrameSpec
@@ -54,6 +54,11 @@ def cell_title(layer: LayerFrameSpec, q: str, top: bool = False) -> str:
         return "prior mean" if top else f"{base} from x{str(layer.index + 1).translate(_SUB)}"
     sym = _SYMBOLS.get(q)
     return f"{base} {sym}{sub}" if sym else base
+
+
+def short_title(title: str) -> str:
+    """A title without its explanation: "prediction from x2" -> "prediction"."""
+    return title.split(" from ")[0].replace("reconstruction", "reconstr.")
 
 
 @dataclass
@@ -127,7 +132,7 @@ class HierarchyCanvas(QtWidgets.QWidget):
     # ------------------------------------------------------------------ look
     def apply_theme(self, theme: Theme) -> None:
         self.theme = theme
-        self.luts = {True: lut32(SIGNED_MAP, theme.panel), False: lut32(POSITIVE_MAP, theme.panel)}
+        self.luts = {True: lut32(theme.signed_map, theme.panel), False: lut32(POSITIVE_MAP, theme.panel)}
         for row in self.rows:
             for c in row.cells.values():
                 c.raster.recolour(self.luts[c.signed])
@@ -208,13 +213,20 @@ class HierarchyCanvas(QtWidgets.QWidget):
             p.drawText(box, QtCore.Qt.AlignmentFlag.AlignCenter, layer.name)
             p.setFont(self.font_small)
             p.setPen(muted)
-            p.drawText(box.translated(0, 17), QtCore.Qt.AlignmentFlag.AlignCenter, f"{kind}{layer.size} ({shape})")
+            detail = fit_text(self.font_small, [f"{kind}{layer.size} ({shape})", f"{layer.size} ({shape})",
+                                                f"{layer.size}"], row.rect.height() - 4)
+            p.drawText(box.translated(0, 17), QtCore.Qt.AlignmentFlag.AlignCenter, detail)
             p.restore()
+            p.setPen(QtGui.QPen(th.qcolor("muted", 140), 1))
+            p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
+            for c in row.cells.values():  # a frame, so a map of zeros still shows where it is
+                p.drawRect(c.rect.adjusted(-1, -1, 0, 0))
             p.setFont(self.font_title)
             p.setPen(text)
             for c in row.cells.values():
                 title = QtCore.QRectF(c.area.x(), c.rect.top() - TITLE_H, c.area.width(), TITLE_H - 2)
-                p.drawText(title, QtCore.Qt.AlignmentFlag.AlignHCenter | QtCore.Qt.AlignmentFlag.AlignBottom, c.title)
+                label = fit_text(self.font_title, [c.title, short_title(c.title)], title.width())
+                p.drawText(title, QtCore.Qt.AlignmentFlag.AlignHCenter | QtCore.Qt.AlignmentFlag.AlignBottom, label)
             for b in row.bars:
                 if b.rect.height() > 0:
                     draw_colour_bar(p, b.rect, self.luts[b.signed], b.levels.levels, text, self.font_small)

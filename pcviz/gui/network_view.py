@@ -14,7 +14,7 @@ import math
 import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from pcviz.gui.raster import fmt, lut32
+from pcviz.gui.raster import fit_text, fmt, lut32
 from pcviz.gui.source import FrameSource
 from pcviz.gui.theme import SURPRISE_MAP, Theme, ui_font
 from pcviz.gui.tiling import LevelTracker
@@ -59,7 +59,8 @@ class NetworkView(QtWidgets.QWidget):
         self.update()
 
     def colour(self, frac: float) -> QtGui.QColor:
-        t = _LO + (_HI - _LO) * min(max(frac, 0.0), 1.0)
+        lo, hi = (0.3, 1.0) if self.theme.name == "dark" else (_LO, _HI)  # keep clear of the panel colour
+        t = lo + (hi - lo) * min(max(frac, 0.0), 1.0)
         return self._colours[int(round(t * 254))]
 
     def show_frame(self, frame: Frame) -> None:
@@ -75,6 +76,11 @@ class NetworkView(QtWidgets.QWidget):
         n = len(self.spec.layers)
         top, bottom = 56.0, self.height() - 58.0
         return bottom - (bottom - top) * l / max(1, n)
+
+    def link_ends(self, l: int) -> tuple[float, float]:
+        """(bottom, top) of the links between layer ``l`` and the one above, clear of the nodes."""
+        m = min(16.0, 0.3 * (self.node_y(0) - self.node_y(1)))
+        return self.node_y(l) - m, self.node_y(l + 1) + m
 
     def resizeEvent(self, ev: QtGui.QResizeEvent) -> None:  # noqa: N802
         self._background = None
@@ -93,22 +99,25 @@ class NetworkView(QtWidgets.QWidget):
         text, muted = QtGui.QColor(th.text), QtGui.QColor(th.muted)
         p.setFont(self.font_bold)
         p.setPen(text)
-        p.drawText(QtCore.QRectF(8, 6, self.width() - 16, 20), QtCore.Qt.AlignmentFlag.AlignLeft,
-                   "prediction \u2193 (dashed)   precision-weighted error \u2191")
+        title = fit_text(self.font_bold, ["prediction \u2193 (dashed)   precision-weighted error \u2191",
+                                          "prediction \u2193   weighted error \u2191", "prediction \u2193  error \u2191"],
+                         self.width() - 16)
+        p.drawText(QtCore.QRectF(8, 6, self.width() - 16, 20), QtCore.Qt.AlignmentFlag.AlignLeft, title)
         n = len(self.spec.layers)
         cx = self.cx
         for l in range(n):
-            y0, y1 = self.node_y(l) - 16, self.node_y(l + 1) + 16
+            y0, y1 = self.link_ends(l)
             p.setPen(QtGui.QPen(muted, 2, QtCore.Qt.PenStyle.DashLine))
             p.drawLine(QtCore.QPointF(cx - 16, y1), QtCore.QPointF(cx - 16, y0))
             self._arrow(p, cx - 16, y0, down=True, colour=muted, size=6)
         for l, layer in enumerate(self.spec.layers):
             y = self.node_y(l)
-            r = 7 + 3 * math.log10(max(layer.size, 1))
+            r = min(7 + 3 * math.log10(max(layer.size, 1)), 0.35 * (self.node_y(0) - self.node_y(1)))
             p.setPen(QtGui.QPen(text, 1.5))
             p.setBrush(QtGui.QColor(th.window))
             p.drawEllipse(QtCore.QPointF(cx, y), r, r)
-            self._node_label(p, cx - r - 10, y, layer.name, f"{layer.size} units")
+            roomy = self.node_y(0) - self.node_y(1) >= 44  # room for a second line under the name
+            self._node_label(p, cx - r - 10, y, layer.name, f"{layer.size} units" if roomy else "")
         y = self.node_y(n)
         p.setPen(QtGui.QPen(muted, 1.5))
         p.setBrush(QtGui.QColor(th.panel))
@@ -124,7 +133,8 @@ class NetworkView(QtWidgets.QWidget):
         p.setFont(self.font_small)
         p.drawText(QtCore.QRectF(x0 - 60, y0 - 3, 56, 16), QtCore.Qt.AlignmentFlag.AlignRight, "0")
         p.drawText(QtCore.QRectF(0, y0 + 11, self.width(), 16), QtCore.Qt.AlignmentFlag.AlignHCenter,
-                   "error size: colour and width (square-root scale)")
+                   fit_text(self.font_small, ["error size: colour and width (square-root scale)",
+                                              "error size (\u221a scale)"], self.width() - 8))
         p.end()
         return pm
 
@@ -149,7 +159,7 @@ class NetworkView(QtWidgets.QWidget):
         fm = QtGui.QFontMetricsF(self.font_normal)
         p.setFont(self.font_normal)
         for l in range(n):  # link l carries the error of layer l up to the layer (or prior) above
-            y0, y1 = self.node_y(l) - 16, self.node_y(l + 1) + 16
+            y0, y1 = self.link_ends(l)
             v = self.errors[l]
             ok = math.isfinite(v)
             frac = math.sqrt(min(v / hi, 1.0)) if ok and hi > 0 else 1.0
@@ -172,6 +182,8 @@ class NetworkView(QtWidgets.QWidget):
         p.setFont(self.font_bold)
         p.setPen(QtGui.QColor(th.text))
         box = QtCore.QRectF(right - 160, y - 18, 160, 18)
+        if not detail:
+            box.translate(0, 9)  # one line: centred on the node
         p.drawText(box, QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignBottom, name)
         if detail:
             p.setFont(self.font_small)

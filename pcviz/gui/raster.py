@@ -8,8 +8,6 @@ frame. Entry 0 of every table is the background (NaN and gaps).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui
@@ -96,5 +94,10 @@ def bar_label_width(levels: tuple[float, float], font: QtGui.QFont) -> float:
     return max(fm.horizontalAdvance(fmt(v)) for v in tick_values(levels)) + 8
 
 
-def finite_or(v: float, default: float) -> float:
-    return v if math.isfinite(v) else default
+def fit_text(font: QtGui.QFont, candidates: list[str], width: float) -> str:
+    """The first candidate that fits ``width`` pixels, else the last one elided."""
+    fm = QtGui.QFontMetricsF(font)
+    for text in candidates:
+        if fm.horizontalAdvance(text) <= width:
+            return text
+    return fm.elidedText(candidates[-1], QtCore.Qt.TextElideMode.ElideRight, width)

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 import pyqtgraph as pg
 from PyQt6 import QtGui, QtWidgets
 
-#: diverging map of signed quantities (blue < 0 < red, white at zero)
-SIGNED_MAP = "CET-D1A"
 #: sequential map of non-negative quantities (precision)
 POSITIVE_MAP = "viridis"
 #: grey map of learned receptive fields (zero is mid grey)
@@ -31,6 +29,7 @@ class Theme:
     error_bg: str
     error_text: str
     series: tuple[str, ...]  # one colour per layer
+    signed_map: str = "CET-D1A"  # diverging map of signed quantities (zero blends with the panel)
 
     def qcolor(self, name: str, alpha: int = 255) -> QtGui.QColor:
         c = QtGui.QColor(getattr(self, name))
@@ -47,6 +46,7 @@ DARK = Theme(
     name="dark", window="#1e1f22", panel="#121315", text="#ececec", muted="#8d8f94", accent="#ffffff",
     warn_bg="#5a4a0c", warn_text="#fff1bf", error_bg="#6d1a14", error_text="#ffe0dc",
     series=("#5fb0ff", "#ff6b6b", "#6ee07a", "#c7a0ff", "#ffb454", "#d9a27a", "#ff9ed8", "#5fe3f0"),
+    signed_map="CET-D4",  # blue, black at zero, red
 )
 THEMES = {"light": LIGHT, "dark": DARK}
 

@@ -181,6 +181,9 @@ class TimeSeriesView(QtWidgets.QWidget):
             w.setFocusPolicy(QtCore.Qt.FocusPolicy.ClickFocus)
             bar.addWidget(w)
         bar.addStretch(1)
+        self.key = QtWidgets.QLabel()  # the colours of the layers, shared by every plot
+        self.key.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        bar.addWidget(self.key)
         self.canvas = pg.GraphicsLayoutWidget()
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -205,7 +208,6 @@ class TimeSeriesView(QtWidgets.QWidget):
             vb.sigRangeChangedManually.connect(self._manual_range)
             if first is None:
                 first = p
-                self._legend(p)
             else:
                 p.setXLink(first)
             m = pg.PlotCurveItem(connect="pairs")
@@ -258,6 +260,11 @@ class TimeSeriesView(QtWidgets.QWidget):
             self.pin_hint.setColor(theme.muted)
         for s in self.series.values():
             s.item.setPen(self._pen_for(s.name))
+        entries = [(l.name, series_colour(theme, l.index)) for l in self.spec.layers]
+        if "energy/total" in self.series:
+            entries.append(("total", theme.accent))
+        self.key.setText("&nbsp;&nbsp;".join(
+            f'<span style="color:{c}; font-weight:bold">\u2501\u2501</span>&nbsp;{name}' for name, c in entries))
         for i, s in enumerate(self.pins.values()):
             s.item.setPen(pg.mkPen(series_colour(theme, i), width=2))
 
