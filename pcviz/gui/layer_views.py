@@ -37,6 +37,7 @@ _SUB = str.maketrans("0123456789", "\u2080\u2081\u2082\u2083\u2084\u2085\u2086\u
 LABEL_W = 44  # row label column
 TITLE_H = 20  # cell title
 BAR_W = 14  # colour bar strip
+BAR_PAD = 9  # room above and below a bar for its end labels
 
 
 def ordered_quantities(spec: FrameSpec) -> tuple[list[str], list[str]]:
@@ -79,6 +80,7 @@ class _Bar:
     levels: LevelTracker
     rect: QtCore.QRectF = field(default_factory=QtCore.QRectF)
     scale_from: list[str] = field(default_factory=list)  # the quantities that set the scale
+    pixmap: QtGui.QPixmap | None = None  # the bar and its labels, drawn again when the scale moves
 
 
 @dataclass
@@ -227,22 +229,32 @@ class HierarchyCanvas(QtWidgets.QWidget):
                 title = QtCore.QRectF(c.area.x(), c.rect.top() - TITLE_H, c.area.width(), TITLE_H - 2)
                 label = fit_text(self.font_title, [c.title, short_title(c.title)], title.width())
                 p.drawText(title, QtCore.Qt.AlignmentFlag.AlignHCenter | QtCore.Qt.AlignmentFlag.AlignBottom, label)
-            for b in row.bars:
-                if b.rect.height() > 0:
-                    draw_colour_bar(p, b.rect, self.luts[b.signed], b.levels.levels, text, self.font_small)
+        p.end()
+        return pm
+
+    def _render_bar(self, bar: _Bar) -> QtGui.QPixmap:
+        dpr = self.devicePixelRatioF()
+        w, h = bar.rect.width() + bar_label_width((-1.5, 1.5), self.font_small) + 12, bar.rect.height() + 2 * BAR_PAD
+        pm = QtGui.QPixmap(int(w * dpr), int(h * dpr))
+        pm.setDevicePixelRatio(dpr)
+        pm.fill(QtCore.Qt.GlobalColor.transparent)
+        p = QtGui.QPainter(pm)
+        p.setRenderHint(QtGui.QPainter.RenderHint.TextAntialiasing, True)
+        strip = QtCore.QRectF(0.5, BAR_PAD, bar.rect.width(), bar.rect.height())
+        draw_colour_bar(p, strip, self.luts[bar.signed], bar.levels.levels, QtGui.QColor(self.theme.text),
+                        self.font_small)
         p.end()
         return pm
 
     # ----------------------------------------------------------------- frames
     def show_frame(self, frame: Frame) -> None:
-        scales_moved = False
         for row in self.rows:
             data = frame.layers[row.layer.index]
             imgs = {q: row.tiler.image(data[q]) for q in row.cells if q in data}
             for bar in row.bars:
                 arrays = [imgs[q] for q in bar.scale_from if q in imgs]
                 if arrays and bar.levels.update(*arrays):
-                    scales_moved = True
+                    bar.pixmap = None
                 for q in bar.quantities:
                     if q in imgs:
                         c = row.cells[q]
@@ -251,8 +263,6 @@ class HierarchyCanvas(QtWidgets.QWidget):
                             a = data[q]
                             lo, hi = float(a.min()), float(a.max())
                             c.uniform = lo if lo == hi else None
-        if scales_moved:
-            self._background = None
         self.update()
 
     def paintEvent(self, ev: QtGui.QPaintEvent) -> None:  # noqa: N802 (Qt's name)
@@ -260,8 +270,18 @@ class HierarchyCanvas(QtWidgets.QWidget):
             if not self.rows or self.rows[0].rect.width() != self.width():
                 self._layout()
             self._background = self._render_background()
+            for row in self.rows:
+                for bar in row.bars:
+                    bar.pixmap = None
         p = QtGui.QPainter(self)
         p.drawPixmap(0, 0, self._background)
+        for row in self.rows:
+            for bar in row.bars:
+                if bar.rect.height() <= 0:
+                    continue
+                if bar.pixmap is None:
+                    bar.pixmap = self._render_bar(bar)
+                p.drawPixmap(QtCore.QPointF(bar.rect.x() - 0.5, bar.rect.y() - BAR_PAD), bar.pixmap)
         p.setRenderHint(QtGui.QPainter.RenderHint.SmoothPixmapTransform, False)
         for row in self.rows:
             for c in row.cells.values():

@@ -135,7 +135,7 @@ class _Plot:
 
 
 class TimeSeriesView(QtWidgets.QWidget):
-    def __init__(self, source: FrameSource, theme: Theme, capacity: int = 20000, refresh_hz: float = 20.0,
+    def __init__(self, source: FrameSource, theme: Theme, capacity: int = 20000, refresh_hz: float = 15.0,
                  parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self.source = source
@@ -448,8 +448,8 @@ class TimeSeriesView(QtWidgets.QWidget):
     def _draw_markers(self, plot: _Plot, x0: float, x1: float) -> None:
         xs = self.markers.x
         xs = xs[(xs >= x0) & (xs <= x1)] - self._offset
-        width_px = max(1.0, plot.item.getViewBox().width())
-        if xs.size == 0 or xs.size > width_px / 8:  # none, or closer than 8 pixels: hide
+        width_px = max(1.0, min(p.item.getViewBox().width() for p in self.plots.values()))
+        if xs.size == 0 or xs.size > width_px / 8:  # none, or closer than 8 pixels: hide (in every plot)
             plot.markers.setData([], [])
             return
         _, (y0, y1) = plot.item.getViewBox().viewRange()
