@@ -135,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     fps = statistics.median(x["display_fps"] for x in windowed)
     report = {
         "preset": args.preset, "overrides": overrides, "device": args.device, "torch_threads": args.threads,
-        "cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "platform": platform.platform(), "qt_platform": os.environ["QT_QPA_PLATFORM"],
+        "cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "platform": platform.platform(),
+        "qt_platform": os.environ["QT_QPA_PLATFORM"],
         "seconds": args.seconds, "rounds": args.rounds,
         "headless_steps_per_second": headless, "window": windowed,
         "display_fps_median": fps, "steps_ratio_window_over_headless": w / h if h else float("nan"),

@@ -121,7 +121,8 @@ def display_problem(env: dict[str, str] | None = None, platform: str = sys.platf
     if qpa == "wayland" or (not qpa and wayland):
         return None if wayland else "no display: QT_QPA_PLATFORM=wayland but WAYLAND_DISPLAY is not set"
     if not x11:
-        return "no display: neither DISPLAY nor WAYLAND_DISPLAY is set (a terminal without a desktop, or ssh without -X)"
+        return ("no display: neither DISPLAY nor WAYLAND_DISPLAY is set "
+                "(a terminal without a desktop, or ssh without -X)")
     libs = missing_libraries()
     if libs:
         return install_hint(libs)

@@ -55,6 +55,21 @@ def _start(bridge, watch: bool) -> None:
     bridge.start(play=True)
 
 
+def _keep_going_on_errors(win) -> None:
+    """An exception in a slot or paint handler is printed and shown in the window; with
+    Python's default hook, PyQt would abort the whole process instead."""
+    import traceback
+
+    def hook(kind, exc, tb):
+        traceback.print_exception(kind, exc, tb)
+        try:
+            win.show_internal_error(f"{kind.__name__}: {exc}")
+        except Exception:  # the window itself is broken: the terminal has the traceback
+            pass
+
+    sys.excepthook = hook
+
+
 def cmd_live(args: argparse.Namespace) -> int:
     shot = getattr(args, "screenshot", None)
     if shot:
@@ -81,6 +96,7 @@ def cmd_live(args: argparse.Namespace) -> int:
         bridge.close()
         raise
     app.aboutToQuit.connect(bridge.close)
+    _keep_going_on_errors(win)
     _start(bridge, watch=True)
     win.show()
     app.exec()

@@ -163,8 +163,11 @@ class MainWindow(QtWidgets.QMainWindow):
         for v in self.views.values():
             v.detach()
         self._central_layout.removeWidget(self.hierarchy)
-        for v in self.views.values():
-            v.deleteLater()
+        self.hierarchy.deleteLater()
+        for d in self.docks.values():  # the views, and the scroll area around the controls
+            w = d.widget()
+            if w is not None:
+                w.deleteLater()
         self.views = {}
 
     def _title(self) -> str:
@@ -319,6 +322,11 @@ class MainWindow(QtWidgets.QMainWindow):
                                          timeout_ms=10000)
         elif ev.kind == "reset" and self.banner.kind == "error":
             self.banner.clear()
+
+    def show_internal_error(self, text: str) -> None:
+        """A bug, not a user error: said in the window (the terminal has the traceback)."""
+        self.banner.show_message("warn", f"<b>Internal error</b> (details in the terminal): {_esc(text)}",
+                                 self.theme, timeout_ms=15000)
 
     def halve_dt_and_reset(self) -> None:
         dt = self.source.config.model.dt

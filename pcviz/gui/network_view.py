@@ -100,8 +100,8 @@ class NetworkView(QtWidgets.QWidget):
         p.setFont(self.font_bold)
         p.setPen(text)
         title = fit_text(self.font_bold, ["prediction \u2193 (dashed)   precision-weighted error \u2191",
-                                          "prediction \u2193   weighted error \u2191", "prediction \u2193  error \u2191"],
-                         self.width() - 16)
+                                          "prediction \u2193   weighted error \u2191",
+                                          "prediction \u2193  error \u2191"], self.width() - 16)
         p.drawText(QtCore.QRectF(8, 6, self.width() - 16, 20), QtCore.Qt.AlignmentFlag.AlignLeft, title)
         n = len(self.spec.layers)
         cx = self.cx

@@ -66,7 +66,7 @@ def test_hover_names_the_unit_under_the_mouse_in_a_multichannel_layer(qtbot, sou
     for unit in (0, 17, 47):  # in the first, second and third 4x4 map
         pos = view.canvas.pos_of(0, unit, "error").toPoint()
         qtbot.mouseMove(view.canvas, pos)
-        qtbot.waitUntil(lambda: view.hovered == (0, unit), timeout=2000)
+        qtbot.waitUntil(lambda u=unit: view.hovered == (0, u), timeout=2000)
         qtbot.mouseClick(view.canvas, QtCore.Qt.MouseButton.LeftButton, pos=pos)
         assert view.selected == (0, unit)
         assert f"unit {unit} " in view.info.text()

@@ -98,7 +98,7 @@ def test_keyboard_shortcuts_play_pause_and_step(open_window, qtbot):
 
 def test_controls_reach_the_engine(open_window, qtbot):
     win = open_window("digits-pc-scratch")
-    bridge, eng, ctl = win.source, win.source.engine, win.controls
+    bridge, ctl = win.source, win.controls
     ctl.dt.setValue(0.05)
     wait_engine(qtbot, bridge, lambda e: e.config.model.dt == pytest.approx(0.05))
     ctl.hold.setValue(17)
