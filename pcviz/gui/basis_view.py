@@ -3,6 +3,8 @@ input pattern one unit of layer 1 predicts), updated as they learn."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
 
@@ -19,13 +21,20 @@ class BasisView(QtWidgets.QWidget):
     #: the frame extra this view shows, (n_units, *patch_shape)
     key = "basis"
 
-    def __init__(self, source: FrameSource, theme: Theme, parent: QtWidgets.QWidget | None = None):
+    def __init__(self, source: FrameSource, theme: Theme, max_hz: float = 10.0,
+                 parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self.source = source
         self.raster: RasterImage | None = None
         self.shape: tuple[int, ...] | None = None
         self.image: np.ndarray | None = None  # the last mosaic, (rows, cols) in [-1, 1]
         self._last: np.ndarray | None = None  # the last basis shown
+        self.max_hz = max_hz
+        self._pending: Frame | None = None
+        self._last_draw = -1e9
+        self._flush = QtCore.QTimer(self)
+        self._flush.setSingleShot(True)
+        self._flush.timeout.connect(self._draw_pending)
         self.setMinimumSize(200, 160)
         self.setAttribute(QtCore.Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.font_title = ui_font(10, bold=True)
@@ -43,9 +52,28 @@ class BasisView(QtWidgets.QWidget):
         self.update()
 
     def show_frame(self, frame: Frame) -> None:
-        basis = frame.extras.get(self.key)
-        if basis is None:
+        """Take a frame; draw it at most ``max_hz`` times a second (weights change once a
+        hold; the last frame is always drawn)."""
+        if frame.extras.get(self.key) is None:
             return
+        self._pending = frame
+        wait = self._last_draw + 1.0 / self.max_hz - time.perf_counter()
+        if wait <= 0:
+            self._draw_pending()
+        elif not self._flush.isActive():
+            self._flush.start(int(wait * 1000) + 1)
+
+    def flush(self) -> None:
+        """Draw the newest frame now (before a screenshot)."""
+        self._flush.stop()
+        self._draw_pending()
+
+    def _draw_pending(self) -> None:
+        frame, self._pending = self._pending, None
+        if frame is None:
+            return
+        self._last_draw = time.perf_counter()
+        basis = frame.extras[self.key]
         if self._last is not None and self._last.shape == basis.shape and np.array_equal(self._last, basis):
             return  # weights change once per hold, not every step
         self._last = basis
@@ -85,6 +113,7 @@ class BasisView(QtWidgets.QWidget):
         p.end()
 
     def detach(self) -> None:
+        self._flush.stop()
         try:
             self.source.frame_ready.disconnect(self.show_frame)
         except TypeError:

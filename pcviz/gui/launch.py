@@ -129,6 +129,7 @@ def screenshot(preset: str, path: str | os.PathLike, steps: int = 200, device: s
         bridge.advance(steps)
         bridge.tick()
         win.timeseries.redraw()
+        win.basis.flush()
         win.update_status()
         for _ in range(2):  # the first paint lets axes size themselves to their labels
             win.grab()

@@ -129,6 +129,7 @@ class HierarchyCanvas(QtWidgets.QWidget):
             self.rows.append(_Row(layer, tiler, cells, bars))
         self.selected: tuple[int, int] | None = None
         self._background: QtGui.QPixmap | None = None
+        self._badges: dict[str, QtGui.QPixmap] = {}
         self.apply_theme(theme)
 
     # ------------------------------------------------------------------ look
@@ -138,6 +139,7 @@ class HierarchyCanvas(QtWidgets.QWidget):
         for row in self.rows:
             for c in row.cells.values():
                 c.raster.recolour(self.luts[c.signed])
+        self._badges = {}
         self._invalidate()
 
     def _invalidate(self) -> None:
@@ -304,14 +306,30 @@ class HierarchyCanvas(QtWidgets.QWidget):
         p.end()
 
     def _badge(self, p: QtGui.QPainter, rect: QtCore.QRectF, text: str) -> None:
-        fm = QtGui.QFontMetricsF(self.font_title)
-        w, h = fm.horizontalAdvance(text) + 12, fm.height() + 4
-        box = QtCore.QRectF(rect.center().x() - w / 2, rect.center().y() - h / 2, w, h)
-        p.setPen(QtCore.Qt.PenStyle.NoPen)
-        p.setBrush(self.theme.qcolor("panel", 210))
-        p.drawRoundedRect(box, 4, 4)
-        p.setPen(QtGui.QColor(self.theme.text))
-        p.drawText(box, QtCore.Qt.AlignmentFlag.AlignCenter, text)
+        """``text`` on a rounded label in the middle of ``rect`` (pictures cached by text)."""
+        pm = self._badges.get(text)
+        if pm is None:
+            fm = QtGui.QFontMetricsF(self.font_title)
+            w, h = fm.horizontalAdvance(text) + 12, fm.height() + 4
+            dpr = self.devicePixelRatioF()
+            pm = QtGui.QPixmap(int(w * dpr) + 1, int(h * dpr) + 1)
+            pm.setDevicePixelRatio(dpr)
+            pm.fill(QtCore.Qt.GlobalColor.transparent)
+            q = QtGui.QPainter(pm)
+            q.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
+            q.setPen(QtCore.Qt.PenStyle.NoPen)
+            q.setBrush(self.theme.qcolor("panel", 210))
+            box = QtCore.QRectF(0, 0, w, h)
+            q.drawRoundedRect(box, 4, 4)
+            q.setPen(QtGui.QColor(self.theme.text))
+            q.setFont(self.font_title)
+            q.drawText(box, QtCore.Qt.AlignmentFlag.AlignCenter, text)
+            q.end()
+            if len(self._badges) > 256:
+                self._badges.clear()
+            self._badges[text] = pm
+        size = pm.deviceIndependentSize()
+        p.drawPixmap(QtCore.QPointF(rect.center().x() - size.width() / 2, rect.center().y() - size.height() / 2), pm)
 
     # ------------------------------------------------------------------ units
     def row_of(self, layer: int) -> _Row:

@@ -150,8 +150,7 @@ class NetworkView(QtWidgets.QWidget):
         if self._background is None:
             self._background = self._render_background()
         p = QtGui.QPainter(self)
-        p.drawPixmap(0, 0, self._background)
-        p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
+        p.drawPixmap(0, 0, self._background)  # vertical links and arrows need no antialiasing
         text = QtGui.QColor(self.theme.text)
         n = len(self.spec.layers)
         cx = self.cx

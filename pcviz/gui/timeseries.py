@@ -135,7 +135,7 @@ class _Plot:
 
 
 class TimeSeriesView(QtWidgets.QWidget):
-    def __init__(self, source: FrameSource, theme: Theme, capacity: int = 20000, refresh_hz: float = 15.0,
+    def __init__(self, source: FrameSource, theme: Theme, capacity: int = 20000, refresh_hz: float = 10.0,
                  parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self.source = source

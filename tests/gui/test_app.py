@@ -39,6 +39,7 @@ def test_screenshot_heatmaps_show_each_layer_s_own_values(open_window, qtbot):
     win.resize(1920, 1080)
     win.default_layout()
     win.source.advance(200, samples=20)
+    win.basis.flush()
     qtbot.wait(50)
     shot = win.grab().toImage()
     view, canvas = win.hierarchy, win.hierarchy.canvas
