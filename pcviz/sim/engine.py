@@ -275,6 +275,7 @@ class Engine:
                 with self._lock:
                     self._publish("paused", only_if_stale=True)
                     self.flush_rings()
+                next_t = time.perf_counter()  # a resumed run starts at the cap, not with a catch-up burst
                 continue
             with self._lock:
                 self._do_step()

@@ -1,0 +1,150 @@
+"""``pcviz`` with no subcommand: the live window (or, with ``--screenshot``, a picture
+of it, made without a display)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from pcviz.config import ConfigError
+
+#: a preset that asks for "as fast as possible" opens at this rate, which a person can
+#: follow (the speed box sets it to max)
+WATCH_SPEED = 240.0
+
+
+def make_app():
+    from PyQt6 import QtWidgets
+
+    app = QtWidgets.QApplication.instance()
+    if app is None:
+        app = QtWidgets.QApplication([sys.argv[0] if sys.argv else "pcviz"])
+    app.setApplicationName("pcviz")
+    app.setOrganizationName("pcviz")
+    return app
+
+
+def open_engine(preset: str, device: str | None = None, overrides: Sequence[str] = (), display_hz: float = 60.0):
+    """An :class:`~pcviz.gui.bridge.EngineBridge` on a new engine (not started yet).
+    Configuration and checkpoint problems raise the user errors of the foundation."""
+    from pcviz.gui.bridge import EngineBridge
+    from pcviz.sim import Engine, load_preset
+
+    cfg = load_preset(preset, list(overrides))
+    engine = Engine(cfg, device=device if device not in (None, "") else None)
+    return EngineBridge(engine, display_hz=display_hz)
+
+
+def _switcher(watch: bool):
+    def open_source(name: str, device: str):
+        bridge = open_engine(name, device)
+        _start(bridge, watch)
+        return bridge
+
+    return open_source
+
+
+def _start(bridge, watch: bool) -> None:
+    from pcviz.sim.commands import SetParam
+
+    if watch and bridge.config.engine.steps_per_second == 0:
+        bridge.submit(SetParam("engine.steps_per_second", WATCH_SPEED))
+    bridge.start(play=True)
+
+
+def _keep_going_on_errors(win) -> None:
+    """An exception in a slot or paint handler is printed and shown in the window; with
+    Python's default hook, PyQt would abort the whole process instead."""
+    import traceback
+
+    def hook(kind, exc, tb):
+        traceback.print_exception(kind, exc, tb)
+        try:
+            win.show_internal_error(f"{kind.__name__}: {exc}")
+        except Exception:  # the window itself is broken: the terminal has the traceback
+            pass
+
+    sys.excepthook = hook
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    shot = getattr(args, "screenshot", None)
+    if shot:
+        steps = 200 if getattr(args, "steps", None) is None else int(args.steps)
+        return screenshot(args.preset, shot, steps=steps, device=args.device, overrides=args.overrides)
+    from pcviz.gui.display_check import display_problem
+
+    problem = display_problem()
+    if problem:
+        from pcviz.cli import cmd_run
+
+        print(f"pcviz: cannot open the window. {problem}", file=sys.stderr)
+        print("pcviz: running the headless demo instead (pcviz --headless); "
+              "pcviz --screenshot FILE.png draws the window without a display", file=sys.stderr)
+        return cmd_run(args)
+
+    bridge = open_engine(args.preset, args.device, args.overrides)
+    app = make_app()
+    from pcviz.gui.main_window import MainWindow
+
+    try:
+        win = MainWindow(bridge, open_source=_switcher(watch=True))
+    except BaseException:
+        bridge.close()
+        raise
+    app.aboutToQuit.connect(bridge.close)
+    _keep_going_on_errors(win)
+    _start(bridge, watch=True)
+    win.show()
+    app.exec()
+    win.source.close()
+    return 0
+
+
+def screenshot(preset: str, path: str | os.PathLike, steps: int = 200, device: str | None = None,
+               overrides: Sequence[str] = (), theme: str | None = None, size: tuple[int, int] = (1920, 1080)) -> int:
+    """Run ``steps`` steps, save the whole window (``size``) to ``path``, exit. No display
+    is needed: Qt draws offscreen unless ``QT_QPA_PLATFORM`` says otherwise."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if steps < 0:
+        raise ConfigError(f"--steps {steps}: must be at least 0")
+    out = Path(path)
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp"):
+        raise ConfigError(f"--screenshot {out}: give a .png (or .jpg) file name")
+    bridge = open_engine(preset, device, overrides)
+    app = make_app()
+    from pcviz.gui.main_window import MainWindow
+
+    try:
+        win = MainWindow(bridge, theme=theme or os.environ.get("PCVIZ_THEME") or "light", persist=False,
+                         restore=False)
+        win.resize(*size)
+        win.default_layout()
+        win.timeseries.window.setValue(max(200, min(steps, 20000)))
+        win.show()
+        bridge.start(display=False)
+        bridge.advance(steps)
+        bridge.tick()
+        win.timeseries.redraw()
+        win.basis.flush()
+        win.update_status()
+        for _ in range(2):  # the first paint lets axes size themselves to their labels
+            win.grab()
+            app.processEvents()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        ok = win.save_screenshot(str(out))
+        diverged = bridge.engine.diverged
+        win.close()
+    finally:
+        bridge.close()
+    if not ok:
+        print(f"pcviz: could not write {out}", file=sys.stderr)
+        return 1
+    print(f"pcviz: {bridge.engine.step_count} steps of {bridge.config.preset.name}; wrote {out} ({size[0]}x{size[1]})")
+    if diverged is not None:
+        print(f"pcviz: {diverged.message}", file=sys.stderr)
+        return 1
+    return 0
