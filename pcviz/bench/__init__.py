@@ -108,7 +108,8 @@ def run(quick: bool = False, device: str = "auto", log=print, display: bool = Tr
         except ImportError as exc:
             log(f"   skipped: the window is not available ({exc})")
         else:
-            disp = measure_display(seconds=3 if quick else 8)
+            disp = measure_display(seconds=3 if quick else 6, rounds=1 if quick else 3, device=str(dev),
+                                   log=lambda s: log("   " + s))
             report["display"] = disp
             report["display_fps"] = disp.get("display_fps")
             report["gui_vs_headless_ratio"] = disp.get("gui_vs_headless_ratio")
