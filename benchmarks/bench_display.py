@@ -31,7 +31,7 @@ from PyQt6 import QtCore, QtWidgets  # noqa: E402
 
 from pcviz.paths import resolve_resource  # noqa: E402
 from pcviz.sim import Engine, load_preset  # noqa: E402
-from pcviz.sim.commands import Play  # noqa: E402
+from pcviz.sim.commands import Call, Play  # noqa: E402
 
 
 def preset_overrides(name: str) -> list[str]:
@@ -52,8 +52,9 @@ def thread_cpu(native_id: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def headless_rate(preset: str, overrides: list[str], seconds: float, device: str) -> dict:
+def headless_rate(preset: str, overrides: list[str], seconds: float, device: str, threads: int) -> dict:
     engine = Engine(load_preset(preset, overrides), device=device)
+    engine.submit(Call(lambda e: torch.set_num_threads(threads)))  # as the window's bridge does
     engine.start(running=False)
     engine.submit(Play())
     time.sleep(0.5)  # warm-up
@@ -76,11 +77,12 @@ class PaintCounter(QtCore.QObject):
         return False
 
 
-def window_rate(app, preset: str, overrides: list[str], seconds: float, device: str) -> dict:
+def window_rate(app, preset: str, overrides: list[str], seconds: float, device: str, threads: int) -> dict:
     from pcviz.gui.launch import open_engine
     from pcviz.gui.main_window import MainWindow
 
     bridge = open_engine(preset, device, overrides)
+    bridge.threads = threads
     win = MainWindow(bridge, theme="light", persist=False, restore=False)
     win.resize(1920, 1080)
     win.default_layout()
@@ -114,16 +116,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=6.0)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads of the engine's thread (default: the window's choice, cores - 1)")
     ap.add_argument("--out", default=None, help="write the report as JSON")
     args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    from pcviz.gui.bridge import engine_threads
+
+    threads = engine_threads() if args.threads is None else args.threads
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["bench_display"])
     overrides = preset_overrides(args.preset)
     headless, windowed = [], []
     for r in range(args.rounds):  # alternate, so drifts of a shared machine hit both
-        headless.append(headless_rate(args.preset, overrides, args.seconds, args.device))
-        windowed.append(window_rate(app, args.preset, overrides, args.seconds, args.device))
+        headless.append(headless_rate(args.preset, overrides, args.seconds, args.device, threads))
+        windowed.append(window_rate(app, args.preset, overrides, args.seconds, args.device, threads))
         hd, wd = headless[-1], windowed[-1]
         print(f"round {r + 1}: headless {hd['steps_per_second']:.0f} steps/s (engine thread "
               f"{hd['engine_thread_cpu']:.2f} cpu); window {wd['steps_per_second']:.0f} steps/s "
@@ -134,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     w = statistics.median(x["steps_per_second"] for x in windowed)
     fps = statistics.median(x["display_fps"] for x in windowed)
     report = {
-        "preset": args.preset, "overrides": overrides, "device": args.device, "torch_threads": args.threads,
+        "preset": args.preset, "overrides": overrides, "device": args.device, "engine_torch_threads": threads,
         "cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "platform": platform.platform(),
         "qt_platform": os.environ["QT_QPA_PLATFORM"],
         "seconds": args.seconds, "rounds": args.rounds,
