@@ -15,19 +15,40 @@ from typing import Any
 
 from PyQt6 import QtCore
 
+import torch
+
 from pcviz.gui.source import FrameSource
-from pcviz.sim.commands import Command, Step
+from pcviz.sim.commands import Call, Command, Step
 from pcviz.sim.engine import Engine
 from pcviz.sim.events import Event
 from pcviz.sim.frames import Frame
 
 
+def engine_threads(engine: Engine | None = None) -> int:
+    """torch threads for the engine's thread: the preset's ``engine.threads`` when set,
+    else one core fewer than the process would use, so that the window keeps one. (The
+    engine applies the count in its own thread; torch's count is per thread. On a busy
+    two-core machine the default preset ran about 100 times slower when the count was
+    set in the main thread only: its team waits for a core the other thread holds.)"""
+    configured = engine.config.engine.threads if engine is not None else 0
+    return configured if configured > 0 else max(1, torch.get_num_threads() - 1)
+
+
+def _set_threads(n: int):
+    def apply(engine) -> None:
+        torch.set_num_threads(n)
+
+    return apply
+
+
 class EngineBridge(FrameSource):
     live = True
 
-    def __init__(self, engine: Engine, display_hz: float = 60.0, parent: QtCore.QObject | None = None):
+    def __init__(self, engine: Engine, display_hz: float = 60.0, threads: int | None = None,
+                 parent: QtCore.QObject | None = None):
         super().__init__(engine.spec, display_hz, parent)
         self.engine = engine
+        self.threads = engine_threads(engine) if threads is None else int(threads)
         self._slot = engine.subscribe_latest(with_basis=True)
         self._cursor = 0
         self._closed = False
@@ -37,6 +58,7 @@ class EngineBridge(FrameSource):
         """Start the engine thread (paused unless ``play``) and the display timer."""
         if self._closed:
             raise RuntimeError("this bridge was closed; make a new one")
+        self.engine.submit(Call(_set_threads(self.threads)))  # applied in the engine's thread
         self.engine.start(running=play)
         if display:
             self.start_display()

@@ -130,6 +130,7 @@ class HierarchyCanvas(QtWidgets.QWidget):
         self.selected: tuple[int, int] | None = None
         self._background: QtGui.QPixmap | None = None
         self._badges: dict[str, QtGui.QPixmap] = {}
+        self._maps_region = QtGui.QRegion()  # where the maps are, in widget pixels
         self.apply_theme(theme)
 
     # ------------------------------------------------------------------ look
@@ -176,6 +177,14 @@ class HierarchyCanvas(QtWidgets.QWidget):
                 if q in row.cells:
                     row.bar_of(q).rect = self._bar_rect(row, row.bar_of(q), x, y, row_h)
                 x += bar_w
+        self._update_maps_region()
+
+    def _update_maps_region(self) -> None:
+        region = QtGui.QRegion()
+        for row in self.rows:
+            for c in row.cells.values():
+                region = region.united(c.rect.toAlignedRect().adjusted(-3, -3, 3, 3))
+        self._maps_region = region
 
     def _place(self, row: _Row, q: str, x: float, y: float, w: float, h: float) -> None:
         c = row.cells.get(q)
@@ -250,6 +259,7 @@ class HierarchyCanvas(QtWidgets.QWidget):
 
     # ----------------------------------------------------------------- frames
     def show_frame(self, frame: Frame) -> None:
+        whole = False  # a moved scale redraws its bar; otherwise only the maps change
         for row in self.rows:
             data = frame.layers[row.layer.index]
             imgs = {q: row.tiler.image(data[q]) for q in row.cells if q in data}
@@ -257,6 +267,7 @@ class HierarchyCanvas(QtWidgets.QWidget):
                 arrays = [imgs[q] for q in bar.scale_from if q in imgs]
                 if arrays and bar.levels.update(*arrays):
                     bar.pixmap = None
+                    whole = True
                 for q in bar.quantities:
                     if q in imgs:
                         c = row.cells[q]
@@ -265,7 +276,10 @@ class HierarchyCanvas(QtWidgets.QWidget):
                             a = data[q]
                             lo, hi = float(a.min()), float(a.max())
                             c.uniform = lo if lo == hi else None
-        self.update()
+        if whole or self._maps_region.isEmpty():
+            self.update()
+        else:
+            self.update(self._maps_region)
 
     def paintEvent(self, ev: QtGui.QPaintEvent) -> None:  # noqa: N802 (Qt's name)
         if self._background is None or self._background.size() != self.size() * self.devicePixelRatioF():

@@ -142,7 +142,7 @@ class TimeSeriesView(QtWidgets.QWidget):
         self.spec = source.spec
         self.theme = theme
         self.capacity = capacity
-        self.window_steps = 4000
+        self.window_steps = 2000
         self.plots: dict[str, _Plot] = {}
         self.series: dict[str, _Series] = {}  # scalar name -> series
         self.pins: dict[tuple[int, int], _Series] = {}
@@ -449,7 +449,7 @@ class TimeSeriesView(QtWidgets.QWidget):
         xs = self.markers.x
         xs = xs[(xs >= x0) & (xs <= x1)] - self._offset
         width_px = max(1.0, min(p.item.getViewBox().width() for p in self.plots.values()))
-        if xs.size == 0 or xs.size > width_px / 8:  # none, or closer than 8 pixels: hide (in every plot)
+        if xs.size == 0 or xs.size > width_px / 5:  # none, or closer than 5 pixels: hide (in every plot)
             plot.markers.setData([], [])
             return
         _, (y0, y1) = plot.item.getViewBox().viewRange()

@@ -263,6 +263,8 @@ class Engine:
         return self._thread is not None and self._thread.is_alive()
 
     def _loop(self) -> None:
+        if self.config.engine.threads > 0 and self.device.type == "cpu":
+            torch.set_num_threads(self.config.engine.threads)  # torch's count is per thread
         with self._lock:
             if self.step_count == 0:
                 self._apply_due(0)
