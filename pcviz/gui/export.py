@@ -44,7 +44,7 @@ def export_widget(widget: QtWidgets.QWidget, path: str | os.PathLike) -> Path:
 
 def export_plots(scene_view, path: str | os.PathLike) -> Path:
     """A pyqtgraph ``GraphicsLayoutWidget`` (the time series) with pyqtgraph's own
-    exporters: SVG (vector curves) or PNG."""
+    exporters: SVG (vector curves) or PNG (at the plots' size on screen)."""
     import pyqtgraph.exporters as ex
 
     path = Path(path)
@@ -52,7 +52,12 @@ def export_plots(scene_view, path: str | os.PathLike) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     item = scene_view.ci  # the central layout: every plot
     if suffix == ".svg":
-        ex.SVGExporter(item).export(str(path))
+        try:
+            ex.SVGExporter(item).export(str(path))
+        except ValueError:
+            # pyqtgraph's SVG exporter cannot parse the path data some Qt 6 versions
+            # write for curves; Qt's own SVG painter draws the same plots
+            return export_widget(scene_view, path)
     elif suffix == ".png":
         ex.ImageExporter(item).export(str(path))
     else:
