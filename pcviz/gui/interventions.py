@@ -350,6 +350,11 @@ class InterventionPanel(QtWidgets.QWidget):
                                          " and label", self.clear_all)
         outer.addWidget(self.clear_button)
         outer.addStretch(1)
+        # fit a narrow dock: buttons and fields share the width there is
+        shrink = QtWidgets.QSizePolicy.Policy.Ignored
+        for w in self.findChildren((QtWidgets.QPushButton, QtWidgets.QAbstractSpinBox, QtWidgets.QSlider)):
+            w.setSizePolicy(shrink, QtWidgets.QSizePolicy.Policy.Fixed)
+            w.setMinimumWidth(20)
         selector.selection_changed.connect(self._refresh)
         selector.region_dragged.connect(self.occlude)
         self.setEnabled(bool(source.live))

@@ -22,6 +22,9 @@ from pcviz.sim.events import Event
 from pcviz.sim.frames import Frame
 
 REFRESH_S = 0.5  # how often a growing file is looked at again
+#: events the timeline marks and the event buttons jump to (not play/pause/step)
+MARKED_KINDS = ("clamp", "release", "pulse", "lesion", "occlude", "unocclude", "clear_interventions", "set_label",
+                "set_param", "divergence", "reset")
 
 
 class PlaybackSource(FrameSource):
@@ -79,7 +82,7 @@ class PlaybackSource(FrameSource):
         if not len(steps):
             return []
         return [max(0, int(np.searchsorted(steps, ev.step, side="right")) - 1) for ev in self.rec.events
-                if ev.kind not in ("start",)]
+                if ev.kind in MARKED_KINDS]
 
     # ----------------------------------------------------------- the player
     def seek(self, i: int) -> None:

@@ -86,6 +86,7 @@ class SessionTools(QtCore.QObject):
         scroll = QtWidgets.QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(self.panel)
         split.addWidget(scroll)
         split.addWidget(self.events)
@@ -107,7 +108,9 @@ class SessionTools(QtCore.QObject):
             src.position_changed.connect(self._on_position)
             self._last_index = src.index
             self.dock.setWindowTitle("Events of the recording")
-            self.panel.hide()
+            scroll.hide()  # interventions change a run; a recording has none to change
+            span = int(src.steps[-1] - src.steps[0]) if len(src) else 0
+            win.timeseries.window.setValue(max(200, min(span + 1, 20000)))
         else:
             self.dock.setWindowTitle("Interventions")
 
@@ -145,7 +148,8 @@ class SessionTools(QtCore.QObject):
     def _on_event(self, ev) -> None:
         self.events.add(ev)
         self.markers.add(ev)
-        self.panel.on_event(ev)
+        if self.win.source.live:  # a recording's events all arrive at once, not in step with the frames
+            self.panel.on_event(ev)
 
     def _on_position(self, i: int) -> None:
         if i != self._last_index + 1:  # a jump: the plots show the run up to there
