@@ -148,3 +148,85 @@ def screenshot(preset: str, path: str | os.PathLike, steps: int = 200, device: s
         print(f"pcviz: {diverged.message}", file=sys.stderr)
         return 1
     return 0
+
+
+# ------------------------------------------------------------------- playback
+def cmd_play(args: argparse.Namespace) -> int:
+    """``pcviz play FILE.h5 [--screenshot FILE.png [--frame I]]``: a recording in the
+    window (the same views as a live run, with a timeline)."""
+    from pcviz.io import open_recording
+
+    shot = getattr(args, "screenshot", None)
+    if shot:
+        return play_screenshot(args.file, shot, frame=int(getattr(args, "frame", 0) or 0))
+    from pcviz.gui.display_check import display_problem
+
+    problem = display_problem()
+    if problem:
+        print(f"pcviz: cannot open the window. {problem}", file=sys.stderr)
+        print("pcviz: pcviz play FILE.h5 --screenshot FILE.png draws a frame without a display;"
+              " pcviz info FILE.h5 summarises the recording", file=sys.stderr)
+        return 2
+    rec = open_recording(args.file)  # a RecordingError names the file and what is wrong
+    app = make_app()
+    from pcviz.gui.main_window import MainWindow
+    from pcviz.gui.playback import PlaybackSource
+
+    source = PlaybackSource(rec)
+    try:
+        win = MainWindow(source, open_source=_switcher(watch=True))
+    except BaseException:
+        source.close()
+        raise
+    _keep_going_on_errors(win)
+    source.start_display()
+    win.show()
+    app.exec()
+    win.source.close()
+    return 0
+
+
+def play_screenshot(path: str | os.PathLike, out: str | os.PathLike, frame: int = 0, theme: str | None = None,
+                    size: tuple[int, int] = (1920, 1080)) -> int:
+    """Show frame ``frame`` of the recording at ``path``, save the whole window to
+    ``out`` and exit; no display needed."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from pcviz.io import FrameIndexError, open_recording
+
+    out = Path(out)
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp"):
+        raise ConfigError(f"--screenshot {out}: give a .png (or .jpg) file name")
+    rec = open_recording(path)
+    n = len(rec)
+    if not -n <= frame < n:
+        rec.close()
+        raise FrameIndexError(f"{path}: --frame {frame} out of range (the recording has {n} frames)", str(path))
+    app = make_app()
+    from pcviz.gui.main_window import MainWindow
+    from pcviz.gui.playback import PlaybackSource
+
+    source = PlaybackSource(rec, follow=False)
+    try:
+        win = MainWindow(source, theme=theme or os.environ.get("PCVIZ_THEME") or "light", persist=False,
+                         restore=False)
+        win.resize(*size)
+        win.default_layout()
+        win.show()
+        source.seek(frame % n if n else 0)
+        source.tick()
+        win.timeseries.redraw()
+        win.basis.flush()
+        win.update_status()
+        for _ in range(2):
+            win.grab()
+            app.processEvents()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        ok = win.save_screenshot(str(out))
+        win.close()
+    finally:
+        source.close()
+    if not ok:
+        print(f"pcviz: could not write {out}", file=sys.stderr)
+        return 1
+    print(f"pcviz: frame {frame} of {path}; wrote {out} ({size[0]}x{size[1]})")
+    return 0

@@ -77,6 +77,11 @@ class Banner(QtWidgets.QFrame):
 
 
 class MainWindow(QtWidgets.QMainWindow):
+    #: the source is about to be closed (a preset switch, a recording opened, the window closing)
+    source_leaving = QtCore.pyqtSignal()
+    #: a new source is shown (its views are built)
+    source_changed = QtCore.pyqtSignal()
+
     def __init__(self, source: FrameSource, *, theme: str | None = None, settings: QtCore.QSettings | None = None,
                  persist: bool = True, restore: bool = True,
                  open_source: Callable[[str, str], FrameSource] | None = None,
@@ -119,6 +124,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_status_bar()
         self._build_views()
         self._build_menus()
+        from pcviz.gui.session import SessionTools  # interventions, recording, playback, export
+
+        self.session = SessionTools(self)
         self._status_timer = QtCore.QTimer(self)
         self._status_timer.timeout.connect(self.update_status)
         self._status_timer.start(250)
@@ -177,10 +185,12 @@ class MainWindow(QtWidgets.QMainWindow):
     def set_source(self, source: FrameSource) -> None:
         """Show another source (a new preset or device): the old one is closed."""
         old = self.source
+        self.source_leaving.emit()
         self._drop_views()
         old.close()
         self.source = source
         self._build_views()
+        self.source_changed.emit()
         self.banner.clear()
         if not source.displaying:
             source.start_display()
@@ -216,6 +226,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _build_menus(self) -> None:
         bar = self.menuBar()
         m = bar.addMenu("&File")
+        self.file_menu = m
         self._action(m, "Save screenshot\u2026", self._save_screenshot_dialog, "Ctrl+S")
         self._action(m, "Quit", self.close, "Ctrl+Q")
         m = bar.addMenu("&Run")
@@ -288,10 +299,13 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # --------------------------------------------------------------- running
     def send(self, cmd: C.Command) -> None:
-        if self.source.live:
+        if self.source.live or getattr(self.source, "plays_commands", False):
             self.source.submit(cmd)
 
     def toggle_play(self) -> None:
+        if getattr(self.source, "plays_commands", False):  # a recording's player
+            self.source.toggle_play()
+            return
         self.controls.toggle_play()
 
     def pin_selected(self) -> None:
@@ -363,6 +377,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.persist:
             self.save_settings()
         self._status_timer.stop()
+        self.source_leaving.emit()  # a recording in progress is closed before its engine stops
         self.source.close()
         super().closeEvent(event)
 

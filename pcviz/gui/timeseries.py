@@ -152,6 +152,8 @@ class TimeSeriesView(QtWidgets.QWidget):
         self._offset = 0.0  # plotted x = step - offset (the newest step while following)
         self._dirty = False
         self._setting_range = False
+        #: called after each redraw with (x0, x1, offset): extra items (event markers)
+        self.redraw_hooks: list = []
         self._build()
         self.apply_theme(theme)
         self._redraw_timer = QtCore.QTimer(self)
@@ -412,6 +414,8 @@ class TimeSeriesView(QtWidgets.QWidget):
             if self._following and np.isfinite(lo):
                 self._fit_y(plot, lo, hi)
             self._draw_markers(plot, x0, x1)
+        for hook in self.redraw_hooks:
+            hook(x0, x1, self._offset)
 
     def _fit_y(self, plot: _Plot, lo: float, hi: float) -> None:
         """Move the y range only when the data leave it or fill less than 40% of it."""

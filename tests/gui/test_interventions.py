@@ -1,0 +1,251 @@
+"""Interventions from the window, offscreen: clamping selected units holds them and
+releasing frees them; a rectangle dragged on the input is occluded (precision 0, the
+input there is the top-down prediction); the label buttons clamp the top layer; a
+recording made from the window holds the interventions as events at their steps and
+survives the window closing; the event list saves a schedule that replays headless."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PyQt6 import QtCore
+
+from pcviz.io import open_recording
+from pcviz.sim import commands as C
+
+SMALL = ("data.batch_size=4", "data.hold_steps=20", "engine.learning=false")
+LEFT = QtCore.Qt.MouseButton.LeftButton
+
+
+def run_steps(win, n: int):
+    """Step the paused engine ``n`` steps from the window and show the frame."""
+    bridge = win.source
+    target = bridge.engine.step_count + n
+    win.send(C.Step(n))
+    return bridge.wait_for_step(target, timeout=30)
+
+
+def drag(qtbot, canvas, a: QtCore.QPointF, b: QtCore.QPointF) -> None:
+    qtbot.mousePress(canvas, LEFT, pos=a.toPoint())
+    qtbot.mouseMove(canvas, pos=((a + b) / 2).toPoint())
+    qtbot.mouseMove(canvas, pos=b.toPoint())
+    qtbot.mouseRelease(canvas, LEFT, pos=b.toPoint())
+
+
+def test_clamp_selected_units_holds_them_and_release_frees_them(open_window, qtbot):
+    win = open_window("digits-pc", *SMALL)
+    tools, canvas = win.session, win.hierarchy.canvas
+    run_steps(win, 3)
+    # drag over units 0..2 of the first row of layer 1 (a 2-D map)
+    a, b = canvas.pos_of(1, 0), canvas.pos_of(1, 2)
+    drag(qtbot, canvas, a, b)
+    sel = tools.selector.selection
+    assert sel.layer == 1 and sel.units == [0, 1, 2]
+    tools.panel.value.setValue(0.7)
+    assert tools.panel.slider.value() == 70
+    qtbot.mouseClick(tools.panel.clamp_button, LEFT)
+    for _ in range(3):
+        f = run_steps(win, 4)
+        np.testing.assert_allclose(f.layers[1]["activity"][[0, 1, 2]], 0.7, rtol=0, atol=1e-6)
+    free_before = f.layers[1]["activity"][3:].copy()
+    assert not np.allclose(free_before, 0.7)  # the other units stay free
+    assert [e.kind for e in tools.events.events] == ["clamp"]
+    qtbot.mouseClick(tools.panel.release_button, LEFT)
+    f = run_steps(win, 10)
+    assert not np.allclose(f.layers[1]["activity"][[0, 1, 2]], 0.7, atol=1e-4)
+    assert [e.kind for e in tools.events.events] == ["clamp", "release"]
+    assert tools.markers.steps == [float(e.step) for e in tools.events.events]
+
+
+def test_clamp_for_a_duration_ends_by_itself_and_undo_releases(open_window, qtbot):
+    win = open_window("digits-pc", *SMALL)
+    tools = win.session
+    run_steps(win, 2)
+    tools.selector.select(1, [5])
+    tools.panel.value.setValue(-1.5)
+    tools.panel.duration.setValue(6)
+    qtbot.mouseClick(tools.panel.clamp_button, LEFT)
+    f = run_steps(win, 3)
+    assert f.layers[1]["activity"][5] == pytest.approx(-1.5)
+    f = run_steps(win, 8)
+    assert f.layers[1]["activity"][5] != pytest.approx(-1.5, abs=1e-4)
+    kinds = [(e.kind, e.payload.get("scheduled", False)) for e in tools.events.events]
+    assert kinds == [("clamp", False), ("release", True)]  # the expiry, logged by the engine
+    # undo a clamp that lasts until released
+    tools.panel.duration.setValue(0)
+    qtbot.mouseClick(tools.panel.clamp_button, LEFT)
+    run_steps(win, 2)
+    tools.events.table.selectRow(2)
+    assert tools.events.undo_button.isEnabled()
+    qtbot.mouseClick(tools.events.undo_button, LEFT)
+    f = run_steps(win, 5)
+    assert f.layers[1]["activity"][5] != pytest.approx(-1.5, abs=1e-4)
+    assert tools.events.events[-1].kind == "release"
+
+
+def test_occluding_a_dragged_rectangle_sets_precision_zero_and_fills_in_from_above(open_window, qtbot):
+    win = open_window("digits-pc", *SMALL)
+    tools, canvas = win.session, win.hierarchy.canvas
+    run_steps(win, 2)
+    qtbot.mouseClick(tools.panel.occlude_button, LEFT)
+    assert tools.selector.occlude_mode
+    # the input is 8x8: rows 2-4, cols 1-5 (unit = 8 * row + col)
+    drag(qtbot, canvas, canvas.pos_of(0, 8 * 2 + 1), canvas.pos_of(0, 8 * 4 + 5))
+    f = run_steps(win, 5)
+    ev = tools.events.events[-1]
+    assert ev.kind == "occlude" and tuple(ev.payload["region"]) == (2, 1, 5, 6)
+    inside = np.zeros((8, 8), dtype=bool)
+    inside[2:5, 1:6] = True
+    inside = inside.reshape(-1)
+    prec = f.layers[0]["precision"]
+    assert np.all(prec[inside] == 0.0)
+    assert np.all(prec[~inside] > 0.0)
+    x, pred = f.layers[0]["activity"], f.layers[0]["prediction"]
+    np.testing.assert_allclose(x[inside], pred[inside], rtol=0, atol=1e-6)
+    assert tools.selector.occluded == [(2, 1, 5, 6)]
+    qtbot.mouseClick(tools.panel.unocclude_button, LEFT)
+    f = run_steps(win, 2)
+    assert np.all(f.layers[0]["precision"] > 0)
+    assert tools.selector.occluded == []
+
+
+def test_lesion_of_a_layer_and_of_a_unit(open_window, qtbot):
+    win = open_window("digits-pc", *SMALL)
+    tools = win.session
+    run_steps(win, 2)
+    tools.selector.select(1, [3])
+    tools.panel.factor.setValue(0.0)
+    qtbot.mouseClick(tools.panel.lesion_units_button, LEFT)
+    f = run_steps(win, 2)
+    prec = f.layers[1]["precision"]
+    assert prec[3] == 0.0 and np.all(np.delete(prec, 3) > 0)
+    tools.panel.factor.setValue(0.5)
+    qtbot.mouseClick(tools.panel.lesion_layer_button, LEFT)
+    before = prec[0]
+    f = run_steps(win, 1)
+    assert f.layers[1]["precision"][0] == pytest.approx(0.5 * before, rel=1e-4)
+    qtbot.mouseClick(tools.panel.restore_button, LEFT)
+    f = run_steps(win, 1)
+    assert f.layers[1]["precision"][0] == pytest.approx(before, rel=1e-4)
+
+
+def test_label_buttons_clamp_the_top_layer(open_window, qtbot):
+    win = open_window("digits-supervised", *SMALL)
+    tools = win.session
+    buttons = tools.panel.label_buttons
+    assert [b.text() for b in buttons] == [str(k) for k in range(10)]
+    run_steps(win, 2)
+    qtbot.mouseClick(buttons[3], LEFT)
+    f = run_steps(win, 5)
+    top = f.layers[-1]["activity"]
+    np.testing.assert_array_equal(top, np.eye(10, dtype=np.float32)[3])
+    ev = tools.events.events[-1]
+    assert ev.kind == "set_label" and ev.payload["label"] == 3 and ev.payload["imagine"] is True
+    # imagining: the input is free, drawn from above
+    np.testing.assert_allclose(f.layers[0]["activity"], f.layers[0]["prediction"], atol=1e-6)
+    qtbot.mouseClick(buttons[7], LEFT)
+    f = run_steps(win, 2)
+    np.testing.assert_array_equal(f.layers[-1]["activity"], np.eye(10, dtype=np.float32)[7])
+
+
+def test_no_label_buttons_without_a_label_layer(open_window):
+    win = open_window("digits-pc", *SMALL)
+    assert win.session.panel.label_buttons == []
+
+
+def test_recording_from_the_window_holds_the_interventions_at_their_steps(open_window, qtbot, tmp_path,
+                                                                          monkeypatch):
+    from pcviz.io.commands import describe
+
+    monkeypatch.setenv("PCVIZ_RECORDINGS", str(tmp_path))
+    win = open_window("digits-pc", *SMALL)
+    tools = win.session
+    run_steps(win, 2)
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_R)
+    assert tools.record.recording
+    path = tools.record.recorder.path
+    assert path.parent == tmp_path and path.name.startswith("digits-pc-") and path.suffix == ".h5"
+    run_steps(win, 5)
+    clamp_step = win.source.engine.step_count
+    tools.selector.select(1, [0, 1])
+    qtbot.mouseClick(tools.panel.clamp_button, LEFT)
+    run_steps(win, 5)
+    occlude_step = win.source.engine.step_count
+    tools.panel.occlude((0, 0, 2, 2))
+    run_steps(win, 5)
+    qtbot.waitUntil(lambda: tools.record.recorder.frames_written >= 15, timeout=10000)
+    assert "frames" in tools.record.label.text()
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_R)
+    assert not tools.record.recording
+    summary = tools.record.last_summary
+    assert summary.complete and summary.frames == 15 and summary.dropped == 0
+    text = describe(str(path))  # what pcviz info prints
+    assert "15" in text and "clamp" in text
+    with open_recording(path) as rec:
+        assert rec.complete and len(rec) == 15
+        evs = {e.kind: e.step for e in rec.events}
+        assert evs["clamp"] == clamp_step and evs["occlude"] == occlude_step
+        # the frame after the clamp holds the clamped value
+        f = rec.frame_at_step(clamp_step + 1)
+        np.testing.assert_allclose(f.layers[1]["activity"][[0, 1]], 1.0, atol=1e-6)
+
+
+def test_pcviz_info_reads_a_window_recording(open_window, qtbot, tmp_path, monkeypatch, capsys):
+    from pcviz.cli import main
+
+    monkeypatch.setenv("PCVIZ_RECORDINGS", str(tmp_path))
+    win = open_window("digits-pc", *SMALL)
+    tools = win.session
+    assert tools.record.start()
+    run_steps(win, 4)
+    tools.record.stop()
+    capsys.readouterr()
+    assert main(["info", str(tools.record.last_summary.path)]) == 0
+    assert "digits-pc" in capsys.readouterr().out
+
+
+def test_closing_the_window_during_a_recording_leaves_a_valid_file(open_window, qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("PCVIZ_RECORDINGS", str(tmp_path))
+    win = open_window("digits-pc", *SMALL, "engine.steps_per_second=500", play=True)
+    tools = win.session
+    record = tools.record
+    assert record.start()
+    path = record.recorder.path
+    qtbot.waitUntil(lambda: record.recorder.frames_written >= 20, timeout=15000)
+    win.close()
+    assert not record.recording and record.last_summary.complete
+    with open_recording(path) as rec:
+        assert rec.complete and len(rec) >= 20
+        assert np.all(np.diff(rec.steps) == 1)
+
+
+def test_saved_schedule_replays_headless(open_window, qtbot, tmp_path):
+    from pcviz.sim import Engine, load_preset
+
+    win = open_window("digits-supervised", *SMALL)
+    tools = win.session
+    run_steps(win, 3)
+    tools.selector.select(1, [2, 4])
+    tools.panel.value.setValue(0.5)
+    tools.panel.duration.setValue(4)
+    qtbot.mouseClick(tools.panel.clamp_button, LEFT)
+    run_steps(win, 2)
+    qtbot.mouseClick(tools.panel.label_buttons[6], LEFT)
+    run_steps(win, 2)
+    qtbot.mouseClick(tools.panel.clear_button, LEFT)
+    run_steps(win, 1)
+    out = tools.events.save(tmp_path / "demo.toml")
+    cfg = load_preset(str(out))
+    kinds = [(s.step, s.kind) for s in cfg.interventions]
+    assert kinds[:2] == [(3, "clamp"), (5, "set_label")]
+    assert {k for _, k in kinds[2:]} >= {"release", "unocclude", "lesion", "set_label"}
+    assert all(s == 7 for s, _ in kinds[2:])
+    assert cfg.data.batch_size == 4 and cfg.engine.learning is False
+    # replayed headless: the same interventions at the same steps
+    eng = Engine(cfg, device="cpu")
+    try:
+        eng.run_steps(10)
+        got = [(e.step, e.kind) for e in eng.events.all() if e.kind in ("clamp", "set_label")]
+    finally:
+        eng.stop()
+    assert got[:2] == [(3, "clamp"), (5, "set_label")]
