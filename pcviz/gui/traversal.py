@@ -140,6 +140,7 @@ class TraversalStrip(QtWidgets.QWidget):
         self._last_step = {"traverse": None, "prior": None}
         self._again: set[str] = set()  # asked again while in flight: ask once it is back
         self._seed = 1
+        self._auto_unit = True  # the next traversal picks the level's most active unit
         self._build(theme)
         source.frame_ready.connect(self.show_frame)
 
@@ -207,7 +208,9 @@ class TraversalStrip(QtWidgets.QWidget):
     def _level_changed(self, *_) -> None:
         layer = self.spec.layers[self.current_level]
         self.unit.setRange(0, layer.size - 1)
-        self.unit.setToolTip(f"a unit of {layer.name} (0..{layer.size - 1})")
+        self.unit.setToolTip(f"a unit of {layer.name} (0..{layer.size - 1}); a new level starts at its most "
+                             "active unit (largest variance of the posterior mean over the batch)")
+        self._auto_unit = True
         self.request("traverse")
         self.request("prior")
 
@@ -235,12 +238,17 @@ class TraversalStrip(QtWidgets.QWidget):
             return False
         token = next(self._tokens)
         level, unit, vals, n = self.current_level, int(self.unit.value()), self.values(), int(self.count.value())
+        if kind == "traverse" and self._auto_unit:
+            unit, self._auto_unit = None, False
         seed, results = self._seed, self._results
 
         def run(engine) -> None:  # in the engine thread
+            nonlocal unit
             model = engine.model
             try:
                 idx = engine.display_index
+                if kind == "traverse" and unit is None:
+                    unit = int(model.posterior_means()[level - 1].var(0).argmax())  # (B, n_l) -> the most active
                 if kind == "traverse":
                     imgs = model.traverse(level, unit, vals, index=idx)
                 else:
@@ -278,6 +286,10 @@ class TraversalStrip(QtWidgets.QWidget):
             return
         name = self.spec.layers[level].name
         self.images[kind] = imgs
+        if kind == "traverse" and unit is not None and unit != self.unit.value() and level == self.current_level:
+            self.unit.blockSignals(True)  # the unit picked in the engine thread
+            self.unit.setValue(unit)
+            self.unit.blockSignals(False)
         if kind == "traverse":
             caption = f"{name} unit {unit} from {vals[0]:+.3g} to {vals[-1]:+.3g}, the rest held (step {step})"
             labels = [f"{v:+.2g}" for v in vals]

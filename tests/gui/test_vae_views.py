@@ -170,6 +170,10 @@ def test_traversal_strip_gets_images_from_the_engine_thread(open_window, qtbot):
     qtbot.waitUntil(lambda: bool(var), timeout=10000)
     unit = int(np.argmax(var[0]))
     assert var[0][unit] > 0.01  # active (Burda et al.'s threshold)
+    qtbot.waitUntil(lambda: "traverse" in strip.images and not strip._pending, timeout=10000)
+    assert strip.unit.value() == unit  # a level starts at its most active unit
+    strip.unit.setValue((unit + 1) % 4)
+    qtbot.waitUntil(lambda: not strip._pending, timeout=10000)
     strip.unit.setValue(unit)
     with qtbot.waitSignal(strip.images_ready, timeout=10000, check_params_cb=lambda k, _: k == "traverse"):
         strip.request("traverse")
@@ -216,3 +220,39 @@ def test_traversal_follows_the_run(open_window, qtbot):
     first = strip.canvas.rows["traverse"][0]
     qtbot.waitUntil(lambda: strip.canvas.rows["traverse"][0] != first, timeout=15000)  # a newer step
     win.close()
+
+
+@pytest.mark.parametrize("preset", ["digits-lvae", "digits-bvae"])
+def test_latents_panel_plays_a_recording(qtbot, tmp_path, preset):
+    """A recording of a VAE preset (what ``pcviz record`` writes), played through the panel."""
+    from pcviz.io import Recorder, open_recording
+    from pcviz.sim import Engine, load_preset
+
+    from conftest import preset_overrides
+
+    out = tmp_path / "run.h5"
+    engine = Engine(load_preset(preset, preset_overrides(preset)), device="cpu")
+    recorder = Recorder(engine, out).start()
+    engine.run_steps(12)
+    summary = recorder.stop()
+    assert summary.error is None and summary.dropped == 0
+    with open_recording(out) as rec:
+        frames = [rec.frame(i) for i in range(len(rec))]
+        spec = rec.spec
+    assert len(frames) == 12 and wants_vae_views(spec)
+    src = ListSource(spec, frames)
+    panel = VaePanel(src, LIGHT)
+    qtbot.addWidget(panel)
+    panel.resize(500, 600)
+    panel.show()
+    while src.tick() is not None:
+        pass
+    panel.active_units.redraw()
+    last = frames[-1]
+    for l in (1, 2, 3):
+        np.testing.assert_allclose(panel.bu_weight.values[l], last.layers[l]["bu_weight"])
+        assert panel.active_units.active[l].y[-1] == last.scalars[f"active_units/level_{l}"]
+    assert panel.active_units.active[1].last_x == last.step
+    panel.grab()
+    panel.detach()
+    src.close()
