@@ -66,7 +66,7 @@ class StripCanvas(QtWidgets.QWidget):
         self.rows: dict[str, tuple[str, ImageRow]] = {}  # key -> (caption, images)
         self.font_title = ui_font(9, bold=True)
         self.font_small = ui_font(8)
-        self.setMinimumHeight(120)
+        self.setMinimumHeight(90)
         self.apply_theme(theme)
 
     def apply_theme(self, theme: Theme) -> None:

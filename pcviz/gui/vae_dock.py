@@ -57,13 +57,23 @@ class VaePanel(QtWidgets.QWidget):
                                  self.active_units))
         split.addWidget(_section("Latent traversal and prior samples",
                                  "computed by the model in the engine thread", self.traversal))
-        split.setStretchFactor(0, 2)
-        split.setStretchFactor(1, 2)
-        split.setStretchFactor(2, 5)
         self.splitter = split
+        self._user_split = False  # until the user drags a handle, the shares below hold
+        split.splitterMoved.connect(self._on_split_moved)
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(split)
+
+    SHARES = (0.24, 0.28, 0.48)  # bu_weight, active units, traversal
+
+    def _on_split_moved(self, *_) -> None:
+        self._user_split = True
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(ev)
+        if not self._user_split:
+            h = self.splitter.height()
+            self.splitter.setSizes([int(f * h) for f in self.SHARES])
 
     def apply_theme(self, theme: Theme) -> None:
         for p in self.parts:

@@ -68,7 +68,7 @@ class BuWeightView(QtWidgets.QWidget):
         self.step: int | None = None
         self.font_title = ui_font(10, bold=True)
         self.font_small = ui_font(9)
-        self.setMinimumSize(260, 130)
+        self.setMinimumSize(240, 100)
         self.setMouseTracking(True)
         self._layout()
         self.apply_theme(theme)
@@ -236,7 +236,7 @@ class ActiveUnitsView(QtWidgets.QWidget):
         self.plot.setMouseEnabled(x=True, y=False)
         p = self.plot.getPlotItem()
         p.setLabel("bottom", "step", **{"font-size": "9pt"})
-        p.setLabel("left", "active units", **{"font-size": "9pt"})
+        p.setLabel("left", "units", **{"font-size": "9pt"})
         self.curves: dict[int, pg.PlotCurveItem] = {}
         self.ceilings: dict[int, pg.InfiniteLine] = {}
         for l in self.active:
@@ -249,7 +249,7 @@ class ActiveUnitsView(QtWidgets.QWidget):
         p.addItem(self.crosses)
         top = max((self.spec.layers[l].size for l in self.active), default=1)
         p.setYRange(0, top * 1.08, padding=0)
-        self.plot.setMinimumHeight(110)
+        self.plot.setMinimumHeight(80)
         self.note = QtWidgets.QLabel()
         self.note.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.note.setWordWrap(True)
