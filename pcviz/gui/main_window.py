@@ -15,6 +15,7 @@ from pcviz.gui.network_view import NetworkView
 from pcviz.gui.source import FrameSource
 from pcviz.gui.theme import Theme, apply_theme, theme_named
 from pcviz.gui.timeseries import TimeSeriesView
+from pcviz.gui.vae_dock import arrange_vae_dock, install_vae_dock
 from pcviz.sim import commands as C
 from pcviz.sim.presets import PresetEntry, list_presets
 
@@ -157,6 +158,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.docks["timeseries"].setWidget(self.timeseries)
         self.views = {"hierarchy": self.hierarchy, "controls": self.controls, "network": self.network,
                       "basis": self.basis, "timeseries": self.timeseries}
+        install_vae_dock(self)  # the Latents dock, for hierarchical VAEs only
         src.engine_event.connect(self._on_event)
         src.state_changed.connect(self._on_state)
         self.setWindowTitle(self._title())
@@ -270,6 +272,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.resizeDocks([self.docks["network"], self.docks["basis"]], [max(320, int(0.27 * w))] * 2, H)
         self.resizeDocks([self.docks["network"], self.docks["basis"]], [1, 1], V)
         self.resizeDocks([self.docks["timeseries"]], [max(200, int(0.27 * h))], V)
+        arrange_vae_dock(self)
 
     def restore_settings(self) -> None:
         s = self.settings
