@@ -419,7 +419,12 @@ class TimeSeriesView(QtWidgets.QWidget):
 
     def _fit_y(self, plot: _Plot, lo: float, hi: float) -> None:
         """Move the y range only when the data leave it or fill less than 40% of it."""
-        span = max(hi - lo, 1e-9 + 1e-6 * max(abs(lo), abs(hi)))
+        # a flat series (a fixed weight, a flag that stays 0) gets a readable span around
+        # its value instead of ticks in the 7th decimal
+        flat = 0.1 * max(1.0, abs(lo), abs(hi))
+        if hi - lo < 1e-6 * flat:
+            lo, hi = lo - flat / 2, hi + flat / 2
+        span = max(hi - lo, 1e-9)
         r = plot.y_range
         if r is not None and r[0] <= lo and hi <= r[1] and span >= 0.4 * (r[1] - r[0]):
             return
