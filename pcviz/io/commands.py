@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import collections
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -40,13 +42,32 @@ def config_for(preset: str, overrides: list[str]):
 
 
 def cmd_record(args: argparse.Namespace) -> int:
+    if args.steps < 1:
+        print(f"pcviz record: --steps {args.steps}: must be at least 1", file=sys.stderr)
+        return 2
+    # Ctrl-C sets a flag that the step loop checks: a KeyboardInterrupt raised inside
+    # native code (torch, HDF5) can be swallowed there, and the run would go on. A
+    # second Ctrl-C interrupts at once.
+    stop = threading.Event()
+
+    def on_sigint(signum, frame) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
+    try:
+        return _record(args, stop)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _record(args: argparse.Namespace, stop: threading.Event) -> int:
     from tqdm import tqdm
 
     from pcviz.sim import Engine
 
-    if args.steps < 1:
-        print(f"pcviz record: --steps {args.steps}: must be at least 1", file=sys.stderr)
-        return 2
     cfg = config_for(args.preset, list(args.overrides))
     engine = Engine(cfg, device=args.device)
     rec = Recorder(engine, args.out, every=args.every, batch=args.batch, weights_every=args.weights_every,
@@ -59,6 +80,8 @@ def cmd_record(args: argparse.Namespace) -> int:
     last = [time.monotonic(), 0]
 
     def progress(step: int) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
         now = time.monotonic()
         if now - last[0] >= 0.25:
             done = step - start_step
@@ -72,6 +95,8 @@ def cmd_record(args: argparse.Namespace) -> int:
     start_step = engine.step_count
     interrupted = failed = False
     try:
+        if stop.is_set():  # Ctrl-C while starting
+            raise KeyboardInterrupt
         engine.run_steps(args.steps, progress)
     except KeyboardInterrupt:
         interrupted = True
