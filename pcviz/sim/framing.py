@@ -32,6 +32,7 @@ class FrameBuilder:
         self.copier = HostCopier(engine.device)
         self._flat_src: tuple | None = None  # the (rows, inputs, batch) the cache was made from
         self._flat: list[torch.Tensor] = []
+        self.flat_width = 0  # values in one row of the cached parts
 
     def flat_parts(self, batch: bool) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
         """:meth:`parts` as 1-D tensors ready to concatenate; cached while the model
@@ -45,6 +46,7 @@ class FrameBuilder:
         if inputs is None or src is None or not (src[0] is rows and src[1] is inputs and src[2] == batch):
             parts, inputs = self.parts(batch)
             self._flat = [p.detach().reshape(-1) for p in parts]
+            self.flat_width = sum(p.numel() for p in self._flat)
             self._flat_src = (rows, inputs, batch) if inputs is not None else None
         return self._flat, inputs
 
@@ -147,9 +149,10 @@ class Ring:
         e = self.builder.engine
         batch = self.queue.batch
         flat, inputs = self.builder.flat_parts(batch)
-        if self.buf is None or self.buf.shape[1] != sum(r.numel() for r in flat):
+        width = self.builder.flat_width
+        if self.buf is None or self.buf.shape[1] != width:
             self.flush()
-            self.buf = torch.empty(self.K, sum(r.numel() for r in flat), device=e.device, dtype=torch.float32)
+            self.buf = torch.empty(self.K, width, device=e.device, dtype=torch.float32)
             self.n_inputs = None if inputs is None else len(inputs)
         torch.cat(flat, out=self.buf[self.k])
         cur = e.stream.current
