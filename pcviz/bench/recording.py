@@ -202,7 +202,7 @@ def run(quick: bool = False, size_mb: float | None = None, folder: str | None = 
     tmp = Path(tempfile.mkdtemp(prefix="pcviz-bench-", dir=folder))
     size = size_mb if size_mb is not None else (64 if quick else 1024)
     thr_mb = min(size, 64 if quick else 256)
-    report: dict = {"goals": GOALS, "machine": {"cpus": os.cpu_count()}, "dir": str(tmp)}
+    report: dict = {"goals": GOALS, "machine": {"cpus": os.cpu_count()}}
     try:
         log(f"writer throughput, {thr_mb:.0f} MB per run, against numpy.tofile in {tmp} ...")
         report["throughput"] = [bench_throughput(tmp, thr_mb, batch) for batch in (False, True)]
