@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from pcviz.models.pc_conv import kernel_localisation, kernel_orientation
+from pcviz.models.kernel_measures import kernel_localisation, kernel_orientation
 from pcviz.sim import Engine, load_preset
 
 SCALE, GAP, LABEL = 16, 6, 22

@@ -45,7 +45,6 @@ def shot(app, win, name: str) -> None:
 
 
 def main() -> None:
-    from pcviz.sim import commands as C
 
     OUT.mkdir(parents=True, exist_ok=True)
     app, win, bridge = window("digits-supervised")

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from pcviz.config import ConfigError, build
 from pcviz.models import DataInfo, ModelError, build_model
 from pcviz.models.pc import PCConfig, PCModel
-from pcviz.models.pc_conv import PCConvConfig, PCConvModel, kernel_localisation, kernel_orientation
+from pcviz.models.kernel_measures import kernel_localisation, kernel_orientation
+from pcviz.models.pc_conv import PCConvConfig, PCConvModel
 
 D64 = torch.float64
 

@@ -42,19 +42,12 @@ PRIORS = ("gaussian", "l1", "cauchy")
 
 
 @dataclass
-class PCConfig:
-    kind: str = field(default="pc", metadata=meta("model family", choices=("pc",)))
-    sizes: list[int] = field(
-        default_factory=lambda: [64, 64, 16],
-        metadata=meta("units per layer, bottom (input) to top", min=1, max=1_000_000),
-    )
-    mode: str = field(
-        default="unsupervised",
-        metadata=meta(
-            "unsupervised (generative), supervised (label at the top), discriminative (label at the bottom)",
-            choices=("unsupervised", "supervised", "discriminative"),
-        ),
-    )
+class PCDynamicsConfig:
+    """The settings every predictive-coding family shares: activations, inference,
+    precisions, learning rates, priors. Families subclass it with their own layout
+    (and may narrow or widen a field's choices by redeclaring it)."""
+
+    kind: str = field(default="", metadata=meta("model family"))
     activation: str = field(default="tanh", metadata=meta("f of the hidden layers' predictions", choices=ACTIVATIONS))
     input_activation: str = field(
         default="linear", metadata=meta("f of the bottom layer's prediction", choices=ACTIVATIONS)
@@ -80,12 +73,6 @@ class PCConfig:
     precision_min: float = field(default=1e-2, metadata=meta("lower bound of learned precisions", gt=0.0))
     precision_max: float = field(default=1e3, metadata=meta("upper bound of learned precisions", gt=0.0))
     learn_precision: bool = field(default=True, metadata=meta("update precisions after each hold"))
-    precision_layers: list[int] = field(
-        default_factory=list,
-        metadata=meta("layers whose precision is learned (empty: all). Hidden precisions can run away "
-                      "(x_l follows its prediction, ε_l → 0, Π_l grows), so presets often learn only the input's",
-                      min=0),
-    )
     lr_weights: float = field(default=0.01, metadata=meta("Hebbian learning rate η", min=0.0, max=100.0))
     lr_precision: float = field(default=0.01, metadata=meta("precision learning rate ρ", min=0.0, max=1.0))
     weight_decay: float = field(default=0.0, metadata=meta("Gaussian prior on weights κ", min=0.0))
@@ -94,10 +81,38 @@ class PCConfig:
     langevin_temperature: float = field(
         default=0.0, metadata=meta("τ: Langevin noise of inference (Monte Carlo PC); 0 = none", min=0.0)
     )
+    init_scale: float = field(default=1.0, metadata=meta("scale of the random initial weights", min=0.0))
+
+    def validate(self) -> None:
+        if self.precision_min >= self.precision_max:
+            raise ValueError(
+                f"precision_min = {self.precision_min} must be below precision_max = {self.precision_max}"
+            )
+
+
+@dataclass
+class PCConfig(PCDynamicsConfig):
+    kind: str = field(default="pc", metadata=meta("model family", choices=("pc",)))
+    sizes: list[int] = field(
+        default_factory=lambda: [64, 64, 16],
+        metadata=meta("units per layer, bottom (input) to top", min=1, max=1_000_000),
+    )
+    mode: str = field(
+        default="unsupervised",
+        metadata=meta(
+            "unsupervised (generative), supervised (label at the top), discriminative (label at the bottom)",
+            choices=("unsupervised", "supervised", "discriminative"),
+        ),
+    )
+    precision_layers: list[int] = field(
+        default_factory=list,
+        metadata=meta("layers whose precision is learned (empty: all). Hidden precisions can run away "
+                      "(x_l follows its prediction, ε_l → 0, Π_l grows), so presets often learn only the input's",
+                      min=0),
+    )
     label_at_test: str = field(
         default="free", metadata=meta("label layer when learning is off", choices=("free", "clamped"))
     )
-    init_scale: float = field(default=1.0, metadata=meta("scale of the random initial weights", min=0.0))
     normalize_basis: bool = field(
         default=False,
         metadata=meta("keep every column of W_0 (each cause's basis image) at unit norm, as Olshausen & Field"
@@ -109,10 +124,7 @@ class PCConfig:
             raise ValueError(f"sizes = {self.sizes}: need at least two layers")
         if any(l >= len(self.sizes) for l in self.precision_layers):
             raise ValueError(f"precision_layers = {self.precision_layers}: the model has {len(self.sizes)} layers")
-        if self.precision_min >= self.precision_max:
-            raise ValueError(
-                f"precision_min = {self.precision_min} must be below precision_max = {self.precision_max}"
-            )
+        super().validate()
 
 
 def _activation(name: str) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable | None]:

@@ -47,12 +47,25 @@ from torch.nn.grad import conv2d_weight
 
 from pcviz.config import meta
 from pcviz.models.base import DataInfo, GenerativeModel, LayerSpec, ModelError
-from pcviz.models.pc import ACTIVATIONS, PRIORS, PCModel
+from pcviz.models.kernel_measures import kernel_localisation, kernel_orientation
+from pcviz.models.pc import PCDynamicsConfig, PCModel
 
 
 @dataclass
-class PCConvConfig:
+class PCConvConfig(PCDynamicsConfig):
     kind: str = field(default="pc_conv", metadata=meta("model family", choices=("pc_conv",)))
+    preconditioner: str = field(
+        default="none",
+        metadata=meta("inference flow: plain gradient (none), or divided per unit by the Gauss-Newton"
+                      " diagonal of the curvature (diagonal), or by a bound of the whole curvature's row"
+                      " (bound: smaller steps, but the energy falls for any dt < 2); same fixed points",
+                      choices=("none", "diagonal", "bound")),
+    )
+    precision: str = field(
+        default="scalar",
+        metadata=meta("precision per layer: fixed, learned scalar, learned per channel",
+                      choices=("fixed", "scalar", "channel")),
+    )
     channels: list[int] = field(
         default_factory=lambda: [8, 10],
         metadata=meta("causes (channels) per layer above the input, bottom to top", min=1, max=4096),
@@ -63,35 +76,6 @@ class PCConvConfig:
     )
     strides: list[int] = field(default_factory=lambda: [4, 1], metadata=meta("stride per layer", min=1, max=64))
     paddings: list[int] = field(default_factory=lambda: [4, 0], metadata=meta("zero padding per layer", min=0, max=128))
-    activation: str = field(default="tanh", metadata=meta("f of the hidden layers' predictions", choices=ACTIVATIONS))
-    input_activation: str = field(
-        default="linear", metadata=meta("f of the bottom layer's prediction", choices=ACTIVATIONS)
-    )
-    dt: float = field(default=0.1, metadata=meta("Euler step of inference", gt=0.0, max=10.0))
-    preconditioner: str = field(
-        default="none",
-        metadata=meta("inference flow: plain gradient (none), or divided per unit by the Gauss-Newton"
-                      " diagonal of the curvature (diagonal), or by a bound of the whole curvature's row"
-                      " (bound: smaller steps, but the energy falls for any dt < 2); same fixed points",
-                      choices=("none", "diagonal", "bound")),
-    )
-    state_init: str = field(
-        default="topdown",
-        metadata=meta("state at the start of a hold: top-down from the prior, zeros, or keep",
-                      choices=("topdown", "zeros", "keep")),
-    )
-    precision: str = field(
-        default="scalar",
-        metadata=meta("precision per layer: fixed, learned scalar, learned per channel",
-                      choices=("fixed", "scalar", "channel")),
-    )
-    precision_init: float = field(default=1.0, metadata=meta("initial precision of every layer", gt=0.0))
-    precision_min: float = field(default=1e-2, metadata=meta("lower bound of learned precisions", gt=0.0))
-    precision_max: float = field(default=1e3, metadata=meta("upper bound of learned precisions", gt=0.0))
-    learn_precision: bool = field(default=True, metadata=meta("update precisions after each hold"))
-    lr_weights: float = field(default=0.01, metadata=meta("Hebbian learning rate η", min=0.0, max=100.0))
-    lr_precision: float = field(default=0.01, metadata=meta("precision learning rate ρ", min=0.0, max=1.0))
-    weight_decay: float = field(default=0.0, metadata=meta("Gaussian prior on kernels κ", min=0.0))
     weight_preconditioner: str = field(
         default="none",
         metadata=meta("weight step: −η ∂F/∂K (none), or divided per weight by a bound of the energy's"
@@ -105,12 +89,6 @@ class PCConvConfig:
                       " (Olshausen & Field's constraint: fixes the scale between causes and kernels); 0 = off",
                       min=0.0),
     )
-    prior: str = field(default="gaussian", metadata=meta("prior on hidden activity", choices=PRIORS))
-    prior_strength: float = field(default=0.0, metadata=meta("λ of the activity prior", min=0.0))
-    langevin_temperature: float = field(
-        default=0.0, metadata=meta("τ: Langevin noise of inference (Monte Carlo PC); 0 = none", min=0.0)
-    )
-    init_scale: float = field(default=1.0, metadata=meta("scale of the random initial kernels", min=0.0))
 
     def validate(self) -> None:
         n = len(self.channels)
@@ -122,10 +100,7 @@ class PCConvConfig:
         for l, (k, p) in enumerate(zip(self.kernel_sizes, self.paddings)):
             if p >= k:
                 raise ValueError(f"paddings[{l}] = {p}: must be smaller than kernel_sizes[{l}] = {k}")
-        if self.precision_min >= self.precision_max:
-            raise ValueError(
-                f"precision_min = {self.precision_min} must be below precision_max = {self.precision_max}"
-            )
+        super().validate()
 
 
 def map_shapes(config: PCConvConfig, data: DataInfo) -> list[tuple[int, int, int]]:
@@ -149,43 +124,6 @@ def map_shapes(config: PCConvConfig, data: DataInfo) -> list[tuple[int, int, int
             )
         shapes.append((int(c), ho, wo))
     return shapes
-
-
-# ------------------------------------------------------------------ kernel measures
-def kernel_localisation(kernels: torch.Tensor) -> torch.Tensor:
-    """(N,) spatial concentration of each kernel (N, h, w): 1 − s²/s²_uniform, with s²
-    the spatial variance of the kernel's energy w² about its energy centroid and
-    s²_uniform = ((h² − 1) + (w² − 1))/12 that of a kernel with equal energy everywhere.
-    1 for a single pixel, 0 for energy spread evenly; about 0 for white noise."""
-    k = kernels.detach().to(torch.float64)
-    n, h, w = k.shape
-    e = k.pow(2).reshape(n, -1)
-    e = e / e.sum(1, keepdim=True).clamp(min=1e-300)  # (N, h*w)
-    yy, xx = torch.meshgrid(torch.arange(h, dtype=e.dtype), torch.arange(w, dtype=e.dtype), indexing="ij")
-    yy, xx = yy.reshape(-1), xx.reshape(-1)
-    cy, cx = e @ yy, e @ xx  # (N,)
-    spread = (e * ((yy - cy[:, None]) ** 2 + (xx - cx[:, None]) ** 2)).sum(1)
-    return 1.0 - spread / (((h * h - 1) + (w * w - 1)) / 12.0)
-
-
-def kernel_orientation(kernels: torch.Tensor) -> torch.Tensor:
-    """(N,) orientation concentration of each kernel (N, h, w): the resultant length
-    |Σ_f P(f) e^{2iθ(f)}| / Σ_f P(f) of its Fourier power P over doubled angles θ(f)
-    (P(f) = P(−f), so θ and θ + π count as one orientation), on an odd (2h+1)×(2w+1)
-    frequency grid, symmetric under 90° turns, without the DC term. 1 for a grating,
-    0 for an isotropic spectrum; white-noise kernels of 64 pixels give about 0.1-0.2."""
-    k = kernels.detach().to(torch.float64)
-    n, h, w = k.shape
-    ny, nx = 2 * h + 1, 2 * w + 1
-    power = torch.fft.fft2(k, s=(ny, nx)).abs().pow(2)  # (N, ny, nx)
-    fy = torch.fft.fftfreq(ny, dtype=k.dtype)[:, None].expand(ny, nx)
-    fx = torch.fft.fftfreq(nx, dtype=k.dtype)[None, :].expand(ny, nx)
-    theta2 = 2 * torch.atan2(fy, fx)
-    power[:, 0, 0] = 0.0
-    total = power.sum((1, 2)).clamp(min=1e-300)
-    c = (power * torch.cos(theta2)).sum((1, 2))
-    s = (power * torch.sin(theta2)).sum((1, 2))
-    return torch.sqrt(c * c + s * s) / total
 
 
 class PCConvModel(PCModel):
