@@ -40,9 +40,7 @@ class BasisView(QtWidgets.QWidget):
         self.font_title = ui_font(10, bold=True)
         self.font_small = ui_font(9)
         self.apply_theme(theme)
-        source.frame_ready.connect(self.show_frame)
-        if source.last_frame is not None:
-            self.show_frame(source.last_frame)
+        source.attach(self.show_frame)
 
     def apply_theme(self, theme: Theme) -> None:
         self.theme = theme

@@ -412,9 +412,7 @@ class HierarchyView(QtWidgets.QWidget):
         lay.addWidget(self.info)
         self.canvas.hovered.connect(self._on_hover)
         self.canvas.clicked.connect(lambda hit: self.select(None if hit is None else hit[:2]))
-        source.frame_ready.connect(self.show_frame)
-        if source.last_frame is not None:
-            self.show_frame(source.last_frame)
+        source.attach(self.show_frame)
         self._refresh_info()
 
     def apply_theme(self, theme: Theme) -> None:

@@ -47,9 +47,7 @@ class NetworkView(QtWidgets.QWidget):
         self.font_bold = ui_font(10, bold=True)
         self._background: QtGui.QPixmap | None = None
         self.apply_theme(theme)
-        source.frame_ready.connect(self.show_frame)
-        if source.last_frame is not None:
-            self.show_frame(source.last_frame)
+        source.attach(self.show_frame)
 
     def apply_theme(self, theme: Theme) -> None:
         self.theme = theme

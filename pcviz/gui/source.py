@@ -8,6 +8,7 @@ Sources that accept commands (a live engine) say so with ``live``.
 
 from __future__ import annotations
 
+import abc
 import time
 from collections import deque
 from typing import Any
@@ -42,7 +43,11 @@ class RateMeter:
         return (len(self._t) - 1) / span if span > 0 else 0.0
 
 
-class FrameSource(QtCore.QObject):
+class _QObjectABCMeta(type(QtCore.QObject), abc.ABCMeta):
+    """Lets a QObject subclass declare abstract methods."""
+
+
+class FrameSource(QtCore.QObject, metaclass=_QObjectABCMeta):
     """Base of the frame sources. Subclasses implement :meth:`take` (newest frame or
     None), :meth:`poll_events` and the properties; the display timer lives here."""
 
@@ -67,11 +72,19 @@ class FrameSource(QtCore.QObject):
         self._state: tuple = ()
 
     # ------------------------------------------------------------ to implement
+    @abc.abstractmethod
     def take(self) -> Frame | None:
-        raise NotImplementedError
+        """The newest frame since the last call, or None."""
 
     def poll_events(self) -> list[Event]:
         return []
+
+    def attach(self, show_frame) -> None:
+        """Call ``show_frame(frame)`` for every frame from now on, and once now with the
+        last frame shown, if any (a view created mid-run starts filled)."""
+        self.frame_ready.connect(show_frame)
+        if self.last_frame is not None:
+            show_frame(self.last_frame)
 
     def state(self) -> tuple:
         """Whatever, when it changes, should refresh the controls (compared by value)."""

@@ -72,9 +72,7 @@ class BuWeightView(QtWidgets.QWidget):
         self.setMouseTracking(True)
         self._layout()
         self.apply_theme(theme)
-        source.frame_ready.connect(self.show_frame)
-        if source.last_frame is not None:
-            self.show_frame(source.last_frame)
+        source.attach(self.show_frame)
 
     def apply_theme(self, theme: Theme) -> None:
         self.theme = theme
@@ -263,9 +261,7 @@ class ActiveUnitsView(QtWidgets.QWidget):
         self._timer = QtCore.QTimer(self)
         self._timer.timeout.connect(self.redraw)
         self._timer.start(max(1, int(1000 / refresh_hz)))
-        source.frame_ready.connect(self.show_frame)
-        if source.last_frame is not None:
-            self.show_frame(source.last_frame)
+        source.attach(self.show_frame)
 
     def apply_theme(self, theme: Theme) -> None:
         self.theme = theme

@@ -20,7 +20,6 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
-import numpy as np
 import torch
 
 COMMON_QUANTITIES = ("activity", "prediction", "error", "precision")
@@ -118,17 +117,14 @@ class GenerativeModel(ABC):
         return [t if index is None else t[index] for layer in self.frame_tensors() for t in layer.values()]
 
     def host_scalar_inputs(self) -> list[torch.Tensor] | None:
-        """Small tensors which, with a frame's arrays, let :meth:`host_scalars` compute
-        the scalars on the host (vectorised over many frames). None: not supported, the
-        engine then asks :meth:`scalar_tensors` on the device for every frame."""
+        """Small tensors which, with a frame's arrays, let the model compute its scalars
+        on the host, vectorised over many frames. None (the default): not supported, and
+        the engine asks :meth:`scalar_tensors` on the device for every frame. A model that
+        returns tensors here also defines ``host_scalars(layers, inputs, labels, batch)``,
+        returning the scalars of :meth:`scalar_tensors` as arrays from host arrays with any
+        leading frame axes (and, with ``batch``, a batch axis that is averaged); ``inputs``
+        are the host copies of these tensors."""
         return None
-
-    def host_scalars(self, layers: list[dict[str, np.ndarray]], inputs: list[np.ndarray],
-                     labels: np.ndarray | None, batch: bool) -> dict[str, np.ndarray]:
-        """The scalars of :meth:`scalar_tensors` from host arrays with any leading axes
-        (frames, and with ``batch`` a batch axis that is averaged); ``inputs`` are the
-        host copies of :meth:`host_scalar_inputs` with the same leading frame axes."""
-        raise NotImplementedError
 
     def quantity_shapes(self) -> list[dict[str, tuple[int, ...]]]:
         """Per layer, the per-sample shape of each streamed quantity."""

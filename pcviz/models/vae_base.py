@@ -8,6 +8,7 @@ A family only says how a level's posterior is formed (:meth:`HierarchicalVAE._po
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
@@ -94,14 +95,15 @@ class HierarchicalVAE(GenerativeModel):
         self._build_posterior(net, w, t)  # w: bottom-up feature sizes (D, w_1..w_L); t: top-down t_1..t_{L-1}
         return net
 
+    @abstractmethod
     def _build_posterior(self, net: nn.ModuleDict, w: list[int], t: list[int]) -> None:
-        raise NotImplementedError
+        """Add the family's posterior modules to ``net``."""
 
+    @abstractmethod
     def _posterior(self, i: int, d: torch.Tensor, h: torch.Tensor | None, mu_p: torch.Tensor,
                    prec_p: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """(μ_q, σ_q², μ_bu, π_bu) of level i+1 from bottom-up features ``d`` (B, w),
         top-down features ``h`` (None at the top) and the prior (μ_p, π_p) used."""
-        raise NotImplementedError
 
     def _new_optimiser(self) -> None:
         self.opt = torch.optim.Adam(self.net.parameters(), lr=self.config.lr)
