@@ -28,6 +28,7 @@ def window(preset: str, *overrides: str):
     win = MainWindow(bridge, theme="light", persist=False, restore=False)
     win.resize(1920, 1080)
     win.default_layout()
+    win.docks["interventions"].raise_()  # these pictures are about the interventions tab
     win.timeseries.window.setValue(400)
     win.show()
     bridge.start(display=False)

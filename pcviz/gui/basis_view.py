@@ -93,7 +93,8 @@ class BasisView(QtWidgets.QWidget):
         if self.raster is None:
             p.setPen(QtGui.QColor(th.muted))
             p.drawText(QtCore.QRectF(self.rect()), QtCore.Qt.AlignmentFlag.AlignCenter,
-                       "no learned basis in this model's frames")
+                       "no learned basis in these frames\n(a recording does not keep it)" if not self.source.live
+                       else "no learned basis in this model's frames")
             p.end()
             return
         n = self.shape[0]

@@ -272,6 +272,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.resizeDocks([self.docks["network"], self.docks["basis"]], [max(320, int(0.27 * w))] * 2, H)
         self.resizeDocks([self.docks["network"], self.docks["basis"]], [1, 1], V)
         self.resizeDocks([self.docks["timeseries"]], [max(200, int(0.27 * h))], V)
+        from pcviz.gui.session import arrange_interventions_dock
+
+        arrange_interventions_dock(self)
         arrange_vae_dock(self)
 
     def restore_settings(self) -> None:

@@ -33,8 +33,8 @@ class SessionTools(QtCore.QObject):
         self.dock.setObjectName("dock-interventions")
         self.dock.setFeatures(win.docks["controls"].features())
         win.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, self.dock)
-        win.splitDockWidget(win.docks["controls"], self.dock, QtCore.Qt.Orientation.Vertical)
         win.docks["interventions"] = self.dock
+        arrange_interventions_dock(win)
 
         self.toolbar = QtWidgets.QToolBar("Recording")
         self.toolbar.setObjectName("toolbar-recording")
@@ -109,6 +109,7 @@ class SessionTools(QtCore.QObject):
             self._last_index = src.index
             self.dock.setWindowTitle("Events of the recording")
             scroll.hide()  # interventions change a run; a recording has none to change
+            self.dock.raise_()  # the controls are idle in playback; the events are what to see
             span = int(src.steps[-1] - src.steps[0]) if len(src) else 0
             win.timeseries.window.setValue(max(200, min(span + 1, 20000)))
         else:
@@ -211,3 +212,14 @@ class SessionTools(QtCore.QObject):
             if ok:
                 self.clip = LiveClip(src, self.win.hierarchy, path, n)
                 self.clip.done.connect(lambda p: self.win.statusBar().showMessage(f"wrote {p}", 10000))
+
+
+def arrange_interventions_dock(win) -> None:
+    """Interventions share the left column with the controls as a second tab: stacked,
+    the two did not fit 1080 pixels and the controls were cut off below "learning"."""
+    dock = win.docks.get("interventions")
+    if dock is None:
+        return
+    win.tabifyDockWidget(win.docks["controls"], dock)
+    # live: the controls in front; playback: they are idle, the recording's events matter
+    (win.docks["controls"] if win.source.live else dock).raise_()
