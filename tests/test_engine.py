@@ -272,3 +272,19 @@ def test_block_queue_delivers_every_frame_in_order():
         frames += item.frames()
     assert [f.step for f in frames] == list(range(3, 31, 3))
     assert q.delivered == 10 and q.dropped == 0
+
+
+def test_block_queue_hands_frames_over_within_its_age_limit_at_a_slow_rate():
+    """A ring of 512 frames must not sit on recorded frames when the run is slow (the
+    window runs at 240 steps/s): it is handed over once its oldest frame is old enough."""
+    e = small_engine()
+    q = e.subscribe_queue(maxsize=100, block=512)
+    e.block_max_age = 0.05
+    with e._lock:
+        for _ in range(3):
+            e._do_step()
+    assert q.qsize() == 0  # young: still in the ring
+    time.sleep(0.06)
+    with e._lock:
+        e._do_step()
+    assert q.qsize() == 1 and len(q.get_nowait()) == 4

@@ -350,14 +350,14 @@ class Engine(CommandHandling):
         for q in self._queues:
             if q.block:
                 ring = self._rings[id(q)]
-                if step % q.every == 0:
-                    ring.add(phase, q.with_basis_every > 0 and step % q.with_basis_every == 0)
-                elif ring.due(self.block_max_age):
+                if q.wants(step):
+                    ring.add(phase, q.wants_weights(step))
+                if ring.due(self.block_max_age):  # a slow run still hands frames over promptly
                     ring.flush()
                 continue
-            if step % q.every:
+            if not q.wants(step):
                 continue
-            weights = q.with_basis_every > 0 and step % q.with_basis_every == 0
+            weights = q.wants_weights(step)
             if q.batch:
                 if batch_frame is None or weights:
                     batch_frame = self._build_frame(True, basis=False, weights=weights, phase=phase)

@@ -106,7 +106,7 @@ class FrameQueue:
     """A bounded queue for a recorder: every ``every``-th step, the displayed sample
     (or the whole batch). A full queue drops the frame and counts it, never silently."""
 
-    def __init__(self, maxsize: int = 1024, every: int = 1, batch: bool = False, with_basis_every: int = 0,
+    def __init__(self, maxsize: int = 1024, every: int = 1, batch: bool = False, weights_every: int = 0,
                  block: int = 0):
         if every < 1:
             raise ValueError(f"every = {every}: must be at least 1")
@@ -115,11 +115,17 @@ class FrameQueue:
         self.block = block  # > 0: items are FrameBlocks of up to ``block`` frames
         self.every = every
         self.batch = batch
-        self.with_basis_every = with_basis_every
+        self.weights_every = weights_every  # > 0: a weights snapshot every this many steps
         self._q: queue.Queue[Frame | None] = queue.Queue(maxsize)
         self.dropped = 0
         self.delivered = 0
         self.closed = False
+
+    def wants(self, step: int) -> bool:
+        return step % self.every == 0
+
+    def wants_weights(self, step: int) -> bool:
+        return self.weights_every > 0 and step % self.weights_every == 0
 
     def offer(self, frame: "Frame | FrameBlock") -> bool:
         """Queue a frame (or block) without waiting; a full queue drops it and counts
