@@ -36,12 +36,9 @@ def window(preset: str, *overrides: str):
 
 
 def shot(app, win, name: str) -> None:
-    win.timeseries.redraw()
-    win.update_status()
-    for _ in range(2):
-        win.grab()
-        app.processEvents()
-    win.save_screenshot(str(OUT / name))
+    from pcviz.gui.launch import save_settled
+
+    save_settled(app, win, OUT / name)
     print("wrote", OUT / name)
 
 

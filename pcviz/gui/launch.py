@@ -16,6 +16,19 @@ from pcviz.config import ConfigError
 WATCH_SPEED = 240.0
 
 
+
+def save_settled(app, win, out: Path) -> bool:
+    """Draw every view once more with the newest frame, let the layout settle (the
+    first paint lets axes size themselves to their labels) and save the window."""
+    win.timeseries.redraw()
+    win.basis.flush()
+    win.update_status()
+    for _ in range(2):
+        win.grab()
+        app.processEvents()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return win.save_screenshot(str(out))
+
 def make_app():
     from PyQt6 import QtWidgets
 
@@ -128,14 +141,7 @@ def screenshot(preset: str, path: str | os.PathLike, steps: int = 200, device: s
         bridge.start(display=False)
         bridge.advance(steps)
         bridge.tick()
-        win.timeseries.redraw()
-        win.basis.flush()
-        win.update_status()
-        for _ in range(2):  # the first paint lets axes size themselves to their labels
-            win.grab()
-            app.processEvents()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        ok = win.save_screenshot(str(out))
+        ok = save_settled(app, win, out)
         diverged = bridge.engine.diverged
         win.close()
     finally:
@@ -214,14 +220,7 @@ def play_screenshot(path: str | os.PathLike, out: str | os.PathLike, frame: int 
         win.show()
         source.seek(frame % n if n else 0)
         source.tick()
-        win.timeseries.redraw()
-        win.basis.flush()
-        win.update_status()
-        for _ in range(2):
-            win.grab()
-            app.processEvents()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        ok = win.save_screenshot(str(out))
+        ok = save_settled(app, win, out)
         win.close()
     finally:
         source.close()
