@@ -179,6 +179,18 @@ class GenerativeModel(ABC):
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         """Load what :meth:`state_tensors` returned (same architecture)."""
 
+    def check_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Raise a ModelError naming the first tensor a checkpoint lacks or has in
+        another shape than :meth:`state_tensors`; loaders call it before copying."""
+        own = self.state_tensors()
+        missing = sorted(set(own) - set(tensors))
+        if missing:
+            raise ModelError(f"checkpoint lacks {', '.join(missing)}")
+        for name, t in own.items():
+            if tuple(tensors[name].shape) != tuple(t.shape):
+                raise ModelError(f"checkpoint {name} has shape {tuple(tensors[name].shape)},"
+                                 f" the model needs {tuple(t.shape)}")
+
     def architecture(self) -> dict[str, Any]:
         """Plain (JSON-able) description that a checkpoint must match to be loaded."""
         return {"kind": self.kind, "sizes": [layer.size for layer in self.layers]}

@@ -479,15 +479,9 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         return out
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        own = self.state_tensors()
-        missing = sorted(set(own) - set(tensors))
-        if missing:
-            raise ModelError(f"checkpoint lacks {', '.join(missing)}")
-        for name, t in own.items():
-            src = tensors[name]
-            if tuple(src.shape) != tuple(t.shape):
-                raise ModelError(f"checkpoint {name} has shape {tuple(src.shape)}, the model needs {tuple(t.shape)}")
-            t.copy_(src.to(self.device, self.dtype))
+        self.check_state_tensors(tensors)
+        for name, t in self.state_tensors().items():
+            t.copy_(tensors[name].to(self.device, self.dtype))
         self.forward()
 
     def architecture(self) -> dict[str, Any]:

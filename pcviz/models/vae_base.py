@@ -464,14 +464,7 @@ class HierarchicalVAE(GenerativeModel):
         return {k: v.detach() for k, v in self.net.named_parameters()}
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        own = self.state_tensors()
-        missing = sorted(set(own) - set(tensors))
-        if missing:
-            raise ModelError(f"checkpoint lacks {', '.join(missing)}")
-        for name, t in own.items():
-            if tuple(tensors[name].shape) != tuple(t.shape):
-                raise ModelError(f"checkpoint {name} has shape {tuple(tensors[name].shape)},"
-                                 f" the model needs {tuple(t.shape)}")
+        self.check_state_tensors(tensors)
         with torch.no_grad():
             for k, v in self.net.named_parameters():
                 v.copy_(tensors[f"net.{k}"].to(self.device, torch.float32))
