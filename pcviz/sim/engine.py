@@ -183,10 +183,10 @@ class Engine(CommandHandling):
             if learning:
                 phase = "learning"
         self.step_count += 1
-        self.step_wall = time.perf_counter() - self.events.t0  # the wall time every frame of this step carries
+        now = time.perf_counter()
+        self.step_wall = now - self.events.t0  # the wall time every frame of this step carries
         self._version += 1
         self._rate_n += 1
-        now = time.perf_counter()
         if now - self._rate_t >= 0.5:
             self.steps_per_second = self._rate_n / (now - self._rate_t)
             self._rate_t, self._rate_n = now, 0
@@ -196,8 +196,9 @@ class Engine(CommandHandling):
         self._apply_due(self.step_count)
 
     def _apply_due(self, step: int) -> None:
-        for cmd in self._expiry.pop(step, []):
-            self._apply(cmd, scheduled=True)
+        if step in self._expiry:
+            for cmd in self._expiry.pop(step):
+                self._apply(cmd, scheduled=True)
         for cmd in self._schedule.get(step, []):
             self._apply(cmd, scheduled=True)
 
