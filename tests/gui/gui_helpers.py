@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pcviz.gui.source import FrameSource
+from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.sim.frames import Frame, FrameSpec, LayerFrameSpec
 
 

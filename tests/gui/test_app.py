@@ -11,8 +11,8 @@ from PyQt6 import QtGui
 
 from pcviz import cli
 from pcviz.gui import display_check
-from pcviz.gui.main_window import app_settings
-from pcviz.gui.tiling import to_indices
+from pcviz.gui.window.main_window import app_settings
+from pcviz.display.tiling import to_indices
 
 
 def test_screenshot_command_writes_the_whole_window(tmp_path, capsys):

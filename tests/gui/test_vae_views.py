@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from pcviz.gui.theme import DARK, LIGHT
-from pcviz.gui.tiling import to_indices
-from pcviz.gui.vae_dock import KEY, VaePanel, wants_vae_views
-from pcviz.gui.vae_views import ActiveUnitsView, BuWeightView, bu_weight_layers
+from pcviz.display.tiling import to_indices
+from pcviz.gui.panels.latents import KEY, VaePanel, wants_vae_views
+from pcviz.gui.views.vae import ActiveUnitsView, BuWeightView, bu_weight_layers
 from pcviz.sim import commands as C
 from pcviz.sim.frames import Frame, FrameSpec, LayerFrameSpec
 

@@ -4,7 +4,7 @@ lesion their precision (or the whole layer's); drag a rectangle on the input to
 occlude it; in supervised-generative presets, buttons 0-9 clamp the label layer.
 
 Every action is a typed command to the engine; the engine logs it as an event, which
-the event list and the time-series markers show (see :mod:`pcviz.gui.event_list`).
+the event list and the time-series markers show (see :mod:`pcviz.gui.panels.events`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Callable
 
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from pcviz.gui.layer_views import HierarchyCanvas
-from pcviz.gui.source import FrameSource
+from pcviz.gui.views.hierarchy import HierarchyCanvas
+from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.sim import commands as C
 from pcviz.sim.events import Event
 from pcviz.sim.frames import FrameSpec

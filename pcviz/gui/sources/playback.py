@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from pcviz.gui.source import FrameSource
+from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.io import Recording, RecordingError
 from pcviz.sim import commands as C
 from pcviz.sim.events import Event

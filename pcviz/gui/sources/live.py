@@ -17,7 +17,7 @@ from PyQt6 import QtCore
 
 import torch
 
-from pcviz.gui.source import FrameSource
+from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.sim.commands import Call, Command, Step
 from pcviz.sim.engine import Engine
 from pcviz.sim.events import Event

@@ -41,9 +41,9 @@ def make_app():
 
 
 def open_engine(preset: str, device: str | None = None, overrides: Sequence[str] = (), display_hz: float = 60.0):
-    """An :class:`~pcviz.gui.bridge.EngineBridge` on a new engine (not started yet).
+    """An :class:`~pcviz.gui.sources.live.EngineBridge` on a new engine (not started yet).
     Configuration and checkpoint problems raise the user errors of the foundation."""
-    from pcviz.gui.bridge import EngineBridge
+    from pcviz.gui.sources.live import EngineBridge
     from pcviz.sim import Engine, load_preset
 
     cfg = load_preset(preset, list(overrides))
@@ -92,7 +92,7 @@ def cmd_live(args: argparse.Namespace) -> int:
 
     problem = display_problem()
     if problem:
-        from pcviz.cli import cmd_run
+        from pcviz.cli.main import cmd_run
 
         print(f"pcviz: cannot open the window. {problem}", file=sys.stderr)
         print("pcviz: running the headless demo instead (pcviz --headless); "
@@ -101,7 +101,7 @@ def cmd_live(args: argparse.Namespace) -> int:
 
     bridge = open_engine(args.preset, args.device, args.overrides)
     app = make_app()
-    from pcviz.gui.main_window import MainWindow
+    from pcviz.gui.window.main_window import MainWindow
 
     try:
         win = MainWindow(bridge, open_source=_switcher(watch=True))
@@ -129,7 +129,7 @@ def screenshot(preset: str, path: str | os.PathLike, steps: int = 200, device: s
         raise ConfigError(f"--screenshot {out}: give a .png (or .jpg) file name")
     bridge = open_engine(preset, device, overrides)
     app = make_app()
-    from pcviz.gui.main_window import MainWindow
+    from pcviz.gui.window.main_window import MainWindow
 
     try:
         win = MainWindow(bridge, theme=theme or os.environ.get("PCVIZ_THEME") or "light", persist=False,
@@ -175,8 +175,8 @@ def cmd_play(args: argparse.Namespace) -> int:
         return 2
     rec = open_recording(args.file)  # a RecordingError names the file and what is wrong
     app = make_app()
-    from pcviz.gui.main_window import MainWindow
-    from pcviz.gui.playback import PlaybackSource
+    from pcviz.gui.window.main_window import MainWindow
+    from pcviz.gui.sources.playback import PlaybackSource
 
     source = PlaybackSource(rec)
     try:
@@ -208,8 +208,8 @@ def play_screenshot(path: str | os.PathLike, out: str | os.PathLike, frame: int 
         rec.close()
         raise FrameIndexError(f"{path}: --frame {frame} out of range (the recording has {n} frames)", str(path))
     app = make_app()
-    from pcviz.gui.main_window import MainWindow
-    from pcviz.gui.playback import PlaybackSource
+    from pcviz.gui.window.main_window import MainWindow
+    from pcviz.gui.sources.playback import PlaybackSource
 
     source = PlaybackSource(rec, follow=False)
     try:

@@ -96,15 +96,15 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return cmd_train(args)
     if cmd == "record":
-        from pcviz.io.commands import cmd_record
+        from pcviz.cli.record import cmd_record
 
         return cmd_record(args)
     if cmd == "info":
-        from pcviz.io.commands import cmd_info
+        from pcviz.cli.record import cmd_info
 
         return cmd_info(args)
     if cmd == "play":
-        from pcviz.gui.launch import cmd_play
+        from pcviz.gui.app import cmd_play
 
         return cmd_play(args)
     if cmd == "bench":
@@ -118,7 +118,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _gui_or_headless(args: argparse.Namespace) -> int:
     try:
-        from pcviz.gui.launch import cmd_live
+        from pcviz.gui.app import cmd_live
     except ImportError as exc:  # the window is not part of this build yet
         print(f"pcviz: the window is not available ({exc}); running headless instead", file=sys.stderr)
         return cmd_run(args)

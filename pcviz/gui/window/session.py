@@ -10,11 +10,11 @@ from pathlib import Path
 
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from pcviz.gui.event_list import EventList, EventMarkers
+from pcviz.gui.panels.events import EventList, EventMarkers
 from pcviz.gui.export import LiveClip, export_plots, export_recorded_clip, export_widget
-from pcviz.gui.interventions import CanvasSelector, InterventionPanel
-from pcviz.gui.playback import PlaybackSource, Timeline, fill_history
-from pcviz.gui.record_controls import RecordControls
+from pcviz.gui.panels.interventions import CanvasSelector, InterventionPanel
+from pcviz.gui.sources.playback import PlaybackSource, Timeline, fill_history
+from pcviz.gui.panels.record import RecordControls
 
 
 class SessionTools(QtCore.QObject):

@@ -18,7 +18,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from pcviz.gui.source import FrameSource
+from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.gui.theme import Theme, series_colour
 from pcviz.sim.frames import Frame, FrameSpec
 

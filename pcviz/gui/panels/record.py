@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PyQt6 import QtCore, QtWidgets
 
-from pcviz.gui.source import FrameSource
+from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.io import Recorder, RecordingError, RecordingSummary
 from pcviz.paths import recordings_dir
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from PyQt6 import QtCore, QtWidgets
 
-from pcviz.gui.source import FrameSource
+from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.gui.theme import Theme
-from pcviz.gui.traversal import TraversalStrip
-from pcviz.gui.vae_views import ActiveUnitsView, BuWeightView, bu_weight_layers, level_scalars
+from pcviz.gui.views.traversal import TraversalStrip
+from pcviz.gui.views.vae import ActiveUnitsView, BuWeightView, bu_weight_layers, level_scalars
 from pcviz.sim.frames import FrameSpec
 
 KEY = "vae"

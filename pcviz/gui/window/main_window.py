@@ -8,14 +8,14 @@ from typing import Callable
 
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from pcviz.gui.basis_view import BasisView
-from pcviz.gui.controls import ControlPanel
-from pcviz.gui.layer_views import HierarchyView
-from pcviz.gui.network_view import NetworkView
-from pcviz.gui.source import FrameSource
+from pcviz.gui.views.basis import BasisView
+from pcviz.gui.panels.controls import ControlPanel
+from pcviz.gui.views.hierarchy import HierarchyView
+from pcviz.gui.views.network import NetworkView
+from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.gui.theme import Theme, apply_theme, theme_named
-from pcviz.gui.timeseries import TimeSeriesView
-from pcviz.gui.vae_dock import arrange_vae_dock, install_vae_dock
+from pcviz.gui.views.timeseries import TimeSeriesView
+from pcviz.gui.panels.latents import arrange_vae_dock, install_vae_dock
 from pcviz.sim import commands as C
 from pcviz.sim.presets import PresetEntry, list_presets
 
@@ -125,7 +125,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_status_bar()
         self._build_views()
         self._build_menus()
-        from pcviz.gui.session import SessionTools  # interventions, recording, playback, export
+        from pcviz.gui.window.session import SessionTools  # interventions, recording, playback, export
 
         self.session = SessionTools(self)
         self._status_timer = QtCore.QTimer(self)
@@ -272,7 +272,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.resizeDocks([self.docks["network"], self.docks["basis"]], [max(320, int(0.27 * w))] * 2, H)
         self.resizeDocks([self.docks["network"], self.docks["basis"]], [1, 1], V)
         self.resizeDocks([self.docks["timeseries"]], [max(200, int(0.27 * h))], V)
-        from pcviz.gui.session import arrange_interventions_dock
+        from pcviz.gui.window.session import arrange_interventions_dock
 
         arrange_interventions_dock(self)
         arrange_vae_dock(self)

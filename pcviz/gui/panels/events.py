@@ -16,9 +16,9 @@ import pyqtgraph as pg
 from PyQt6 import QtCore, QtWidgets
 
 from pcviz.config import run_config_to_dict
-from pcviz.gui.interventions import INTERVENTION_KINDS, command_from_event, describe_command, undo_command
-from pcviz.gui.source import FrameSource
-from pcviz.gui.timeseries import TimeSeriesView
+from pcviz.gui.panels.interventions import INTERVENTION_KINDS, command_from_event, describe_command, undo_command
+from pcviz.gui.sources.frame_source import FrameSource
+from pcviz.gui.views.timeseries import TimeSeriesView
 from pcviz.sim import commands as C
 from pcviz.sim.events import Event
 

@@ -12,7 +12,7 @@ from typing import Any, Callable
 import torch
 from PyQt6 import QtCore, QtWidgets
 
-from pcviz.gui.source import FrameSource
+from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.sim import commands as C
 from pcviz.sim.presets import PresetEntry
 
