@@ -155,7 +155,7 @@ def test_no_label_buttons_without_a_label_layer(open_window):
 
 def test_recording_from_the_window_holds_the_interventions_at_their_steps(open_window, qtbot, tmp_path,
                                                                           monkeypatch):
-    from pcviz.cli.record import describe
+    from pcviz.cli.info import describe
 
     monkeypatch.setenv("PCVIZ_RECORDINGS", str(tmp_path))
     win = open_window("digits-pc", *SMALL)
