@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
+from pcviz.errors import PcvizError
+
 __all__ = [
     "ConfigError",
     "DataConfig",
@@ -43,7 +45,7 @@ __all__ = [
 ]
 
 
-class ConfigError(ValueError):
+class ConfigError(PcvizError, ValueError):
     """A configuration problem; the message names the key, the value and the source."""
 
     def __init__(self, message: str, *, key: str | None = None, source: str | None = None):

@@ -8,6 +8,7 @@ from typing import Callable
 
 from PyQt6 import QtCore, QtGui, QtWidgets
 
+from pcviz.errors import PcvizError
 from pcviz.gui.views.basis import BasisView
 from pcviz.gui.panels.controls import ControlPanel
 from pcviz.gui.views.hierarchy import HierarchyView
@@ -203,9 +204,7 @@ class MainWindow(QtWidgets.QMainWindow):
         try:
             new = self.open_source(name, device)
         except Exception as exc:  # a user error (config, checkpoint, device): say it, keep the run
-            from pcviz.errors import USER_ERRORS
-
-            if not isinstance(exc, (*USER_ERRORS, RuntimeError)):
+            if not isinstance(exc, (PcvizError, RuntimeError)):
                 raise
             self.banner.show_message("warn", f"<b>Could not open {name} on {device}:</b> {_esc(exc)}", self.theme)
             self.controls.sync()
