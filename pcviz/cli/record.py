@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 from pcviz.io import format as F
-from pcviz.io.errors import RecordingError
 from pcviz.io.reader import open_recording
 from pcviz.io.recorder import Recorder, _mb
 

@@ -11,7 +11,6 @@ import torch
 from pcviz.config import RunConfig
 from pcviz.data import Dataset
 from pcviz.models import GenerativeModel
-from pcviz.sim.checkpoint import save_checkpoint
 from pcviz.sim.engine import Engine
 
 

@@ -88,7 +88,7 @@ class EventList(QtWidgets.QWidget):
         super().__init__(parent)
         self.source, self.send = source, send
         self.events: list[Event] = []
-        cfg = getattr(source, "config", None)
+        cfg = source.config
         #: the config as the run started (before parameter changes), for saving
         self.config_doc = copy.deepcopy(run_config_to_dict(cfg)) if cfg is not None and source.live else None
         self.table = QtWidgets.QTableWidget(0, 2)

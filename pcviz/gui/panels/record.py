@@ -53,7 +53,7 @@ class RecordControls(QtWidgets.QWidget):
         lay.setContentsMargins(4, 0, 4, 0)
         lay.addWidget(self.button)
         lay.addWidget(self.label)
-        self.setEnabled(bool(source.live) and hasattr(source, "engine"))
+        self.setEnabled(source.engine is not None)
         self._timer = QtCore.QTimer(self)
         self._timer.timeout.connect(self.update_label)
         self._timer.start(250)

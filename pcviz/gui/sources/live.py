@@ -47,7 +47,7 @@ class EngineBridge(FrameSource):
     def __init__(self, engine: Engine, display_hz: float = 60.0, threads: int | None = None,
                  parent: QtCore.QObject | None = None):
         super().__init__(engine.spec, display_hz, parent)
-        self.engine = engine
+        self._engine = engine
         self.threads = engine_threads(engine) if threads is None else int(threads)
         self._slot = engine.subscribe_latest(with_basis=True)
         self._cursor = 0
@@ -75,6 +75,10 @@ class EngineBridge(FrameSource):
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
 
     @property
     def alive(self) -> bool:
@@ -109,8 +113,8 @@ class EngineBridge(FrameSource):
         return self.engine.config
 
     @property
-    def hold_steps(self) -> int:
-        return int(self.engine.config.data.hold_steps)
+    def device(self) -> str:
+        return self.engine.device.type
 
     def describe(self) -> dict[str, Any]:
         e = self.engine

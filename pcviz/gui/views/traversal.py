@@ -229,7 +229,7 @@ class TraversalStrip(QtWidgets.QWidget):
         the same draws until ``reseed``, so following shows the model change, not the
         noise); False when there is no live model, or one is in flight (it is asked
         again when that comes back)."""
-        if not self.source.live or getattr(self.source, "closed", False):
+        if not self.source.live or self.source.closed:
             return False
         if reseed:
             self._seed += 1
