@@ -85,7 +85,9 @@ class Engine(CommandHandling):
         self._expiry: dict[int, list[C.Command]] = {}
         self._schedule: dict[int, list[C.Command]] = {}
         for spec in config.interventions:
-            self._schedule.setdefault(spec.step, []).append(C.command_from_spec(spec))
+            self._schedule.setdefault(spec.step, []).append(
+                C.command_from_schedule({"kind": spec.kind, **spec.fields}, f"interventions (step {spec.step})",
+                                        config.source or None))
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._lock = threading.RLock()  # guards the model against concurrent step/command

@@ -23,9 +23,11 @@ from pcviz.sim.events import Event
 from pcviz.sim.frames import Frame
 
 REFRESH_S = 0.5  # how often a growing file is looked at again
-#: events the timeline marks and the event buttons jump to (not play/pause/step)
-MARKED_KINDS = ("clamp", "release", "pulse", "lesion", "occlude", "unocclude", "clear_interventions", "set_label",
-                "set_param", "divergence", "reset")
+def is_marked(kind: str) -> bool:
+    """Events the timeline marks and the event buttons jump to: the commands that say
+    so (interventions, parameter changes, resets; not play/pause/step) and divergence."""
+    cls = C.command_class(kind)
+    return kind == "divergence" or (cls is not None and cls.marked)
 
 
 class PlaybackSource(FrameSource):
@@ -87,7 +89,7 @@ class PlaybackSource(FrameSource):
         if not len(steps):
             return []
         return [max(0, int(np.searchsorted(steps, ev.step, side="right")) - 1) for ev in self.rec.events
-                if ev.kind in MARKED_KINDS]
+                if is_marked(ev.kind)]
 
     # ----------------------------------------------------------- the player
     def seek(self, i: int) -> None:
