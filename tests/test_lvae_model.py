@@ -16,14 +16,6 @@ from pcviz.sim.checkpoint import CheckpointError, load_checkpoint, save_checkpoi
 KINDS = ["lvae", "bvae"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These networks are tiny: a second intra-op thread only adds contention."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _engine(kind, *overrides, checkpoint=True):
     extra = [] if checkpoint else ["engine.checkpoint=''"]
