@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=2000)
 
     p = sub.add_parser("bench", help="the benchmark table, as ratios measured side by side")
-    p.add_argument("--quick", action="store_true", help="small sizes, under two minutes")
+    p.add_argument("--quick", action="store_true", help="small sizes, about 70 seconds on two CPU cores")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--out", default=None, help="write the report as JSON")
     return parser
