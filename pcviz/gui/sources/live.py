@@ -18,7 +18,7 @@ from PyQt6 import QtCore
 import torch
 
 from pcviz.gui.sources.frame_source import FrameSource
-from pcviz.sim.commands import Call, Command, Step
+from pcviz.sim.commands import Command, Step
 from pcviz.sim.engine import Engine
 from pcviz.sim.events import Event
 from pcviz.sim.frames import Frame
@@ -32,13 +32,6 @@ def engine_threads(engine: Engine | None = None) -> int:
     set in the main thread only: its team waits for a core the other thread holds.)"""
     configured = engine.config.engine.threads if engine is not None else 0
     return configured if configured > 0 else max(1, torch.get_num_threads() - 1)
-
-
-def _set_threads(n: int):
-    def apply(engine) -> None:
-        torch.set_num_threads(n)
-
-    return apply
 
 
 class EngineBridge(FrameSource):
@@ -58,7 +51,7 @@ class EngineBridge(FrameSource):
         """Start the engine thread (paused unless ``play``) and the display timer."""
         if self._closed:
             raise RuntimeError("this bridge was closed; make a new one")
-        self.engine.submit(Call(_set_threads(self.threads)))  # applied in the engine's thread
+        self.engine.threads = self.threads  # the engine applies it in its own thread
         self.engine.start(running=play)
         if display:
             self.start_display()
