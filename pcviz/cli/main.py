@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--screenshot", metavar="FILE.png", help="run --steps steps, save the window and exit")
     parser.add_argument("--steps", type=int, default=None,
                         help="steps before --screenshot (default 200), or of --headless (default 2000)")
+    parser.add_argument("--engine", choices=("process", "thread"), default=None,
+                        help="where the window runs the engine: its own process (default) or a thread"
+                             " of the window's process")
     parser.add_argument("--headless", action="store_true",
                         help="no window: run the preset in the terminal and print what it does")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -14,7 +14,8 @@ from pcviz.gui.display_check import display_problem
 def cmd_live(args: argparse.Namespace) -> int:
     if args.screenshot:
         steps = 200 if args.steps is None else int(args.steps)
-        return app.screenshot(args.preset, args.screenshot, steps=steps, device=args.device, overrides=args.overrides)
+        return app.screenshot(args.preset, args.screenshot, steps=steps, device=args.device, overrides=args.overrides,
+                              engine=args.engine)
     problem = display_problem()
     if problem:
         from pcviz.cli.run import cmd_run
@@ -23,7 +24,7 @@ def cmd_live(args: argparse.Namespace) -> int:
         print("pcviz: running the headless demo instead (pcviz --headless); "
               "pcviz --screenshot FILE.png draws the window without a display", file=sys.stderr)
         return cmd_run(args)
-    return app.live_window(args.preset, args.device, args.overrides)
+    return app.live_window(args.preset, args.device, args.overrides, engine=args.engine)
 
 
 def cmd_play(args: argparse.Namespace) -> int:

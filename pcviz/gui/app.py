@@ -50,9 +50,36 @@ def open_engine(preset: str, device: str | None = None, overrides: Sequence[str]
     return EngineBridge(engine, display_hz=display_hz)
 
 
-def _switcher(watch: bool):
+def open_engine_process(preset: str, device: str | None = None, overrides: Sequence[str] = (),
+                        display_hz: float = 60.0):
+    """A :class:`~pcviz.gui.sources.process.ProcessSource`: the engine built in its own
+    process (paused), the display not started. Configuration problems found here raise
+    the user errors; those found in the engine process raise EngineProcessError."""
+    from pcviz.gui.sources.process import ProcessSource
+    from pcviz.sim import load_preset
+
+    cfg = load_preset(preset, list(overrides))
+    return ProcessSource(cfg, device if device not in (None, "") else None, threads=cfg.engine.threads,
+                         display_hz=display_hz)
+
+
+#: where the live window runs its engine by default (see docs/design.md: measured)
+DEFAULT_ENGINE = "process"
+
+
+def open_live(preset: str, device: str | None = None, overrides: Sequence[str] = (), engine: str | None = None):
+    """A live source, not started: the engine in its own process or in a thread here."""
+    kind = engine or DEFAULT_ENGINE
+    if kind == "process":
+        return open_engine_process(preset, device, overrides)
+    if kind == "thread":
+        return open_engine(preset, device, overrides)
+    raise ConfigError(f"--engine {kind}: must be 'process' or 'thread'")
+
+
+def _switcher(watch: bool, engine: str | None = None):
     def open_source(name: str, device: str):
-        bridge = open_engine(name, device)
+        bridge = open_live(name, device, engine=engine)
         _start(bridge, watch)
         return bridge
 
@@ -82,18 +109,34 @@ def _keep_going_on_errors(win) -> None:
     sys.excepthook = hook
 
 
-def live_window(preset: str, device: str | None = None, overrides: Sequence[str] = ()) -> int:
+def _quit_on_sigterm(app) -> None:
+    """SIGTERM closes the window like its close button (the engine process is shut down
+    and joined, a recording closed); Python's default would leave the child running."""
+    import signal
+
+    from PyQt6 import QtCore
+
+    signal.signal(signal.SIGTERM, lambda *_: app.quit())
+    timer = QtCore.QTimer(app)  # Python runs signal handlers only when it gets control
+    timer.timeout.connect(lambda: None)
+    timer.start(200)
+    app._sigterm_timer = timer
+
+
+def live_window(preset: str, device: str | None = None, overrides: Sequence[str] = (),
+                engine: str | None = None) -> int:
     """Open the window on a new engine running ``preset``; return when it closes."""
-    bridge = open_engine(preset, device, overrides)
+    bridge = open_live(preset, device, overrides, engine)
     app = make_app()
     from pcviz.gui.window.main_window import MainWindow
 
     try:
-        win = MainWindow(bridge, open_source=_switcher(watch=True))
+        win = MainWindow(bridge, open_source=_switcher(watch=True, engine=engine))
     except BaseException:
         bridge.close()
         raise
-    app.aboutToQuit.connect(bridge.close)
+    app.aboutToQuit.connect(lambda: win.source.close())
+    _quit_on_sigterm(app)
     _keep_going_on_errors(win)
     _start(bridge, watch=True)
     win.show()
@@ -103,7 +146,8 @@ def live_window(preset: str, device: str | None = None, overrides: Sequence[str]
 
 
 def screenshot(preset: str, path: str | os.PathLike, steps: int = 200, device: str | None = None,
-               overrides: Sequence[str] = (), theme: str | None = None, size: tuple[int, int] = (1920, 1080)) -> int:
+               overrides: Sequence[str] = (), theme: str | None = None, size: tuple[int, int] = (1920, 1080),
+               engine: str | None = None) -> int:
     """Run ``steps`` steps, save the whole window (``size``) to ``path``, exit. No display
     is needed: Qt draws offscreen unless ``QT_QPA_PLATFORM`` says otherwise."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -112,7 +156,7 @@ def screenshot(preset: str, path: str | os.PathLike, steps: int = 200, device: s
     out = Path(path)
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp"):
         raise ConfigError(f"--screenshot {out}: give a .png (or .jpg) file name")
-    bridge = open_engine(preset, device, overrides)
+    bridge = open_live(preset, device, overrides, engine)
     app = make_app()
     from pcviz.gui.window.main_window import MainWindow
 
@@ -127,16 +171,17 @@ def screenshot(preset: str, path: str | os.PathLike, steps: int = 200, device: s
         bridge.advance(steps)
         bridge.tick()
         ok = save_settled(app, win, out)
-        diverged = bridge.engine.diverged
+        state = bridge.describe()
+        divergence = win.last_divergence
         win.close()
     finally:
         bridge.close()
     if not ok:
         print(f"pcviz: could not write {out}", file=sys.stderr)
         return 1
-    print(f"pcviz: {bridge.engine.step_count} steps of {bridge.config.preset.name}; wrote {out} ({size[0]}x{size[1]})")
-    if diverged is not None:
-        print(f"pcviz: {diverged.message}", file=sys.stderr)
+    print(f"pcviz: {state['step']} steps of {bridge.config.preset.name}; wrote {out} ({size[0]}x{size[1]})")
+    if state["state"] == "diverged":
+        print(f"pcviz: {divergence or 'the run diverged'}", file=sys.stderr)
         return 1
     return 0
 

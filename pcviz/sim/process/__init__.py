@@ -1,0 +1,6 @@
+"""The engine in its own process: the shared-memory frame ring, the engine process's
+loop, and the window's side of it (no Qt here)."""
+
+from pcviz.sim.process.host import EngineProcess, EngineProcessError
+
+__all__ = ["EngineProcess", "EngineProcessError"]
