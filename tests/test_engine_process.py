@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from pcviz.io import open_recording
+from pcviz.io import Recorder, open_recording
 from pcviz.sim import load_preset
 from pcviz.sim import commands as C
 from pcviz.sim.frames import Frame
@@ -174,6 +174,11 @@ def test_an_exception_in_a_call_there_is_an_event_and_a_paused_engine(proc):
     assert "boom" in ev.payload["traceback"]
     wait_for(lambda: not proc.state.running, poll=proc.poll)
     assert proc.alive and proc.health() == "paused"
+    # running, but neither frame nor heartbeat for five seconds: stalled (the clock given)
+    proc.state.running = True
+    assert proc.health(now=proc.last_contact + 4.9) == "running"
+    assert proc.health(now=proc.last_contact + 5.1) == "stalled"
+    proc.poll()  # the next heartbeat says what the engine really does
     at = proc.state.step
     proc.submit(C.Step(3))  # still takes commands
     wait_for(lambda: proc.state.step >= at + 3, poll=lambda: (proc.poll(), proc.take()))
@@ -190,7 +195,7 @@ def test_kill_during_a_recording_is_noticed_and_the_flushed_frames_stay_readable
                       threads=1).start()
     try:
         path = tmp_path / "killed.h5"
-        p.request("record_start", str(path), {})
+        p.request("record_start", Recorder, str(path), {})
         p.submit(C.Play())
         # frames flushed to the file (the writer flushes every half second)
         wait_for(lambda: p.state.recording is not None and p.state.recording[1] >= 60, poll=p.poll)

@@ -4,8 +4,12 @@ recording player both implement.
 A :class:`FrameSource` pulls the newest frame on a display timer (target 60 Hz) and
 emits it; views subscribe to its signals and never ask where frames come from.
 Everything a view may want to know about its source is declared here (``live``,
-``config``, ``running``, ``hold_steps``, ``takes_commands``, ``closed``, ``device``,
-``engine``, ``recording``), so no view probes attributes or checks the source's type.
+``config``, ``running``, ``health``, ``hold_steps``, ``takes_commands``, ``closed``,
+``device``, ``engine``, ``recording``, ``can_record`` and the recording calls,
+``compute``, ``restarted``), so no view probes attributes or checks the source's type.
+Implementations: the engine thread here (``live.EngineBridge``), the engine in its
+own process (``process.ProcessSource``) and a recording's player
+(``playback.PlaybackSource``).
 """
 
 from __future__ import annotations

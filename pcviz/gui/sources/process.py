@@ -18,6 +18,7 @@ from typing import Any, Callable
 from PyQt6 import QtCore
 
 from pcviz.gui.sources.frame_source import FrameSource, RecordStatus
+from pcviz.io import Recorder
 from pcviz.sim.commands import Command, LoadCheckpoint, Play, Step
 from pcviz.sim.events import Event
 from pcviz.sim.frames import Frame
@@ -133,7 +134,7 @@ class ProcessSource(FrameSource):
 
     def start_recording(self, path: Path) -> None:
         try:
-            self.proc.request("record_start", str(path), {})
+            self.proc.request("record_start", Recorder, str(path), {})
         except EngineProcessError as exc:
             raise RuntimeError(str(exc)) from None
         self._path = Path(path)

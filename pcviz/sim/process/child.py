@@ -11,7 +11,7 @@ thread has died (after saying why). The recorder runs here, beside the engine.
 Messages (tuples, pickled by the pipe; frames never go through it):
 
     window -> engine   ("command", Command) | ("compute", token, fn, args)
-                       | ("record_start", token, path, options) | ("record_stop", token)
+                       | ("record_start", token, Recorder, path, options) | ("record_stop", token)
                        | ("shutdown",)
     engine -> window   ("ready", info) | ("failed", message, traceback)
                        | ("events", [Event, ...]) | ("beat", state) | ("reply", token, result, error)
@@ -148,16 +148,16 @@ class _Server:
 
         self.engine.submit(Call(run))
 
-    def _record_start(self, token: int, path: str, options: dict[str, Any]) -> None:
-        from pcviz.io import Recorder, RecordingError
-
+    def _record_start(self, token: int, recorder, path: str, options: dict[str, Any]) -> None:
+        """``recorder`` is the recorder class (:class:`pcviz.io.Recorder`, sent by name:
+        the io layer sits above this one): ``recorder(engine, path, on_error=..., **options)``."""
         if self.recorder is not None:
             self.conn.send(("reply", token, None, "a recording already runs"))
             return
         try:
-            rec = Recorder(self.engine, path, on_error=self._on_record_error, **options)
+            rec = recorder(self.engine, path, on_error=self._on_record_error, **options)
             rec.start()
-        except (RecordingError, OSError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - a file that cannot be made: the window says why
             self.conn.send(("reply", token, None, str(exc)))
             return
         self.recorder, self.rec_error = rec, None
