@@ -38,3 +38,19 @@ def cmd_play(args: argparse.Namespace) -> int:
               " pcviz info FILE.h5 summarises the recording", file=sys.stderr)
         return 2
     return app.playback_window(args.file)
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    """``pcviz attach [ADDRESS] [--token T] [--screenshot FILE.png [--seconds S]]``."""
+    import os
+
+    token = args.token or os.environ.get("PCVIZ_TOKEN") or None
+    if args.screenshot:
+        return app.attach_screenshot(args.address, token, args.screenshot, seconds=float(args.seconds))
+    problem = display_problem()
+    if problem:
+        print(f"pcviz: cannot open the window. {problem}", file=sys.stderr)
+        print("pcviz: pcviz attach ADDRESS --screenshot FILE.png draws the attached window without a display",
+              file=sys.stderr)
+        return 2
+    return app.attach_window(args.address, token)

@@ -186,6 +186,73 @@ def screenshot(preset: str, path: str | os.PathLike, steps: int = 200, device: s
     return 0
 
 
+# --------------------------------------------------------------------- attach
+def attach_window(address: str | None, token: str | None) -> int:
+    """Open the window on a run served by ``pcviz record --serve``; closing it detaches."""
+    from pcviz.gui.sources.process import AttachedSource
+    from pcviz.gui.window.main_window import MainWindow
+
+    source = AttachedSource(address, token)  # a ServeError names the address and what is wrong
+    app = make_app()
+    try:
+        win = MainWindow(source)
+    except BaseException:
+        source.close()
+        raise
+    app.aboutToQuit.connect(lambda: win.source.close())
+    _quit_on_sigterm(app)
+    _keep_going_on_errors(win)
+    source.start_display()
+    win.show()
+    app.exec()
+    win.source.close()
+    return 0
+
+
+def attach_screenshot(address: str | None, token: str | None, path: str | os.PathLike, seconds: float = 2.0,
+                      size: tuple[int, int] = (1920, 1080)) -> int:
+    """Attach, show ``seconds`` of the served run, save the whole window, detach (for
+    tests: no display needed). Prints the frames' bandwidth."""
+    import time
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    out = Path(path)
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp"):
+        raise ConfigError(f"--screenshot {out}: give a .png (or .jpg) file name")
+    from pcviz.gui.sources.process import AttachedSource
+    from pcviz.gui.window.main_window import MainWindow
+
+    source = AttachedSource(address, token)
+    app = make_app()
+    try:
+        win = MainWindow(source, theme=os.environ.get("PCVIZ_THEME") or "light", persist=False, restore=False)
+        win.resize(*size)
+        win.default_layout()
+        win.show()
+        source.start_display()
+        t0 = time.perf_counter()
+        b0 = source.bytes_received
+        while time.perf_counter() - t0 < seconds or source.last_frame is None:
+            app.processEvents()
+            time.sleep(0.005)
+            if time.perf_counter() - t0 > seconds + 30:
+                break
+        dt = time.perf_counter() - t0
+        rate = (source.bytes_received - b0) / dt
+        fps = source.fps
+        ok = source.last_frame is not None and save_settled(app, win, out)
+        state = source.describe()
+        win.close()
+    finally:
+        source.close()
+    if not ok:
+        print(f"pcviz: no frame from the served run, or could not write {out}", file=sys.stderr)
+        return 1
+    print(f"pcviz: attached at step {state['step']} of {source.config.preset.name}: {fps:.0f} fps,"
+          f" {rate / 1e3:.0f} kB/s of frames; wrote {out} ({size[0]}x{size[1]})")
+    return 0
+
+
 # ------------------------------------------------------------------- playback
 def playback_window(path: str | os.PathLike) -> int:
     """Open the window on the recording at ``path`` (the same views as a live run, with

@@ -22,7 +22,7 @@ from pcviz.io import Recorder
 from pcviz.sim.commands import Command, LoadCheckpoint, Play, Step
 from pcviz.sim.events import Event
 from pcviz.sim.frames import Frame
-from pcviz.sim.process import EngineProcess, EngineProcessError
+from pcviz.sim.process import EngineClient, EngineProcess, EngineProcessError
 
 
 class ProcessSource(FrameSource):
@@ -209,3 +209,34 @@ class ProcessSource(FrameSource):
                 app.processEvents()
             time.sleep(0.002)
 
+
+
+class AttachedSource(ProcessSource):
+    """A window on an engine served elsewhere (``pcviz record --serve``, ``pcviz
+    attach``): frames come compressed down the socket; commands, interventions and
+    computations work as with a local engine. The served run records itself, so this
+    window does not; closing it detaches and leaves the run going."""
+
+    def __init__(self, address: str | None = None, token: str | None = None, display_hz: float = 60.0,
+                 parent: QtCore.QObject | None = None):
+        self.proc = EngineClient(address, token).start()
+        self._first_config = self.proc.config
+        self._requested_device = None
+        self.threads = 0
+        FrameSource.__init__(self, self.proc.spec, display_hz, parent)
+        self._closed = False
+        self.last_checkpoint = None
+        self._path = None
+        self._load_after_start = None
+
+    @property
+    def can_record(self) -> bool:
+        return False
+
+    def restarted(self) -> "ProcessSource":
+        raise RuntimeError("an attached window cannot restart the served engine; start the server again")
+
+    @property
+    def bytes_received(self) -> int:
+        """Compressed frame bytes received so far (the bandwidth is this over time)."""
+        return self.proc.bytes_received

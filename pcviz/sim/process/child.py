@@ -64,8 +64,14 @@ def engine_main(conn, config, device: str | None, threads: int, running: bool, f
 
 
 class _Server:
-    def __init__(self, conn, engine, latest, ring, frame_hz: float):
+    """Serves one window over ``conn``: frames into ``ring`` (the shared-memory ring, or
+    :class:`pcviz.sim.process.serve.PipeFrames` over a socket), events, heartbeats and
+    replies down ``conn``, commands up. ``owns_loop``: the engine's thread is this
+    server's to watch (the engine process); ``stop`` ends :meth:`serve` (a server)."""
+
+    def __init__(self, conn, engine, latest, ring, frame_hz: float, owns_loop: bool = True, stop=None):
         self.conn, self.engine, self.latest, self.ring = conn, engine, latest, ring
+        self.owns_loop, self.stop = owns_loop, stop
         self.frame_period = 1.0 / max(1.0, frame_hz)
         self.cursor = 0
         self.recorder = None
@@ -75,10 +81,10 @@ class _Server:
         self.done = False
 
     # ------------------------------------------------------------------ loop
-    def serve(self, ppid: int) -> None:
+    def serve(self, ppid: int | None) -> None:
         next_beat = 0.0
         next_frame = 0.0
-        while not self.done:
+        while not self.done and not (self.stop is not None and self.stop.is_set()):
             try:
                 ready = self.conn.poll(min(self.frame_period, BEAT_S))
             except (EOFError, OSError):
@@ -107,9 +113,9 @@ class _Server:
                 return
             except Exception as exc:  # noqa: BLE001 - said as an engine error, the loop goes on
                 self.engine.engine_failed("engine process", exc)
-            if os.getppid() != ppid:
+            if ppid is not None and os.getppid() != ppid:
                 return  # orphaned: the window died without closing the pipe
-            if not self.engine.alive:  # its loop died: say why, then end
+            if self.owns_loop and not self.engine.alive:  # its loop died: say why, then end
                 self._forward()
                 self._beat()
                 return
@@ -121,6 +127,8 @@ class _Server:
                 self.engine.submit(msg[1])
             elif kind == "compute":
                 self._compute(*msg[1:])
+            elif kind in ("record_start", "record_stop") and not self.owns_loop:
+                self.conn.send(("reply", msg[1], None, "the served run records itself; an attached window cannot"))
             elif kind == "record_start":
                 self._record_start(*msg[1:])
             elif kind == "record_stop":
@@ -189,7 +197,8 @@ class _Server:
 
     def _beat(self) -> None:
         e = self.engine
-        state = {"step": e.step_count, "running": bool(e.running), "diverged": e.diverged is not None,
+        state = {"step": e.step_count, "running": bool(e.running) or not self.owns_loop,
+                 "diverged": e.diverged is not None,
                  "learning": bool(e.config.engine.learning), "steps_per_second": e.steps_per_second,
                  "alive": e.alive, "frames": self.ring.written, "config": None, "spec": None}
         if e.spec is not self.spec:  # the batch size changed

@@ -70,6 +70,9 @@ class EngineProcess:
         self.exitcode: int | None = None
         self.closed = False
         self._dead_said = False
+        self._started = False
+        self._pipe_frame: bytes | None = None  # the newest frame sent down the connection (a server's)
+        self.bytes_received = 0  # frames' bytes down the connection
 
     # -------------------------------------------------------------- lifecycle
     def start(self, running: bool = False, timeout: float = 180.0) -> "EngineProcess":
@@ -105,6 +108,7 @@ class EngineProcess:
                     self.ring = FrameRing.attach(info["shm"], info["layout"], info["slots"])
                     self.state.running = running
                     self.last_contact = time.perf_counter()
+                    self._started = True
                     return self
             if not proc.is_alive():
                 code = proc.exitcode
@@ -173,20 +177,26 @@ class EngineProcess:
             except (EOFError, OSError):
                 pass
         out, self._events = self._events, []
-        if not self._dead_said and not self.closed and self._proc is not None and not self._proc.is_alive():
+        if not self._dead_said and not self.closed and self._started and not self.alive:
             self._dead_said = True
-            self.exitcode = self._proc.exitcode
             self.state.running = False
-            code = self.exitcode
-            how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-            out.append(Event(self.state.step, "engine_dead", {"message": f"the engine process ended ({how})",
-                                                              "exitcode": code}))
+            out.append(Event(self.state.step, "engine_dead", self._death()))
         return out
+
+    def _death(self) -> dict:
+        """Why the engine is gone (the payload of ``engine_dead``)."""
+        self.exitcode = self._proc.exitcode
+        code = self.exitcode
+        how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        return {"message": f"the engine process ended ({how})", "exitcode": code}
 
     def _take(self, msg: tuple) -> None:
         self.last_contact = time.perf_counter()
         kind = msg[0]
-        if kind == "events":
+        if kind == "frame":
+            self.bytes_received += len(msg[1])
+            self._pipe_frame = msg[1]
+        elif kind == "events":
             self._events.extend(msg[1])
         elif kind == "beat":
             s = msg[1]
@@ -209,9 +219,14 @@ class EngineProcess:
     def take(self) -> Frame | None:
         """The newest frame since the last call (from shared memory), or None."""
         ring = self.ring
-        if ring is None:
+        if ring is not None:
+            frame = ring.read()
+        elif self._pipe_frame is not None:
+            from pcviz.sim.process.serve import decode_frame
+
+            frame, self._pipe_frame = decode_frame(self._pipe_frame), None
+        else:
             return None
-        frame = ring.read()
         if frame is not None:
             self.last_contact = time.perf_counter()
             self.state.step = max(self.state.step, frame.step)
@@ -221,7 +236,7 @@ class EngineProcess:
     def _send(self, msg: tuple) -> None:
         if self.closed or self._conn is None:
             raise EngineProcessError("the engine process was stopped")
-        if not self._proc.is_alive():
+        if not self.alive:
             raise EngineProcessError("the engine process is gone; restart it")
         try:
             self._conn.send(msg)
@@ -276,3 +291,63 @@ def _close_at_exit() -> None:
             p.close(timeout=5.0)
         except Exception:  # noqa: BLE001 - exit goes on
             pass
+
+
+class EngineClient(EngineProcess):
+    """A window's link to an engine served elsewhere (``pcviz record --serve``): the
+    same protocol over a socket, frames down the connection (compressed). Closing it
+    detaches; the run goes on."""
+
+    def __init__(self, address: str | None = None, token: str | None = None):
+        super().__init__(None)
+        self.address, self.token = address, token
+        self._eof = False
+
+    def start(self, running: bool = False, timeout: float = 60.0) -> "EngineClient":
+        from pcviz.sim.process.serve import ServeError, connect
+
+        conn = connect(self.address, self.token)
+        self._conn = conn
+        if not conn.poll(timeout):
+            conn.close()
+            raise ServeError(f"attach {self.address}: the server did not say hello within {timeout:g} s")
+        try:
+            kind, info = conn.recv()
+        except (EOFError, OSError) as exc:
+            raise ServeError(f"attach {self.address}: the server closed the connection ({exc})") from None
+        self.spec, self.device, self.config = info["spec"], info["device"], info["config"]
+        self.engine_t0, self.pid = info["t0"], info["pid"]
+        self.state.running = True
+        self.last_contact = time.perf_counter()
+        self._started = True
+        return self
+
+    @property
+    def alive(self) -> bool:
+        """Connected: the server has not closed the connection (seen by :meth:`poll`)."""
+        return not (self.closed or self._conn is None or self._eof)
+
+    def poll(self):
+        conn = self._conn
+        if conn is not None and not self.closed and not self._eof:
+            try:
+                while conn.poll(0):
+                    self._take(conn.recv())
+            except (EOFError, OSError):
+                self._eof = True
+        return super().poll()
+
+    def _death(self) -> dict:
+        return {"message": "the served run ended or the connection was lost"}
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Detach: the server's run goes on."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._conn is not None:
+            try:
+                self._conn.send(("shutdown",))
+            except (OSError, ValueError):
+                pass
+            self._conn.close()
