@@ -217,3 +217,39 @@ def test_kill_during_a_recording_is_noticed_and_the_flushed_frames_stay_readable
         f = rec.frame(len(rec) - 1)
         np.testing.assert_allclose(f.layers[0]["error"], f.layers[0]["activity"] - f.layers[0]["prediction"],
                                    atol=1e-5)
+
+
+PARENT = """
+import os, signal, sys
+from pcviz.sim import load_preset
+from pcviz.sim.process import EngineProcess
+
+if __name__ == "__main__":
+    p = EngineProcess(load_preset("digits-pc-scratch", {small!r}), "cpu", threads=1).start()
+    print(p.pid, flush=True)
+    os.kill(os.getpid(), signal.{sig})  # the window's process dies without closing anything
+"""
+
+
+@pytest.mark.parametrize("sig", ["SIGKILL"])
+def test_an_engine_process_does_not_outlive_a_killed_window(tmp_path, sig):
+    import subprocess
+    import sys
+
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT.format(small=SMALL, sig=sig))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == -getattr(signal, sig), done.stderr
+    child = int(done.stdout.split()[0])
+
+    def gone():
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return True
+        try:  # a zombie (reaped by nobody yet) counts as gone
+            return open(f"/proc/{child}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+        except OSError:
+            return True
+
+    wait_for(gone, timeout=30)
