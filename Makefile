@@ -17,7 +17,7 @@ $(BIN)/python:
 	-$(BIN)/python -m pip install -q --upgrade pip
 
 $(STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
-	$(BIN)/python -m pip install -c $(CONSTRAINTS) -e '.[test]'
+	$(BIN)/python -m pip install -c $(CONSTRAINTS) -e '.[test,sweep]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -29,7 +29,7 @@ test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[test,bench]'
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[test,sweep,bench]'
 	QT_QPA_PLATFORM=offscreen $(BIN)/pcviz bench --out docs/performance.json
 
 clean-venv:

@@ -59,6 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(p)
     p.add_argument("--steps", type=int, default=2000)
 
+    from pcviz.sweep.commands import add_parser as add_sweep_parser
+
+    add_sweep_parser(sub)
+
+    p = sub.add_parser("compare", help="recordings side by side, or a sweep's index (sweep.csv)")
+    p.add_argument("files", nargs="+", help="two to four recordings (.h5), or one sweep.csv")
+    p.add_argument("--screenshot", metavar="FILE.png", help="draw the window, save it and exit")
+    p.add_argument("--frame", type=int, default=-1, help="frame of the first run shown by --screenshot (default: the last)")
+    p.add_argument("--by", default="step", choices=("step", "sample", "wall"), help="shared timeline (default step)")
+
     p = sub.add_parser("bench", help="the benchmark table, as ratios measured side by side")
     p.add_argument("--quick", action="store_true", help="small sizes, under two minutes")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
@@ -107,6 +117,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from pcviz.gui.launch import cmd_play
 
         return cmd_play(args)
+    if cmd == "sweep":
+        from pcviz.sweep.commands import cmd_sweep
+
+        return cmd_sweep(args)
+    if cmd == "compare":
+        from pcviz.gui.compare.launch import cmd_compare
+
+        return cmd_compare(args)
     if cmd == "bench":
         from pcviz.bench import cmd_bench
 

@@ -17,6 +17,9 @@ def _collect() -> tuple[type[BaseException], ...]:
         found.append(RecordingError)
     except ImportError:
         pass
+    from pcviz.sweep.driver import SweepError
+
+    found.append(SweepError)
     return tuple(found)
 
 
