@@ -94,5 +94,5 @@ def read_index(path: str | os.PathLike) -> tuple[list[str], list[dict[str, Any]]
 
 
 def parameter_columns(cols: list[str]) -> list[str]:
-    """The swept parameters of an index (and the seed)."""
-    return [c for c in cols if c not in (*LEADING, *METRICS, *TRAILING)] + ["seed"]
+    """The swept parameters of an index, then the preset and the seed."""
+    return [c for c in cols if c not in (*LEADING, *METRICS, *TRAILING)] + ["preset", "seed"]
