@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="the benchmark table, as ratios measured side by side")
     p.add_argument("--quick", action="store_true", help="small sizes, under two minutes")
+    p.add_argument("--sweep", action="store_true",
+                   help="only the sweep benchmark: 8 runs of 20,000 steps on local Ray against one after another")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--out", default=None, help="write the report as JSON")
     return parser

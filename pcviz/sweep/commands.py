@@ -80,9 +80,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     def update(p: Progress, result: RunResult | None) -> None:
         if result is not None:
             bar.write(_line(result), file=sys.stderr)
-        bar.n = p.skipped + p.done + p.failed
+        bar.n = p.skipped + p.done + p.failed + p.interrupted
+        stopped = f", interrupted {p.interrupted}" if p.interrupted else ""
         bar.set_postfix_str(f"done {p.done + p.skipped} ({p.skipped} earlier), running {p.running},"
-                            f" failed {p.failed}, ETA {_fmt_eta(p.eta(max(1, p.running)))}", refresh=False)
+                            f" failed {p.failed}{stopped}, ETA {_fmt_eta(p.eta(max(1, p.running)))}",
+                            refresh=False)
         bar.refresh()
 
     try:

@@ -50,14 +50,15 @@ class Progress:
     total: int
     skipped: int = 0  # finished in an earlier sweep
     done: int = 0
-    failed: int = 0  # failed, diverged or interrupted
+    failed: int = 0  # failed or diverged
+    interrupted: int = 0  # stopped by Ctrl-C (or never stopping after it)
     running: int = 0
     started: float = field(default_factory=time.monotonic)
     finished_seconds: list[float] = field(default_factory=list)
 
     @property
     def remaining(self) -> int:
-        return self.total - self.skipped - self.done - self.failed
+        return self.total - self.skipped - self.done - self.failed - self.interrupted
 
     def eta(self, slots: int) -> float | None:
         """Seconds left: runs left times the mean run time, over the slots."""
@@ -172,6 +173,8 @@ def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, *, workers: int | Non
                 if result.status == DONE:
                     prog.done += 1
                     prog.finished_seconds.append(result.seconds)
+                elif result.status == INTERRUPTED:
+                    prog.interrupted += 1
                 else:
                     prog.failed += 1
                 prog.running = len(in_flight)
@@ -184,7 +187,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, *, workers: int | Non
                     rows[run.run_id].update(status=INTERRUPTED,
                                             error=f"did not stop within {STOP_GRACE:.0f} s; its recording may"
                                                   " be left open (pcviz info tells)")
-                    prog.failed += 1
+                    prog.interrupted += 1
                 in_flight.clear()
                 save()
     finally:

@@ -176,3 +176,49 @@ def test_sweep_without_ray_says_how_to_install(tmp_path):
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert p.returncode == 2, p.stderr
     assert "pip install 'pcviz[sweep]'" in p.stderr
+
+
+def test_a_node_that_does_not_see_out_fails_clearly(tmp_path):
+    """What a cluster worker on a machine without the shared folder does: the sweep's
+    token file is not there (or not the same), so the run fails saying why."""
+    from pcviz.sweep.driver import TOKEN_FILE, _task
+
+    spec = make(tmp_path, steps=10)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / TOKEN_FILE).write_text("another sweep")
+    for folder in (tmp_path / "missing", tmp_path / "elsewhere"):
+        res = _task(spec.runs[0], str(folder), 1, "cpu", "abc123")
+        assert res.status == "failed"
+        assert "storage every node sees" in res.error and str(folder) in res.error
+    assert not (tmp_path / "missing").exists()
+
+
+def test_ctrl_c_on_the_command(tmp_path):
+    """SIGINT to `pcviz sweep`: exit 130, running recordings closed, an honest index."""
+    import subprocess
+    import sys
+
+    (tmp_path / "s.toml").write_text(GRID.format(steps=200_000, every=1))
+    out = tmp_path / "out"
+    env = dict(os.environ, RAY_TMPDIR=tempfile.mkdtemp(prefix="pcvray"))
+    p = subprocess.Popen([sys.executable, "-m", "pcviz", "sweep", str(tmp_path / "s.toml"), "--out", str(out),
+                          "--workers", "2"], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        spec = load_sweep(tmp_path / "s.toml")
+        first = [out / r.filename for r in spec.runs[:2]]
+        wait_for(lambda: all(f.exists() and f.stat().st_size > 200_000 for f in first) or p.poll() is not None,
+                 what="two runs recording")
+        assert p.poll() is None, p.stderr.read()
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=180)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        shutil.rmtree(env["RAY_TMPDIR"], ignore_errors=True)
+    assert p.returncode == 130, err
+    assert "stopping" in err
+    _, rows = read_index(out / "sweep.csv")
+    assert [r["status"] for r in rows] == ["interrupted", "interrupted", "not run", "not run"]
+    for r in rows[:2]:
+        with open_recording(r["path"]) as rec:
+            assert rec.complete and len(rec) == r["frames"] > 0

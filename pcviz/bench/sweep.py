@@ -1,0 +1,106 @@
+"""Sweep throughput: the same runs as a sweep on local Ray and one after another in
+one process, side by side, repeated with the order alternated; plus what Ray itself
+costs (start-up, shutdown, the round trip of an empty task).
+
+    pcviz bench --sweep [--quick]        (8 runs of 20,000 steps; quick: 4 of 2,000)
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+SWEEP = """
+[sweep]
+preset = "{preset}"
+seeds = {seeds}
+steps = {steps}
+every = {every}
+"""
+
+
+def _stats(xs: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs)}
+
+
+def _noop() -> int:
+    return 0
+
+
+def measure(runs: int = 8, steps: int = 20_000, every: int = 10, workers: int | None = None, repeats: int = 2,
+            preset: str = "digits-pc-scratch", log=print) -> dict[str, Any]:
+    import os
+
+    import ray
+
+    from pcviz.sweep import parse_sweep, run_sequential, run_sweep
+
+    workers = workers or os.cpu_count() or 1
+    root = Path(tempfile.mkdtemp(prefix="pcvbench"))
+    path = root / "bench.toml"
+    text = SWEEP.format(preset=preset, seeds=list(range(runs)), steps=steps, every=every)
+    path.write_text(text)
+    spec = parse_sweep(text, path)
+    seq_s, ray_s, ray_runs_s, init_s, down_s, noop_ms = [], [], [], [], [], []
+    run_seq, run_ray, overhead = [], [], []
+    try:
+        for rep in range(repeats):
+            order = ("seq", "ray") if rep % 2 == 0 else ("ray", "seq")
+            for mode in order:
+                out = root / f"{mode}{rep}"
+                if mode == "seq":
+                    t0 = time.perf_counter()
+                    res = run_sequential(spec.runs, out)
+                    seq_s.append(time.perf_counter() - t0)
+                    run_seq += [r.seconds for r in res]
+                    bad = [r.error for r in res if r.status != "done"]
+                else:
+                    t0 = time.perf_counter()
+                    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
+                             logging_level="ERROR", _temp_dir=str(root / f"ray{rep}"))
+                    t1 = time.perf_counter()
+                    noop = ray.remote(_noop)
+                    ray.get(noop.remote())  # a worker is up
+                    lat = []
+                    for _ in range(50):
+                        s = time.perf_counter()
+                        ray.get(noop.remote())
+                        lat.append((time.perf_counter() - s) * 1e3)
+                    t2 = time.perf_counter()
+                    rows = run_sweep(spec, out, workers=workers, resume=False)
+                    t3 = time.perf_counter()
+                    ray.shutdown()
+                    t4 = time.perf_counter()
+                    init_s.append(t1 - t0)
+                    down_s.append(t4 - t3)
+                    noop_ms.append(statistics.median(lat))
+                    ray_runs_s.append(t3 - t2)
+                    ray_s.append((t1 - t0) + (t3 - t2) + (t4 - t3))  # start-up and shutdown included
+                    secs = [float(r["seconds"]) for r in rows if r.get("seconds") is not None]
+                    run_ray += secs
+                    # wall time the workers held beyond the runs' own time, per run: task
+                    # dispatch, each worker's first import of torch and pcviz, the idle tail
+                    overhead.append(((t3 - t2) * workers - sum(secs)) / runs)
+                    bad = [r.get("error") for r in rows if r["status"] != "done"]
+                if bad:
+                    raise RuntimeError(f"sweep benchmark: runs failed: {bad}")
+                log(f"   repeat {rep + 1} {mode}: {(seq_s if mode == 'seq' else ray_s)[-1]:.1f} s")
+                shutil.rmtree(out, ignore_errors=True)
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        shutil.rmtree(root, ignore_errors=True)
+    ratio = [s / r for s, r in zip(seq_s, ray_s)]
+    ratio_runs = [s / r for s, r in zip(seq_s, ray_runs_s)]
+    return {
+        "runs": runs, "steps": steps, "every": every, "workers": workers, "preset": preset, "cpus": os.cpu_count(),
+        "sequential_s": _stats(seq_s), "ray_s": _stats(ray_s), "ray_runs_only_s": _stats(ray_runs_s),
+        "throughput_ratio": _stats(ratio), "throughput_ratio_without_startup": _stats(ratio_runs),
+        "ray_init_s": _stats(init_s), "ray_shutdown_s": _stats(down_s), "noop_task_ms": _stats(noop_ms),
+        "run_seconds_sequential": _stats(run_seq), "run_seconds_in_ray": _stats(run_ray),
+        "per_run_overhead_s": _stats(overhead),
+    }
