@@ -35,6 +35,7 @@ def test_headless_parts_import_without_qt():
     code = (
         "import sys\n"
         "import pcviz.cli, pcviz.config, pcviz.data, pcviz.models, pcviz.sim, pcviz.sim.train, pcviz.io\n"
+        "import pcviz.sweep, pcviz.sweep.commands, pcviz.bench.sweep\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('PyQt6', 'pyqtgraph')]\n"
         "assert not bad, bad\n"
     )

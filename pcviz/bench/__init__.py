@@ -156,6 +156,8 @@ def sweep_table(r: dict[str, Any]) -> str:
         f"  sweep on local Ray                  {_fmt(r['ray_s'], 1)} s (start-up and shutdown included)",
         f"  throughput ratio (goal >= 1.8)      {_fmt(r['throughput_ratio'])}"
         f"  (without Ray's start-up: {_fmt(r['throughput_ratio_without_startup'])})",
+        f"  control: a plain process pool      {_fmt(r['process_pool_s'], 1)} s, ratio"
+        f" {_fmt(r['process_pool_ratio'])} (what parallel runs gain on this machine now, without Ray)",
         f"  Ray start-up / shutdown             {_fmt(r['ray_init_s'])} s / {_fmt(r['ray_shutdown_s'])} s",
         f"  empty task round trip               {_fmt(r['noop_task_ms'])} ms",
         f"  per-run overhead in the sweep       {_fmt(r['per_run_overhead_s'])} s"

@@ -1,5 +1,6 @@
 """Sweep throughput: the same runs as a sweep on local Ray and one after another in
-one process, side by side, repeated with the order alternated; plus what Ray itself
+one process and in a plain process pool (the control), side by side, repeated with
+each mode first in turn; plus what Ray itself
 costs (start-up, shutdown, the round trip of an empty task).
 
     pcviz bench --sweep [--quick]        (8 runs of 20,000 steps; quick: 4 of 2,000)
@@ -31,7 +32,25 @@ def _noop() -> int:
     return 0
 
 
-def measure(runs: int = 8, steps: int = 20_000, every: int = 10, workers: int | None = None, repeats: int = 2,
+def _pool_run(args) -> Any:
+    from pcviz.sweep import run_one
+
+    run, out = args
+    return run_one(run, out, threads=1)
+
+
+def _in_pool(runs, out: Path, workers: int) -> list:
+    """The same runs in a plain process pool (no Ray): what parallel runs can gain on
+    this machine now, the control that tells Ray's cost from the machine's."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    out.mkdir(parents=True, exist_ok=True)
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
+        return list(ex.map(_pool_run, [(run, str(out)) for run in runs]))
+
+
+def measure(runs: int = 8, steps: int = 20_000, every: int = 10, workers: int | None = None, repeats: int = 3,
             preset: str = "digits-pc-scratch", log=print) -> dict[str, Any]:
     import os
 
@@ -45,11 +64,12 @@ def measure(runs: int = 8, steps: int = 20_000, every: int = 10, workers: int | 
     text = SWEEP.format(preset=preset, seeds=list(range(runs)), steps=steps, every=every)
     path.write_text(text)
     spec = parse_sweep(text, path)
-    seq_s, ray_s, ray_runs_s, init_s, down_s, noop_ms = [], [], [], [], [], []
+    seq_s, ray_s, ray_runs_s, init_s, down_s, noop_ms, pool_s = [], [], [], [], [], [], []
     run_seq, run_ray, overhead = [], [], []
     try:
         for rep in range(repeats):
-            order = ("seq", "ray") if rep % 2 == 0 else ("ray", "seq")
+            modes = ("seq", "ray", "pool")
+            order = modes[rep % 3:] + modes[:rep % 3]  # each mode first in turn
             for mode in order:
                 out = root / f"{mode}{rep}"
                 if mode == "seq":
@@ -57,6 +77,11 @@ def measure(runs: int = 8, steps: int = 20_000, every: int = 10, workers: int | 
                     res = run_sequential(spec.runs, out)
                     seq_s.append(time.perf_counter() - t0)
                     run_seq += [r.seconds for r in res]
+                    bad = [r.error for r in res if r.status != "done"]
+                elif mode == "pool":
+                    t0 = time.perf_counter()
+                    res = _in_pool(spec.runs, out, workers)
+                    pool_s.append(time.perf_counter() - t0)
                     bad = [r.error for r in res if r.status != "done"]
                 else:
                     t0 = time.perf_counter()
@@ -88,7 +113,7 @@ def measure(runs: int = 8, steps: int = 20_000, every: int = 10, workers: int | 
                     bad = [r.get("error") for r in rows if r["status"] != "done"]
                 if bad:
                     raise RuntimeError(f"sweep benchmark: runs failed: {bad}")
-                log(f"   repeat {rep + 1} {mode}: {(seq_s if mode == 'seq' else ray_s)[-1]:.1f} s")
+                log(f"   repeat {rep + 1} {mode}: {dict(seq=seq_s, ray=ray_s, pool=pool_s)[mode][-1]:.1f} s")
                 shutil.rmtree(out, ignore_errors=True)
     finally:
         if ray.is_initialized():
@@ -98,7 +123,8 @@ def measure(runs: int = 8, steps: int = 20_000, every: int = 10, workers: int | 
     ratio_runs = [s / r for s, r in zip(seq_s, ray_runs_s)]
     return {
         "runs": runs, "steps": steps, "every": every, "workers": workers, "preset": preset, "cpus": os.cpu_count(),
-        "sequential_s": _stats(seq_s), "ray_s": _stats(ray_s), "ray_runs_only_s": _stats(ray_runs_s),
+        "sequential_s": _stats(seq_s), "process_pool_s": _stats(pool_s),
+        "process_pool_ratio": _stats([s / p for s, p in zip(seq_s, pool_s)]), "ray_s": _stats(ray_s), "ray_runs_only_s": _stats(ray_runs_s),
         "throughput_ratio": _stats(ratio), "throughput_ratio_without_startup": _stats(ratio_runs),
         "ray_init_s": _stats(init_s), "ray_shutdown_s": _stats(down_s), "noop_task_ms": _stats(noop_ms),
         "run_seconds_sequential": _stats(run_seq), "run_seconds_in_ray": _stats(run_ray),

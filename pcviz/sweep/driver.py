@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pcviz.sweep.index import copy_sweep_file, row_for, write_index
-from pcviz.sweep.run import DONE, FAILED, INTERRUPTED, NOT_RUN, STOP_FILE, RunResult, finished_result, run_one
+from pcviz.sweep.run import (
+    DONE, FAILED, INTERRUPTED, NOT_RUN, STOP_FILE, RunResult, clear_marker, finished_result, run_one,
+)
 from pcviz.sweep.spec import RunSpec, SweepSpec
 
 TOKEN_FILE = ".sweep-token"
@@ -121,6 +123,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, *, workers: int | Non
             prog.skipped += 1
         else:
             rows[run.run_id] = row_for(run, None)
+            clear_marker(run, out)
             todo.append(run)
 
     def save() -> None:
@@ -150,51 +153,68 @@ def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, *, workers: int | Non
         remote = ray.remote(_task).options(num_cpus=1, max_retries=retries, retry_exceptions=False)
         queue = list(todo)
         in_flight: dict[Any, RunSpec] = {}
-        stopping_since: float | None = None
-        while queue or in_flight:
-            if stop.is_set() and stopping_since is None:
-                stopping_since = time.monotonic()
-                (out / STOP_FILE).write_text("stop")
-                for run in queue:
-                    rows[run.run_id]["status"] = NOT_RUN
-                queue.clear()
-            while queue and len(in_flight) < slots:
-                run = queue.pop(0)
-                in_flight[remote.remote(run, str(out), threads, device, token)] = run
-                rows[run.run_id]["status"] = "running"
-            prog.running = len(in_flight)
-            if on_update:
-                on_update(prog, None)
-            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.5)
-            for ref in ready:
-                run = in_flight.pop(ref)
-                result = _get(ray, ref, run, out, retries)
-                rows[run.run_id] = row_for(run, result)
-                if result.status == DONE:
-                    prog.done += 1
-                    prog.finished_seconds.append(result.seconds)
-                elif result.status == INTERRUPTED:
-                    prog.interrupted += 1
-                else:
-                    prog.failed += 1
-                prog.running = len(in_flight)
-                save()
-                if on_update:
-                    on_update(prog, result)
-            if stopping_since is not None and in_flight and time.monotonic() - stopping_since > STOP_GRACE:
-                for ref, run in in_flight.items():
-                    ray.cancel(ref, force=True)
-                    rows[run.run_id].update(status=INTERRUPTED,
-                                            error=f"did not stop within {STOP_GRACE:.0f} s; its recording may"
-                                                  " be left open (pcviz info tells)")
-                    prog.interrupted += 1
-                in_flight.clear()
-                save()
+        _loop(ray, remote, queue, in_flight, rows, prog, slots, stop, out, token, threads, device, retries,
+              save, on_update)
+    except BaseException:
+        # a second Ctrl-C (or anything else) ends the sweep at once: say so in the index
+        for row in rows.values():
+            if row.get("status") == "running":
+                row.update(status=INTERRUPTED, error="the sweep was quit at once; its recording may be left"
+                                                     " open (pcviz info tells)")
+        save()
+        raise
     finally:
         (out / STOP_FILE).unlink(missing_ok=True)
         if started_ray:
             ray.shutdown()
     return [rows[r.run_id] for r in spec.runs]
+
+
+def _loop(ray, remote, queue: list[RunSpec], in_flight: dict[Any, RunSpec], rows: dict[str, dict[str, Any]],
+          prog: Progress, slots: int, stop: threading.Event, out: Path, token: str, threads: int, device: str,
+          retries: int, save: Callable[[], None],
+          on_update: Callable[[Progress, RunResult | None], None] | None) -> None:
+    """Keep ``slots`` runs in flight until every run has ended (or been stopped)."""
+    stopping_since: float | None = None
+    while queue or in_flight:
+        if stop.is_set() and stopping_since is None:
+            stopping_since = time.monotonic()
+            (out / STOP_FILE).write_text("stop")
+            for run in queue:
+                rows[run.run_id]["status"] = NOT_RUN
+            queue.clear()
+        while queue and len(in_flight) < slots:
+            run = queue.pop(0)
+            in_flight[remote.remote(run, str(out), threads, device, token)] = run
+            rows[run.run_id]["status"] = "running"
+        prog.running = len(in_flight)
+        if on_update:
+            on_update(prog, None)
+        ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.5)
+        for ref in ready:
+            run = in_flight.pop(ref)
+            result = _get(ray, ref, run, out, retries)
+            rows[run.run_id] = row_for(run, result)
+            if result.status == DONE:
+                prog.done += 1
+                prog.finished_seconds.append(result.seconds)
+            elif result.status == INTERRUPTED:
+                prog.interrupted += 1
+            else:
+                prog.failed += 1
+            prog.running = len(in_flight)
+            save()
+            if on_update:
+                on_update(prog, result)
+        if stopping_since is not None and in_flight and time.monotonic() - stopping_since > STOP_GRACE:
+            for ref, run in in_flight.items():
+                ray.cancel(ref, force=True)
+                rows[run.run_id].update(status=INTERRUPTED,
+                                        error=f"did not stop within {STOP_GRACE:.0f} s; its recording may"
+                                              " be left open (pcviz info tells)")
+                prog.interrupted += 1
+            in_flight.clear()
+            save()
 
 
 def _get(ray, ref, run: RunSpec, out: Path, retries: int) -> RunResult:

@@ -11,7 +11,6 @@ person can see where a run is.
 from __future__ import annotations
 
 import json
-import math
 import os
 import socket
 import time
@@ -93,6 +92,12 @@ def heldout_metrics(model, data, hold_steps: int, n: int = 256, batch: int = 64)
 def expected_last_step(steps: int, every: int) -> int:
     """The engine step of the last frame a complete run of ``steps`` steps records."""
     return steps // every * every
+
+
+def clear_marker(run: RunSpec, out_dir: str | os.PathLike) -> None:
+    """Forget the attempts of an earlier sweep (one that was itself killed) before a
+    run starts afresh; retries within one sweep keep counting."""
+    _marker(Path(out_dir) / run.filename).unlink(missing_ok=True)
 
 
 def _marker(path: Path) -> Path:
@@ -241,4 +246,4 @@ def finished_result(run: RunSpec, out_dir: str | os.PathLike) -> RunResult | Non
                 return None
     except RecordingError:
         return None
-    return res if not math.isnan(res.steps_per_second) or res.steps else None
+    return res

@@ -130,6 +130,8 @@ def test_compare_refuses_one_or_five(runs):
     _, by = runs
     with pytest.raises(CompareError, match="2 to 4"):
         open_compare([by[("digits-pc-scratch", 0)]])
+    with pytest.raises(CompareError, match="2 to 4"):
+        open_compare(list(by.values()) + [by[("digits-lvae", 0)]])
 
 
 def test_sweep_index_table_plot_and_compare(qtbot, runs, tmp_path):

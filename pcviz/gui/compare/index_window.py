@@ -206,6 +206,10 @@ class SweepIndexWindow(QtWidgets.QMainWindow):
             y = np.array([p[1] for p in pts])
             self.plot.plot(x, y, pen=pg.mkPen(colour, width=1, style=QtCore.Qt.PenStyle.DotLine), symbol="o",
                            symbolSize=9, symbolBrush=colour, symbolPen=None, name=f"seed {seed}")
+        if not _numeric(values):  # every category in view, half a step of margin
+            self.plot.setXRange(-0.5, len(cats) - 0.5, padding=0)
+        else:
+            self.plot.enableAutoRange(axis="x")
         self.plot.setLabel("left", metric)
         self.plot.setLabel("bottom", param)
         self.plot.setTitle(f"{metric} against {param}: {len(rows)} runs", size="10pt")

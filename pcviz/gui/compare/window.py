@@ -108,7 +108,6 @@ class CompareWindow(QtWidgets.QMainWindow):
         self.holds = [int(s.hold_steps or 1) for s in self.sources]
         self.by = by
         self.setWindowTitle("pcviz compare: " + ", ".join(run_label(r) for r in recordings))
-        self.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose, False)
 
         self.columns = [_RunColumn(r, s, c, self.theme) for r, s, c in zip(recordings, self.sources, self.colours)]
         runs = QtWidgets.QWidget()
