@@ -177,3 +177,28 @@ def test_compare_command_screenshot(runs, tmp_path, capsys):
     assert main(["compare", str(folder / "sweep.csv"), "--screenshot", str(tmp_path / "i.png")]) == 0
     assert main(["compare", str(by[("digits-pc-scratch", 0)]), "--screenshot", str(out)]) == 2
     assert "2 to 4" in capsys.readouterr().err
+
+
+def test_file_compare_in_the_window(qtbot, runs, monkeypatch):
+    from PyQt6 import QtWidgets
+
+    from pcviz.gui.compare.window import CompareWindow
+    from pcviz.gui.main_window import MainWindow
+    from pcviz.gui.playback import PlaybackSource
+    from pcviz.io import open_recording
+
+    folder, by = runs
+    source = PlaybackSource(open_recording(by[("digits-pc-scratch", 0)]), follow=False)
+    win = MainWindow(source, persist=False, restore=False)
+    qtbot.addWidget(win)
+    act = [a for a in win.file_menu.actions() if a.text().startswith("Compare")]
+    assert len(act) == 1
+    picked = [str(by[("digits-pc-scratch", 1)]), str(by[("digits-lvae", 1)])]
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getOpenFileNames", staticmethod(lambda *a, **k: (picked, "")))
+    act[0].trigger()
+    opened = win.session.compare_windows
+    assert len(opened) == 1 and isinstance(opened[0], CompareWindow)
+    assert [str(r.path) for r in opened[0].recs] == picked
+    opened[0].close()
+    win.close()
+    source.close()
