@@ -7,13 +7,9 @@ the min-max, because these machines are noisy. Nothing here is asserted in tests
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -146,43 +142,3 @@ def table(report: dict[str, Any]) -> str:
         out.append(f"{'matmul roofline':<24} {n['fraction_of_peak']:>12.1%}   ({n['net']})")
     out.append(f"\n{report.get('seconds', 0):.0f} s in all")
     return "\n".join(out)
-
-
-def sweep_table(r: dict[str, Any]) -> str:
-    return "\n".join([
-        f"sweep: {r['runs']} runs of {r['steps']} steps of {r['preset']} (recording every {r['every']}),"
-        f" {r['workers']} Ray workers on {r['cpus']} CPUs; median (min-max) of {r['sequential_s']['n']} repeats",
-        f"  one after another in one process   {_fmt(r['sequential_s'], 1)} s",
-        f"  sweep on local Ray                  {_fmt(r['ray_s'], 1)} s (start-up and shutdown included)",
-        f"  throughput ratio (goal >= 1.8)      {_fmt(r['throughput_ratio'])}"
-        f"  (without Ray's start-up: {_fmt(r['throughput_ratio_without_startup'])})",
-        f"  control: a plain process pool      {_fmt(r['process_pool_s'], 1)} s, ratio"
-        f" {_fmt(r['process_pool_ratio'])} (what parallel runs gain on this machine now, without Ray)",
-        f"  Ray start-up / shutdown             {_fmt(r['ray_init_s'])} s / {_fmt(r['ray_shutdown_s'])} s",
-        f"  empty task round trip               {_fmt(r['noop_task_ms'])} ms",
-        f"  per-run overhead in the sweep       {_fmt(r['per_run_overhead_s'])} s"
-        " (worker time beyond the runs' own: dispatch, first imports, idle tail)",
-        f"  one run: sequential {_fmt(r['run_seconds_sequential'])} s, in a Ray worker"
-        f" {_fmt(r['run_seconds_in_ray'])} s",
-    ])
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    out = getattr(args, "out", None)
-    if args.sweep:
-        from pcviz.bench import sweep
-
-        quick = dict(runs=4, steps=2000, repeats=1) if args.quick else {}
-        report = sweep.measure(**quick, log=lambda s: print(s, file=sys.stderr))
-        print(sweep_table(report))
-        if out:
-            Path(out).write_text(json.dumps(report, indent=1, default=str))
-            print(f"report: {out}")
-        return 0
-    plot = None if args.quick else str(Path("docs/images/scaling.png"))
-    report = run(quick=args.quick, device=args.device, scaling_plot=plot, log=lambda s: print(s, file=sys.stderr))
-    print(table(report))
-    if out:
-        Path(out).write_text(json.dumps(report, indent=1, default=str))
-        print(f"report: {out}")
-    return 0

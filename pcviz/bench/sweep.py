@@ -130,3 +130,26 @@ def measure(runs: int = 8, steps: int = 20_000, every: int = 10, workers: int | 
         "run_seconds_sequential": _stats(run_seq), "run_seconds_in_ray": _stats(run_ray),
         "per_run_overhead_s": _stats(overhead),
     }
+
+
+def _fmt(m: dict[str, float], digits: int = 2) -> str:
+    return f"{m['median']:.{digits}f} ({m['min']:.{digits}f}-{m['max']:.{digits}f})"
+
+
+def sweep_table(r: dict[str, Any]) -> str:
+    return "\n".join([
+        f"sweep: {r['runs']} runs of {r['steps']} steps of {r['preset']} (recording every {r['every']}),"
+        f" {r['workers']} Ray workers on {r['cpus']} CPUs; median (min-max) of {r['sequential_s']['n']} repeats",
+        f"  one after another in one process   {_fmt(r['sequential_s'], 1)} s",
+        f"  sweep on local Ray                  {_fmt(r['ray_s'], 1)} s (start-up and shutdown included)",
+        f"  throughput ratio (goal >= 1.8)      {_fmt(r['throughput_ratio'])}"
+        f"  (without Ray's start-up: {_fmt(r['throughput_ratio_without_startup'])})",
+        f"  control: a plain process pool      {_fmt(r['process_pool_s'], 1)} s, ratio"
+        f" {_fmt(r['process_pool_ratio'])} (what parallel runs gain on this machine now, without Ray)",
+        f"  Ray start-up / shutdown             {_fmt(r['ray_init_s'])} s / {_fmt(r['ray_shutdown_s'])} s",
+        f"  empty task round trip               {_fmt(r['noop_task_ms'])} ms",
+        f"  per-run overhead in the sweep       {_fmt(r['per_run_overhead_s'])} s"
+        " (worker time beyond the runs' own: dispatch, first imports, idle tail)",
+        f"  one run: sequential {_fmt(r['run_seconds_sequential'])} s, in a Ray worker"
+        f" {_fmt(r['run_seconds_in_ray'])} s",
+    ])

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from pcviz.errors import PcvizError
 from pcviz.sweep.index import copy_sweep_file, row_for, write_index
 from pcviz.sweep.run import (
     DONE, FAILED, INTERRUPTED, NOT_RUN, STOP_FILE, RunResult, clear_marker, finished_result, run_one,
@@ -34,7 +35,7 @@ TOKEN_FILE = ".sweep-token"
 STOP_GRACE = 120.0
 
 
-class SweepError(RuntimeError):
+class SweepError(PcvizError):
     """A sweep cannot start or go on; the message says why and what to do."""
 
 

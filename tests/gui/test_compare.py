@@ -65,7 +65,7 @@ def _input_cells(win):
 
 @pytest.mark.parametrize("n", [2, 3])
 def test_compare_draws_every_run_and_they_differ(qtbot, runs, tmp_path, n):
-    from pcviz.gui.compare.launch import build_window
+    from pcviz.gui.compare.app import build_window
 
     folder, by = runs
     files = [by[("digits-pc-scratch", 0)], by[("digits-lvae", 0)], by[("digits-pc-scratch", 1)]][:n]
@@ -183,8 +183,8 @@ def test_file_compare_in_the_window(qtbot, runs, monkeypatch):
     from PyQt6 import QtWidgets
 
     from pcviz.gui.compare.window import CompareWindow
-    from pcviz.gui.main_window import MainWindow
-    from pcviz.gui.playback import PlaybackSource
+    from pcviz.gui.window.main_window import MainWindow
+    from pcviz.gui.sources.playback import PlaybackSource
     from pcviz.io import open_recording
 
     folder, by = runs

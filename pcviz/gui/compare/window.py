@@ -3,7 +3,7 @@
 timeline (by step, by sample presented, or by wall time), the time series overlaid in
 one plot per quantity with a colour per run, and the events of every run marked.
 
-Each run is played by its own :class:`~pcviz.gui.playback.PlaybackSource`; the
+Each run is played by its own :class:`~pcviz.gui.sources.playback.PlaybackSource`; the
 timeline seeks them all, each to its last frame at or before the shared position.
 """
 
@@ -19,9 +19,10 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 from pcviz.gui.compare.alignment import (
     AXES, AXIS_LABELS, event_position, frame_positions, index_at, shared_grid,
 )
-from pcviz.gui.layer_views import HierarchyView
-from pcviz.gui.playback import MARKED_KINDS, PlaybackSource
+from pcviz.gui.sources.playback import PlaybackSource, is_marked
+from pcviz.gui.views.hierarchy import HierarchyView
 from pcviz.gui.theme import Theme, apply_theme, series_colour, theme_named, ui_font
+from pcviz.errors import PcvizError
 from pcviz.io import Recording, RecordingError, open_recording
 
 MAX_RUNS = 4
@@ -31,7 +32,7 @@ MAX_PLOTS = 4
 MAX_EVENT_MARKS = 200  # per run and plot
 
 
-class CompareError(ValueError):
+class CompareError(PcvizError):
     """Recordings that cannot be compared; the message says which and why."""
 
 
@@ -281,7 +282,7 @@ class CompareWindow(QtWidgets.QMainWindow):
 
     def _mark_events(self, p: pg.PlotItem) -> None:
         for r, h, colour in zip(self.recs, self.holds, self.colours):
-            evs = [e for e in r.events if e.kind in MARKED_KINDS][:MAX_EVENT_MARKS]
+            evs = [e for e in r.events if is_marked(e.kind)][:MAX_EVENT_MARKS]
             for e in evs:
                 x = event_position(e.step, r.steps, r.walls, h, self.by)
                 line = pg.InfiniteLine(pos=x, angle=90, movable=False,
