@@ -48,6 +48,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="summarise a recording")
     p.add_argument("file", help="recording (.h5)")
 
+    p = sub.add_parser("repair", help="make a recording whose writer was killed a clean, closed file")
+    p.add_argument("file", help="recording (.h5)")
+    p.add_argument("--out", default=None, help="write the repaired copy here and leave FILE as it is")
+    p.add_argument("--in-place", action="store_true", help="replace FILE without keeping a backup (FILE.bak)")
+
+    p = sub.add_parser("export", help="export a recording to NWB or to a numpy .npz")
+    p.add_argument("file", help="recording (.h5)")
+    p.add_argument("--nwb", metavar="OUT.nwb", help="write a Neurodata Without Borders file (needs pynwb)")
+    p.add_argument("--npz", metavar="OUT.npz", help="write the arrays to a numpy .npz")
+    p.add_argument("--layers", nargs="+", default=None, metavar="LAYER",
+                   help="only these layers (index or name; --npz)")
+    p.add_argument("--steps", default=None, metavar="A:B",
+                   help="only frames of engine steps A to B (either end may be left out; --npz)")
+
     sub.add_parser("presets", help="list the presets and what each shows")
 
     p = sub.add_parser("train", help="train a preset's model and save a checkpoint (remakes shipped ones)")
@@ -103,6 +117,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from pcviz.io.commands import cmd_info
 
         return cmd_info(args)
+    if cmd == "repair":
+        return cmd_repair(args)
+    if cmd == "export":
+        return cmd_export(args)
     if cmd == "play":
         from pcviz.gui.launch import cmd_play
 
@@ -132,6 +150,40 @@ def cmd_presets() -> int:
     width = max((len(e.name) for e in entries), default=10)
     for e in entries:
         print(f"{e.name:<{width}}  [{e.model_kind}]  {e.description}")
+    return 0
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    from pcviz.io.repair import repair, repair_reasons
+
+    if args.in_place and args.out:
+        print("pcviz repair: --in-place and --out exclude each other", file=sys.stderr)
+        return 2
+    reasons = repair_reasons(args.file) if not args.out else []
+    if not args.out and not reasons:
+        print(f"pcviz repair: {args.file} is a clean, closed recording; nothing to do")
+        return 0
+    report = repair(args.file, args.out, in_place=args.in_place)
+    print(f"pcviz repair: {report.describe()}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    if bool(args.nwb) == bool(args.npz):
+        print("pcviz export: give one of --nwb OUT.nwb or --npz OUT.npz", file=sys.stderr)
+        return 2
+    if args.nwb:
+        if args.layers or args.steps:
+            print("pcviz export: --layers and --steps apply to --npz only", file=sys.stderr)
+            return 2
+        from pcviz.io.export_nwb import export_nwb
+
+        report = export_nwb(args.file, args.nwb)
+    else:
+        from pcviz.io.export_arrays import export_npz, parse_steps
+
+        report = export_npz(args.file, args.npz, layers=args.layers, steps=parse_steps(args.steps))
+    print(f"pcviz export: {report}")
     return 0
 
 

@@ -14,6 +14,7 @@ from pcviz.io import format as F
 from pcviz.io.errors import RecordingError
 from pcviz.io.reader import open_recording
 from pcviz.io.recorder import Recorder, _mb
+from pcviz.io.repair import open_mark, repair_reasons
 
 
 def is_recording_path(name: str) -> bool:
@@ -146,6 +147,13 @@ def describe(path: str) -> str:
         out.append(f"  created {a.get('created', '?')}; {state}")
         if a.get("stop_reason"):
             out.append(f"  stopped early: {a['stop_reason']}")
+        if a.get("repaired"):
+            out.append(f"  repaired: {a['repaired']}")
+        reasons = repair_reasons(path)
+        if reasons:
+            out.append("  NEEDS REPAIR: " + "; ".join(reasons))
+            out.append(f"    `pcviz repair {path}` makes it a closed file that HDF5 1.10 tools open"
+                       + (" (once no program is writing it)" if open_mark(path) else ""))
         if rec.damaged:
             out.append("  the end of the file is missing (its writer failed, e.g. the disk filled up);"
                        " the frames before it are readable")
