@@ -154,11 +154,13 @@ def cmd_presets() -> int:
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
+    from pcviz.io import open_recording
     from pcviz.io.repair import repair, repair_reasons
 
     if args.in_place and args.out:
         print("pcviz repair: --in-place and --out exclude each other", file=sys.stderr)
         return 2
+    open_recording(args.file).close()  # a missing file, or not a recording, is said so here
     reasons = repair_reasons(args.file) if not args.out else []
     if not args.out and not reasons:
         print(f"pcviz repair: {args.file} is a clean, closed recording; nothing to do")

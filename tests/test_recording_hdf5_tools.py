@@ -38,9 +38,9 @@ def _record(path, steps=60, **kw):
     return path
 
 
-@pytest.fixture(scope="module")
-def recording(tmp_path_factory):
-    return _record(tmp_path_factory.mktemp("h5tools") / "run.h5", weights_every=20)
+@pytest.fixture(scope="module", params=[False, True], ids=["sample", "batch"])
+def recording(tmp_path_factory, request):
+    return _record(tmp_path_factory.mktemp("h5tools") / "run.h5", weights_every=20, batch=request.param)
 
 
 def _attribute_paths(path) -> list[str]:
@@ -111,11 +111,12 @@ def test_booleans_are_int8_and_read_back_as_booleans(recording):
     h5dump = h5tool("h5dump")
     out = run_tool(h5dump, "-a", "/complete", "-a", "/batch", recording).stdout
     assert out.count("H5T_STD_I8LE") == 2, out
-    assert re.search(r'ATTRIBUTE "complete".*?\(0\): 1', out, re.S) and re.search(r'ATTRIBUTE "batch".*?\(0\): 0',
-                                                                                  out, re.S), out
     with open_recording(recording) as rec:
-        assert rec.complete is True and rec.batch is False
-        assert rec.attrs["complete"] is True and rec.attrs["batch"] is False
+        batch = int(rec.batch)
+        assert rec.complete is True and rec.batch is bool(batch)
+        assert rec.attrs["complete"] is True and rec.attrs["batch"] is bool(batch)
+    assert re.search(r'ATTRIBUTE "complete".*?\(0\): 1', out, re.S), out
+    assert re.search(rf'ATTRIBUTE "batch".*?\(0\): {batch}', out, re.S), out
 
 
 def test_h5ls_lists_every_dataset_with_its_length(recording):
@@ -126,7 +127,8 @@ def test_h5ls_lists_every_dataset_with_its_length(recording):
         n = len(rec)
         for l in rec.spec.layers:
             for q, shape in l.quantities.items():
-                assert re.search(rf"^/layers/{l.index}/{q}\s+Dataset \{{{n}/Inf, {', '.join(map(str, shape))}\}}",
+                dims = ((rec.spec.batch_size,) if rec.batch else ()) + tuple(shape)
+                assert re.search(rf"^/layers/{l.index}/{q}\s+Dataset \{{{n}/Inf, {', '.join(map(str, dims))}\}}",
                                  r.stdout, re.M), (l.index, q, r.stdout)
 
 
@@ -249,6 +251,14 @@ def test_repair_trims_a_torn_last_frame(tmp_path):
         assert {f[p].shape[0] for p in ("time/step", "layers/1/error", "layers/0/activity")} == {n}
     with pytest.raises(RecordingWriteError, match="exists"):
         repair(path, out)
+
+
+def test_repair_of_what_is_not_a_recording_says_so(tmp_path, capsys):
+    assert main(["repair", str(tmp_path / "none.h5")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    (tmp_path / "text.h5").write_text("not HDF5")
+    assert main(["repair", str(tmp_path / "text.h5")]) == 2
+    assert "not a pcviz recording" in capsys.readouterr().err
 
 
 def test_repair_in_place_keeps_no_backup(tmp_path):
