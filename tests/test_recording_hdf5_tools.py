@@ -207,7 +207,8 @@ def test_a_killed_recording_is_refused_by_hdf5_1_10_until_pcviz_repair(tmp_path,
             for l, layer in enumerate(want.layers):
                 for q, v in layer.items():
                     np.testing.assert_array_equal(got.layers[l][q], v)
-    assert "NEEDS REPAIR" not in describe(str(out))
+    info = describe(str(out))
+    assert "NEEDS REPAIR" not in info and "complete (closed by pcviz repair)" in info
     assert main(["repair", str(out)]) == 0 and "nothing to do" in capsys.readouterr().out
 
 
@@ -235,7 +236,7 @@ def _scalar_names(f):
 
 
 def test_repair_trims_a_torn_last_frame(tmp_path):
-    path = _record(tmp_path / "torn.h5")
+    path = _record(tmp_path / "torn.h5", compression="lzf")  # the copy keeps the filters
     with open_recording(path) as rec:
         good = rec.quantity(0, "activity")
     n = _torn(path)
@@ -249,6 +250,7 @@ def test_repair_trims_a_torn_last_frame(tmp_path):
         assert len(rec) == n and rec.complete and rec.attrs["stop_reason"] == "repaired"
         np.testing.assert_array_equal(rec.quantity(0, "activity"), good)
         assert {f[p].shape[0] for p in ("time/step", "layers/1/error", "layers/0/activity")} == {n}
+        assert f["layers/1/error"].compression == "lzf" and f["layers/1/error"].shuffle
     with pytest.raises(RecordingWriteError, match="exists"):
         repair(path, out)
 

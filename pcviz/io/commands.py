@@ -142,10 +142,11 @@ def describe(path: str) -> str:
         out.append(f"{path}: {_mb(size)}, {F.FORMAT_NAME} version {rec.format_version}"
                    f" (pcviz {a.get('pcviz_version', '?')}, torch {a.get('torch_version', '?')},"
                    f" HDF5 {a.get('hdf5_version', '?')})")
-        state = "complete (closed by its writer)" if rec.complete else \
+        closer = "pcviz repair" if a.get("repaired") else "its writer"
+        state = f"complete (closed by {closer})" if rec.complete else \
             "INCOMPLETE: still being written, or its writer stopped without closing it"
         out.append(f"  created {a.get('created', '?')}; {state}")
-        if a.get("stop_reason"):
+        if a.get("stop_reason") and a.get("stop_reason") != "repaired":
             out.append(f"  stopped early: {a['stop_reason']}")
         if a.get("repaired"):
             out.append(f"  repaired: {a['repaired']}")
