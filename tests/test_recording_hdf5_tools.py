@@ -217,8 +217,9 @@ def _torn(path):
     values), and one dataset holds a row more than /time/step (one write ahead)."""
     with h5py.File(path, "r+") as f:
         n = f["time/step"].shape[0]
-        for name in [f"time/{t}" for t in f["time"]] + [f"layers/{l}/{q}" for l in f["layers"] for q in f[f"layers/{l}"]] + \
-                [f"scalars/{s}" for s in _scalar_names(f)]:
+        names = [f"time/{t}" for t in f["time"]] + [f"scalars/{s}" for s in _scalar_names(f)]
+        names += [f"layers/{l}/{q}" for l in f["layers"] for q in f[f"layers/{l}"]]
+        for name in names:
             d = f[name]
             d.resize((n + 1, *d.shape[1:]))
         f["time/step"][n] = f["time/step"][n - 1] + 1

@@ -62,6 +62,7 @@ def missing_package(package: str, what: str, requirement: str | None = None) -> 
 
 
 __all__ = [
-    "CorruptRecordingError", "DiskFullError", "ExportError", "FrameIndexError", "MissingDataError", "NotARecordingError", "RecordingError",
+    "CorruptRecordingError", "DiskFullError", "ExportError", "FrameIndexError", "MissingDataError",
+    "NotARecordingError", "RecordingError",
     "RecordingNotFoundError", "RecordingWriteError", "TruncatedRecordingError", "UnsupportedVersionError",
 ]

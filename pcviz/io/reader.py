@@ -79,7 +79,8 @@ class Recording:
                     from None
             raise self._open_error(exc) from None
         try:
-            if short and (F.read_bool(self._f.attrs, "complete", True) or self._f.attrs.get("format") != F.FORMAT_NAME):
+            complete = F.read_bool(self._f.attrs, "complete", True)
+            if short and (complete or self._f.attrs.get("format") != F.FORMAT_NAME):
                 raise TruncatedRecordingError(
                     f"{p}: truncated: its end ({short} bytes) is missing; an incomplete copy or download?", str(p))
             #: the end of the file is missing (its writer failed, e.g. a full disk): the

@@ -227,7 +227,7 @@ def repair(path: str | os.PathLike, out: str | os.PathLike | None = None, *, in_
         with h5py.File(src, "r", swmr=True) as f:
             lengths = _lengths(rec, f)
             frames, torn = lengths.pop("_frames"), lengths.pop("_torn")
-            longest = max((lengths_n for name, lengths_n in _frame_rows(f).items()), default=frames)
+            longest = max(_frame_rows(f).values(), default=frames)
             events = lengths.get("events/step", 0)
             dest = Path(out) if out is not None else src
             if out is not None and dest.exists():
