@@ -19,7 +19,7 @@ from tool_helpers import h5tool, run_tool
 
 from pcviz.cli import main
 from pcviz.io import Recorder, RecordingWriteError, open_recording
-from pcviz.io.commands import describe
+from pcviz.cli.info import describe
 from pcviz.io.repair import open_mark, repair, repair_reasons
 from pcviz.sim import Clamp, Engine, SetParam
 
