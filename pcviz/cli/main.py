@@ -4,6 +4,7 @@ Qt is imported only by the window commands (:mod:`pcviz.cli.window`)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from pcviz import __version__
@@ -91,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pcviz: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`pcviz info FILE | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141
     except PcvizError as exc:  # its message says what is wrong and where
         print(f"pcviz: {exc}", file=sys.stderr)
         return 2
