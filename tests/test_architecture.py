@@ -27,6 +27,7 @@ def test_headless_parts_import_without_qt():
         "import pcviz.sweep, pcviz.cli.sweep, pcviz.bench.sweep\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('PyQt6', 'pyqtgraph')]\n"
         "assert not bad, bad\n"
+        "assert 'ray' not in sys.modules, 'pcviz imports Ray before a sweep runs'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
