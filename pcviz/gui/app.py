@@ -129,7 +129,7 @@ def screenshot(preset: str, path: str | os.PathLike, steps: int = 200, device: s
         ok = save_settled(app, win, out)
         diverged = bridge.engine.diverged
         win.close()
-        win.deleteLater()  # Qt owns the window (see MainWindow): delete it, in this thread
+        win.deleteLater()  # only Qt deletes a window (see MainWindow): here, in the GUI thread
     finally:
         bridge.close()
     if not ok:
