@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PyQt6 import QtCore, QtGui
+from PyQt6 import QtCore, QtGui, sip
 
 from pcviz.sweep import parse_sweep, run_sequential, write_index
 from pcviz.sweep.index import row_for
@@ -157,11 +157,11 @@ def test_sweep_index_table_plot_and_compare(qtbot, runs, tmp_path):
     assert not win.compare_button.isEnabled()
     win.select_runs([p.stem for p in (by[("digits-pc-scratch", 0)], by[("digits-lvae", 0)])])
     assert win.compare_button.isEnabled()
-    cmp = win.compare_selected()
-    qtbot.addWidget(cmp)
+    cmp = win.compare_selected()  # deletes itself when closed
     assert sorted(r.path.name for r in cmp.recs) == sorted(
         [by[("digits-pc-scratch", 0)].name, by[("digits-lvae", 0)].name])
     cmp.close()
+    qtbot.waitUntil(lambda: sip.isdeleted(cmp))
     assert win.save_screenshot(tmp_path / "index.png")
     win.close()
 
@@ -200,5 +200,6 @@ def test_file_compare_in_the_window(qtbot, runs, monkeypatch):
     assert len(opened) == 1 and isinstance(opened[0], CompareWindow)
     assert [str(r.path) for r in opened[0].recs] == picked
     opened[0].close()
+    qtbot.waitUntil(lambda: sip.isdeleted(opened[0]))  # Qt deletes it, in this thread
     win.close()
     source.close()

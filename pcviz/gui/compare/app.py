@@ -45,6 +45,7 @@ def compare_screenshot(files: list[str], out: str | os.PathLike, by: str = "step
             raise CompareError(f"could not write {out}")
     finally:
         win.close()
+        win.deleteLater()  # only Qt deletes a window: here, in the GUI thread
     return out
 
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6 import QtCore, QtWidgets
+from PyQt6 import QtCore, QtWidgets, sip
 
-from pcviz.gui.compare.window import MAX_RUNS, CompareWindow, open_recordings
+from pcviz.gui.compare.window import MAX_RUNS, CompareWindow, keep_until_deleted, open_recordings
 from pcviz.gui.theme import apply_theme, series_colour, theme_named, ui_font
 from pcviz.sweep.index import METRICS, parameter_columns, read_index
 
@@ -51,6 +51,7 @@ class SweepIndexWindow(QtWidgets.QMainWindow):
     def __init__(self, index_path: str | os.PathLike, *, theme: str | None = None,
                  parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
+        keep_until_deleted(self)
         self.path = Path(index_path)
         self.theme = theme_named(theme or "light")
         app = QtWidgets.QApplication.instance()
@@ -167,7 +168,8 @@ class SweepIndexWindow(QtWidgets.QMainWindow):
         if not 2 <= len(rows) <= MAX_RUNS:
             return None
         win = CompareWindow(open_recordings([r["path"] for r in rows]), theme=self.theme.name)
-        self.compare_windows.append(win)
+        win.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)  # Qt deletes it when closed
+        self.compare_windows = [w for w in self.compare_windows if not sip.isdeleted(w)] + [win]
         win.show()
         return win
 
@@ -225,5 +227,6 @@ class SweepIndexWindow(QtWidgets.QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         for w in self.compare_windows:
-            w.close()
+            if not sip.isdeleted(w):
+                w.close()
         super().closeEvent(event)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6 import QtCore, QtGui, QtWidgets
+from PyQt6 import QtCore, QtGui, QtWidgets, sip
 
 from pcviz.gui.compare.alignment import (
     AXES, AXIS_LABELS, event_position, frame_positions, index_at, shared_grid,
@@ -30,6 +30,18 @@ MAX_RUNS = 4
 PREFERRED = ("energy/total", "elbo", "error_norm/layer_0", "recon", "accuracy", "loss", "precision/layer_0")
 MAX_PLOTS = 4
 MAX_EVENT_MARKS = 200  # per run and plot
+
+
+#: every compare and index window whose Qt object still exists: a window and its views
+#: are a reference cycle, and only Qt may delete a window (in the GUI thread), never the
+#: cyclic garbage collector (see MainWindow, which does the same)
+_LIVE_WINDOWS: set[QtWidgets.QMainWindow] = set()
+
+
+def keep_until_deleted(win: QtWidgets.QMainWindow) -> None:
+    for w in [w for w in _LIVE_WINDOWS if sip.isdeleted(w)]:
+        _LIVE_WINDOWS.discard(w)
+    _LIVE_WINDOWS.add(win)
 
 
 class CompareError(PcvizError):
@@ -97,6 +109,7 @@ class CompareWindow(QtWidgets.QMainWindow):
     def __init__(self, recordings: list[Recording], *, theme: str | None = None, by: str = "step",
                  parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
+        keep_until_deleted(self)
         if not 2 <= len(recordings) <= MAX_RUNS:
             raise CompareError(f"compare takes 2 to {MAX_RUNS} recordings, got {len(recordings)}")
         self.theme = theme_named(theme or "light")

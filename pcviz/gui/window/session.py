@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PyQt6 import QtCore, QtGui, QtWidgets
+from PyQt6 import QtCore, QtGui, QtWidgets, sip
 
 from pcviz.gui.panels.events import EventList, EventMarkers
 from pcviz.gui.export import LiveClip, export_plots, export_recorded_clip, export_widget
@@ -197,7 +197,8 @@ class SessionTools(QtCore.QObject):
         except (CompareError, RecordingError, OSError) as exc:
             self.win.banner.show_message("warn", f"<b>Cannot compare</b> {exc}", self.win.theme)
             return
-        self.compare_windows = [x for x in self.compare_windows if x.isVisible()] + [w]
+        w.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)  # Qt deletes it when closed
+        self.compare_windows = [x for x in self.compare_windows if not sip.isdeleted(x)] + [w]
         w.show()
 
     def _export_dialog(self, what: str) -> None:
