@@ -4,9 +4,11 @@ Qt is imported only by the window commands (:mod:`pcviz.cli.window`)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from pcviz import __version__
+from pcviz.cli.sweep import add_parser as add_sweep_parser
 from pcviz.config import ConfigError
 from pcviz.errors import PcvizError
 
@@ -65,6 +67,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="summarise a recording")
     p.add_argument("file", help="recording (.h5)")
 
+    p = sub.add_parser("repair", help="make a recording whose writer was killed a clean, closed file")
+    p.add_argument("file", help="recording (.h5)")
+    p.add_argument("--out", default=None, help="write the repaired copy here and leave FILE as it is")
+    p.add_argument("--in-place", action="store_true", help="replace FILE without keeping a backup (FILE.bak)")
+
+    p = sub.add_parser("export", help="export a recording to NWB or to a numpy .npz")
+    p.add_argument("file", help="recording (.h5)")
+    p.add_argument("--nwb", metavar="OUT.nwb", help="write a Neurodata Without Borders file (needs pynwb)")
+    p.add_argument("--npz", metavar="OUT.npz", help="write the arrays to a numpy .npz")
+    p.add_argument("--layers", nargs="+", default=None, metavar="LAYER",
+                   help="only these layers (index or name; --npz)")
+    p.add_argument("--steps", default=None, metavar="A:B",
+                   help="only frames of engine steps A to B (either end may be left out; --npz)")
+
     sub.add_parser("presets", help="list the presets and what each shows")
 
     p = sub.add_parser("train", help="train a preset's model and save a checkpoint (remakes shipped ones)")
@@ -76,8 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(p)
     p.add_argument("--steps", type=int, default=2000)
 
+    add_sweep_parser(sub)
+
+    # pcviz.cli.compare imports Qt: its options are declared here
+    p = sub.add_parser("compare", help="recordings side by side, or a sweep's index (sweep.csv)")
+    p.add_argument("files", nargs="+", help="two to four recordings (.h5), or one sweep.csv")
+    p.add_argument("--screenshot", metavar="FILE.png", help="draw the window, save it and exit")
+    p.add_argument("--frame", type=int, default=-1,
+                   help="frame of the first run shown by --screenshot (default: the end)")
+    p.add_argument("--by", default="step", choices=("step", "sample", "wall"), help="shared timeline (default step)")
+
     p = sub.add_parser("bench", help="the benchmark table, as ratios measured side by side")
     p.add_argument("--quick", action="store_true", help="small sizes, about 70 seconds on two CPU cores")
+    p.add_argument("--sweep", action="store_true",
+                   help="only the sweep benchmark: 8 runs of 20,000 steps on local Ray against one after another")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--out", default=None, help="write the report as JSON")
     return parser
@@ -93,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pcviz: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`pcviz info FILE | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141
     except PcvizError as exc:  # its message says what is wrong and where
         print(f"pcviz: {exc}", file=sys.stderr)
         return 2
@@ -120,6 +151,22 @@ def _dispatch(args: argparse.Namespace) -> int:
         from pcviz.cli.info import cmd_info
 
         return cmd_info(args)
+    if cmd == "repair":
+        from pcviz.cli.repair import cmd_repair
+
+        return cmd_repair(args)
+    if cmd == "export":
+        from pcviz.cli.export import cmd_export
+
+        return cmd_export(args)
+    if cmd == "sweep":
+        from pcviz.cli.sweep import cmd_sweep
+
+        return cmd_sweep(args)
+    if cmd == "compare":
+        from pcviz.cli.compare import cmd_compare  # Qt, through pcviz.gui
+
+        return cmd_compare(args)
     if cmd == "bench":
         from pcviz.cli.bench import cmd_bench
 

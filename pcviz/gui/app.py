@@ -174,6 +174,7 @@ def screenshot(preset: str, path: str | os.PathLike, steps: int = 200, device: s
         state = bridge.describe()
         divergence = win.last_divergence
         win.close()
+        win.deleteLater()  # only Qt deletes a window (see MainWindow): here, in the GUI thread
     finally:
         bridge.close()
     if not ok:
@@ -243,6 +244,7 @@ def attach_screenshot(address: str | None, token: str | None, path: str | os.Pat
         ok = source.last_frame is not None and save_settled(app, win, out)
         state = source.describe()
         win.close()
+        win.deleteLater()  # only Qt deletes a window (see MainWindow)
     finally:
         source.close()
     if not ok:
@@ -308,6 +310,7 @@ def play_screenshot(path: str | os.PathLike, out: str | os.PathLike, frame: int 
         source.tick()
         ok = save_settled(app, win, out)
         win.close()
+        win.deleteLater()
     finally:
         source.close()
     if not ok:
