@@ -11,11 +11,11 @@ commands, tell whether it runs, is paused, stalled or dead, and stop it.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import multiprocessing as mp
 import time
 import weakref
-import atexit
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -139,7 +139,6 @@ class EngineProcess:
                 proc.kill()
                 proc.join(5.0)
             self.exitcode = proc.exitcode
-            proc.close() if not proc.is_alive() else None
         if conn is not None:
             conn.close()
         if self.ring is not None:
