@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Sequence
 
 import torch
@@ -18,6 +18,7 @@ from torch import nn
 from pcviz.models.base import DataInfo, GenerativeModel, LayerSpec, ModelError, grid_shape, units_tensor
 from pcviz.models.vae_parts import (GaussianHead, VAEConfig, block, gaussian_log_prob, kl_diag_gaussians,
                                     kl_weights, likelihood_mean_precision, log_likelihood)
+from pcviz.models.vae_refine import RefineConfig, Refinement, implied_bottom_up
 
 @dataclass
 class Pass:
@@ -56,6 +57,8 @@ class HierarchicalVAE(GenerativeModel):
         self._gen = torch.Generator(device=self.device).manual_seed(seed)
         self.opt_steps = 0
         self._new_optimiser()
+        self.refinement = Refinement(self)  # the semi-amortised mode (vae_refine)
+        self._learning = True
         dev = self.device
         self._clamp_mask = [torch.zeros(n, dtype=torch.bool, device=dev) for n in config.latents]
         self._clamp_value = [torch.zeros(n, device=dev) for n in config.latents]
@@ -111,10 +114,12 @@ class HierarchicalVAE(GenerativeModel):
     # ----------------------------------------------------------------- the pass
     def _run(self, x: torch.Tensor, policy: Sequence[str], gen: torch.Generator | None,
              interventions: bool = True, override: dict[int, tuple[int, torch.Tensor]] | None = None,
-             log_w: bool = False) -> Pass:
+             log_w: bool = False, offsets: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> Pass:
         """Bottom-up then top-down. ``policy[l-1]`` picks z_l: "q" (posterior draw),
         "q_mean", "p" (prior draw) or "p_mean". ``override`` {level: (unit, (B,) values)}
-        sets one unit after the clamps."""
+        sets one unit after the clamps. ``offsets`` (per level (Δμ, Δs), (B, n_l) each)
+        shift the posterior's mean and log-variance (the refined posterior of
+        :mod:`pcviz.models.vae_refine`); the bottom-up factor is then the implied one."""
         d, h = [], x
         for blk in self.net["bu"]:
             h = blk(h)
@@ -137,6 +142,9 @@ class HierarchicalVAE(GenerativeModel):
             if interventions and self._any_lesion[i]:
                 prec_p = prec_p * self._prior_gain[i]
             mu_q, var_q, mu_bu, prec_bu = self._posterior(i, d[i], htd, mu_p, prec_p)
+            if offsets is not None:
+                mu_q, var_q = mu_q + offsets[i][0], var_q * torch.exp(offsets[i][1])
+                mu_bu, prec_bu = implied_bottom_up(mu_q.detach(), var_q.detach(), mu_p.detach(), prec_p.detach())
             pol = policy[i]
             if pol in ("q", "p"):
                 eps = torch.randn(B, n, generator=gen, device=x.device)
@@ -202,14 +210,25 @@ class HierarchicalVAE(GenerativeModel):
         self._x = x
         self._fill = torch.zeros_like(x)
         self.batch_size = x.shape[0]
+        self._learning = learning
         self._stale = True
+        self.refinement.invalidate()
 
     def set_reference_data(self, x: torch.Tensor) -> None:
         self._ref = x[: self.config.diagnostics_samples].to(self.device, torch.float32)
         self._diag_due = True
 
+    def _refining(self, learning: bool) -> bool:
+        return not learning and self.config.inference == "refine"
+
     def step(self, learning: bool = True) -> None:
         x = self._input()
+        self._learning = learning
+        if self._refining(learning):  # semi-amortised: one gradient step of the posterior
+            self.refinement.step(x)
+            self._store_refined(x)
+            return
+        self.refinement.invalidate()
         policy = ["q"] * self.L
         if learning:
             p = self._run(x, policy, self._gen)
@@ -231,8 +250,18 @@ class HierarchicalVAE(GenerativeModel):
         self._store(p, recon, kl, loss)
 
     @torch.no_grad()
+    def _store_refined(self, x: torch.Tensor) -> None:
+        if not self.refinement.active:
+            self.refinement.reset(x)
+        p = self.refinement.draw(x)
+        recon, kl = self._loglik(p, x), self._kls(p)
+        self._store(p, recon, kl, -self.refinement.elbo_refined.mean())
+
+    @torch.no_grad()
     def _refresh(self) -> None:
-        if self._stale:
+        if self._stale and self._refining(self._learning):
+            self._store_refined(self._input())
+        elif self._stale:
             x = self._input()
             p = self._run(x, ["q"] * self.L, self._gen)
             recon, kl = self._loglik(p, x), self._kls(p)
@@ -306,6 +335,7 @@ class HierarchicalVAE(GenerativeModel):
             out[f"active_units/level_{l}"] = self._diag["active"][l - 1]
         for l in range(1, self.L + 1):
             out[f"collapsed/level_{l}"] = self._diag["collapsed"][l - 1]
+        out.update(self.refinement.scalars(index))
         return out
 
     def layer_energies(self) -> torch.Tensor:
@@ -453,6 +483,7 @@ class HierarchicalVAE(GenerativeModel):
         self._any_lesion = [bool((g != 1).any()) for g in self._prior_gain]
         self._any_occluded = bool(self._occluded.any())
         self._stale = True
+        self.refinement.invalidate()
 
     # -------------------------------------------------------------- parameters
     def state_tensors(self) -> dict[str, torch.Tensor]:
@@ -484,3 +515,6 @@ class HierarchicalVAE(GenerativeModel):
                 g["lr"] = self.config.lr
         if name in ("active_threshold", "collapse_kl", "diagnostics_samples"):
             self._diag_due = True
+        if name in {f.name for f in fields(RefineConfig)}:
+            self.refinement.invalidate()
+            self._stale = True
