@@ -222,6 +222,8 @@ class HybridPCModel(PCModel):
         if learning:
             self.update_forward()
         super().end_hold(learning)
+        if learning:  # the gap compares two energies under the same (new) parameters
+            self.f_energy_guess.copy_(self.energy_at(self.amortised))
 
     @torch.no_grad()
     def update_forward(self) -> None:
