@@ -84,3 +84,4 @@ def test_refinement_never_ends_below_the_encoder_on_held_out_digits(preset):
     gap, se = diff.mean(0).numpy(), (diff.std(0) / math.sqrt(diff.shape[0])).numpy()
     assert np.all(gap >= -3 * se), (gap.min(), se[gap.argmin()])  # ≥ 0 within the estimate's noise
     assert gap.mean() > 0.02  # and the refinement gains something on average (nats per sample)
+
