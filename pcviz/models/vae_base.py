@@ -1,7 +1,8 @@
 """The machinery both hierarchical VAE families of :mod:`pcviz.models.lvae` share:
 the bottom-up and top-down passes, the ELBO step, diagnostics, what the frame
-streams, evaluation (ELBO, importance-sampled log-likelihood), generation (latent
-traversals, prior samples from a chosen level down), interventions and checkpoints.
+streams, evaluation (ELBO, importance-sampled log-likelihood), interventions and
+checkpoints; generation (latent traversals, prior samples) is in
+:mod:`pcviz.models.vae_generation`, the semi-amortised mode in :mod:`pcviz.models.vae_refine`.
 A family only says how a level's posterior is formed (:meth:`HierarchicalVAE._posterior`).
 """
 
@@ -18,6 +19,7 @@ from torch import nn
 from pcviz.models.base import DataInfo, GenerativeModel, LayerSpec, ModelError, grid_shape, units_tensor
 from pcviz.models.vae_parts import (GaussianHead, VAEConfig, block, gaussian_log_prob, kl_diag_gaussians,
                                     kl_weights, likelihood_mean_precision, log_likelihood)
+from pcviz.models.vae_generation import VAEGeneration
 from pcviz.models.vae_refine import RefineConfig, Refinement, implied_bottom_up
 
 @dataclass
@@ -38,7 +40,7 @@ class Pass:
     log_w: torch.Tensor | None = None  # (B,) log p(z) − log q(z) of the draw, when asked
 
 
-class HierarchicalVAE(GenerativeModel):
+class HierarchicalVAE(VAEGeneration, GenerativeModel):
     """The machinery both families share; they differ in :meth:`_posterior`."""
 
     structural: ClassVar[frozenset[str]] = frozenset(
@@ -373,68 +375,6 @@ class HierarchicalVAE(GenerativeModel):
             p = self._run(xr, ["q"] * self.L, generator, interventions=False, log_w=True)
             logs.append((self._loglik(p, xr, mask=False) + p.log_w).reshape(m, B))
         return torch.logsumexp(torch.cat(logs), 0) - math.log(k)
-
-    # ------------------------------------------------------------ generation
-    def _check_level(self, level: int, where: str) -> int:
-        if not 1 <= int(level) <= self.L:
-            raise ModelError(f"{where}: level {level} out of range (latent levels are 1..{self.L})")
-        return int(level)
-
-    def _index(self, index: int | None) -> int:
-        i = 0 if index is None else int(index)
-        if not 0 <= i < self._x.shape[0]:
-            raise ModelError(f"batch index {i} out of range (the batch has {self._x.shape[0]} items)")
-        return i
-
-    def _images(self, out: torch.Tensor) -> torch.Tensor:
-        lik = self.net["lik"]["logvar"] if "lik" in self.net else None
-        mean, _ = likelihood_mean_precision(self.config.likelihood, out, lik)
-        return mean.reshape(out.shape[0], *self.data.display_shape)
-
-    @torch.no_grad()
-    def posterior_means(self, x: torch.Tensor | None = None) -> list[torch.Tensor]:
-        """Per level, (B, n_l) posterior means with posterior means (not draws) passed
-        down; ``x`` None: the held batch (occlusion filled in); clamps apply."""
-        x = self._input() if x is None else x.to(self.device, torch.float32)
-        return self._run(x, ["q_mean"] * self.L, None).mu_q
-
-    @torch.no_grad()
-    def traverse(self, level: int, unit: int, values: Sequence[float] | torch.Tensor,
-                 index: int | None = None) -> torch.Tensor:
-        """Images (K, *display_shape): unit ``unit`` of ``level`` set to each of ``values``,
-        the levels above and the rest of ``level`` at the posterior means of batch item
-        ``index``, the levels below at their prior means; clamps apply."""
-        level = self._check_level(level, "traverse")
-        unit = units_tensor([unit], self.sizes[level], f"traverse level {level}")[0]
-        vals = torch.as_tensor(values, dtype=torch.float32, device=self.device).reshape(-1)  # (K,)
-        if vals.numel() == 0:
-            raise ModelError("traverse: no values given")
-        i = self._index(index)
-        x = self._input()[i : i + 1].expand(vals.numel(), -1)  # (K, D)
-        policy = ["q_mean" if l >= level else "p_mean" for l in range(1, self.L + 1)]
-        p = self._run(x, policy, None, override={level: (unit, vals)})
-        return self._images(p.out)
-
-    @torch.no_grad()
-    def sample_prior(self, level: int, n: int, index: int | None = None, generator: torch.Generator | None = None,
-                     return_latents: bool = False):
-        """Images (n, *display_shape) sampled from the prior from ``level`` down; the
-        levels above ``level`` are held at the posterior means of batch item ``index``
-        (``level`` = L: plain ancestral samples); clamps apply. With ``return_latents``,
-        also the list of z per level, (n, n_l) each."""
-        level = self._check_level(level, "sample_prior")
-        if int(n) < 1:
-            raise ModelError(f"sample_prior: n = {n} must be at least 1")
-        i = self._index(index)
-        x = self._input()[i : i + 1].expand(int(n), -1)  # (n, D)
-        policy = ["q_mean" if l > level else "p" for l in range(1, self.L + 1)]
-        p = self._run(x, policy, generator if generator is not None else self._gen)
-        images = self._images(p.out)
-        return (images, p.z) if return_latents else images
-
-    def manual_seed(self, seed: int) -> None:
-        """Reseed the posterior and prior draws."""
-        self._gen.manual_seed(int(seed))
 
     # ----------------------------------------------------------- interventions
     def clamp(self, layer: int, units: Sequence[int] | None, value: float) -> None:

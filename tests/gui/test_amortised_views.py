@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gui_helpers import wait_engine
-from pcviz.gui.network_view import weighted_error
+from pcviz.gui.views.network import weighted_error
 
 
 def test_hybrid_window_shows_the_guess_beside_the_state_and_forward_links(open_window, qtbot):
