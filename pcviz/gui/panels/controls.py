@@ -129,6 +129,9 @@ class ControlPanel(QtWidgets.QWidget):
                 self.inference = QtWidgets.QComboBox()
                 self.inference.addItem("one draw per step", "draw")
                 self.inference.addItem("refine", "refine")
+                self.inference.setSizeAdjustPolicy(  # narrow: the longest item must not widen the column
+                    QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+                self.inference.setMinimumContentsLength(8)
                 self.inference.setToolTip(field_meta(model, "inference").get("help", ""))
                 self._bind(self.inference, "model.inference")
                 form.addRow("posterior", self.inference)
