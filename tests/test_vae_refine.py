@@ -50,7 +50,7 @@ def test_refinement_reaches_the_mean_field_optimum_of_a_linear_gaussian_vae(kind
     model.step(False)  # the first step starts from the encoder's posterior
     (m_a, v_a), = model.refinement.posterior(x)
     start = closed_form_elbo(m_a.double().numpy(), v_a.double().numpy(), A, c, psi, xd)
-    for _ in range(200):
+    for _ in range(120):
         model.step(False)
     (m_r, v_r), = model.refinement.posterior(x)
     refined = closed_form_elbo(m_r.double().numpy(), v_r.double().numpy(), A, c, psi, xd)
