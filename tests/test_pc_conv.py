@@ -75,7 +75,8 @@ def twin(conv: PCConvModel, **kw) -> PCModel:
     cfg = PCConfig(sizes=list(conv.sizes), activation=c.activation, input_activation=c.input_activation,
                    dt=c.dt, preconditioner=c.preconditioner, precision=kw.pop("precision", c.precision),
                    precision_init=c.precision_init, prior=c.prior, prior_strength=c.prior_strength,
-                   weight_decay=0.0, lr_weights=c.lr_weights, lr_precision=c.lr_precision, state_init="keep")
+                   weight_decay=0.0, lr_weights=c.lr_weights, lr_precision=c.lr_precision, state_init="keep",
+                   precision_update="point")  # the convolutional family has only the point update
     dense = PCModel(cfg, DataInfo(conv.sizes[0], conv.data.display_shape), dtype=D64)
     for l in range(conv.L):
         dense.W[l].copy_(unroll(conv, l))

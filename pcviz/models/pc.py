@@ -35,6 +35,7 @@ import torch
 from pcviz.config import meta
 from pcviz.models.base import DataInfo, GenerativeModel, LayerSpec, ModelError, grid_shape
 from pcviz.models.pc_interventions import PCInterventions
+from pcviz.models.pc_precision import posterior_error_variance
 from pcviz.models.pc_streaming import PCStreaming
 
 ACTIVATIONS = ("linear", "tanh", "sigmoid", "relu", "softplus")
@@ -109,6 +110,19 @@ class PCConfig(PCDynamicsConfig):
         metadata=meta("layers whose precision is learned (empty: all). Hidden precisions can run away "
                       "(x_l follows its prediction, ε_l → 0, Π_l grows), so presets often learn only the input's",
                       min=0),
+    )
+    precision_update: str = field(
+        default="laplace",
+        metadata=meta("learned variances: Σ_l ← ⟨ε_l²⟩ + diag(J_l C J_lᵀ), the expected squared error under the"
+                      " Laplace posterior (laplace: unbiased, the EM fixed point), or ⟨ε_l²⟩ at the inferred"
+                      " point (point: biased low when hidden layers are inferred)",
+                      choices=("laplace", "point")),
+    )
+    posterior_covariance: str = field(
+        default="auto",
+        metadata=meta("C of the laplace update: the full inverse Gauss-Newton curvature over the free units"
+                      " (full), its diagonal approximation (diagonal), or full up to 512 free units (auto)",
+                      choices=("auto", "full", "diagonal")),
     )
     label_at_test: str = field(
         default="free", metadata=meta("label layer when learning is off", choices=("free", "clamped"))
@@ -400,6 +414,9 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         if not learning:
             return
         cfg = self.config
+        learn_prec = cfg.precision != "fixed" and cfg.learn_precision and cfg.lr_precision > 0
+        # the posterior variance at the inferred point, before the weights move
+        post = self.posterior_error_variance() if learn_prec else None
         if cfg.lr_weights > 0:
             dW, db = self.weight_gradients()
             for l in range(self.L):
@@ -410,23 +427,40 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
                 if l == self.data_layer and self.config.mode == "discriminative":
                     continue  # the input at the top has no prior to learn
                 self.b[l].add_(db[l], alpha=cfg.lr_weights)
-        if cfg.precision != "fixed" and cfg.learn_precision and cfg.lr_precision > 0:
-            self.update_precision(cfg.lr_precision)
+        if learn_prec:
+            self.update_precision(cfg.lr_precision, post)
         self.forward()
 
-    def update_precision(self, rate: float) -> None:
-        """Σ ← Σ + ρ(⟨ε²⟩ − Σ) over the batch (and units, for a scalar precision);
-        occluded and lesioned-to-zero units do not count."""
+    def posterior_error_variance(self) -> list[torch.Tensor] | None:
+        """Per layer, the posterior variance of ε_l (B, n_l) that the laplace precision
+        update adds (:mod:`pcviz.models.pc_precision`); None for the point update."""
+        cfg = self.config
+        if cfg.precision_update != "laplace":
+            return None
+        return posterior_error_variance(self, cfg.posterior_covariance)
+
+    def update_precision(self, rate: float, post: list[torch.Tensor] | None = None) -> None:
+        """Σ ← Σ + ρ(⟨ε²⟩ + v − Σ) over the batch (and units, for a scalar precision),
+        with v the posterior variance of ε (``precision_update = "laplace"``, see
+        :mod:`pcviz.models.pc_precision`; ``post`` if given, else computed now) or 0
+        (``"point"``); occluded and
+        lesioned-to-zero units do not count. In discriminative mode the data layer (the
+        input, at the top) is held, its error is the bias's, and is not learned."""
         cfg = self.config
         lo, hi = 1.0 / cfg.precision_max, 1.0 / cfg.precision_min
+        if post is None:
+            post = self.posterior_error_variance()  # (B, n_l) per layer, or None
         self._peff = self._diag = self._scale = None  # precisions change: caches are stale
         for l in range(self.L + 1):
             if cfg.precision_layers and l not in cfg.precision_layers:
                 continue
+            if cfg.mode == "discriminative" and l == self.data_layer:
+                continue
             valid = (self.gain[l] > 0).to(self.dtype)  # (n_l,)
             if l == self.data_layer and self._any_occluded and l == 0:
                 valid = valid * (~self._occ_mask).to(self.dtype)
-            sq = (self.err[l] ** 2).mean(0)  # (n_l,)
+            sq = self.err[l] ** 2 if post is None else self.err[l] ** 2 + post[l]  # (B, n_l)
+            sq = sq.mean(0)  # (n_l,)
             if self.var[l].numel() == 1:
                 n = valid.sum()
                 if n == 0:
