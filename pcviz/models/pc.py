@@ -15,13 +15,18 @@ Inference is Euler on dx/dt = −∂F/∂x:
 
 (the L1 prior is applied as its proximal step, so the energy still decreases), with
 optional Langevin noise √(2 dt τ) ξ (Monte Carlo predictive coding). With
-``preconditioner = "diagonal"`` the flow is dx_l/dt = −D_l⁻¹ ∂F/∂x_l, with D_l the
-Gauss-Newton diagonal of the curvature, Π_l + (W_{l−1}∘W_{l−1})ᵀ Π_{l−1} (+ λ): the
-same fixed points and a non-increasing energy, but a step size that stays stable when
-learned precisions and weights grow (plain Euler needs dt < 2/λ_max). After each hold,
+``preconditioner = "diagonal"`` or ``"bound"`` the flow is dx_l/dt = −D_l⁻¹ ∂F/∂x_l:
+the same fixed points, and a step size that stays stable when learned precisions and
+weights grow (plain Euler needs dt < 2/λ_max). ``diagonal`` divides by the
+Gauss-Newton diagonal and guarantees nothing when causes overlap; ``bound`` divides
+by a bound of the whole curvature, and the energy then cannot rise for any dt < 2
+with linear layers (:mod:`pcviz.models.pc_curvature` says exactly what each promises).
+After each hold,
 the Hebbian weight step ΔW_l = η (Π_l ε_l ⊙ f′(a_l)) x_{l+1}ᵀ − η κ W_l (= −η ∂F/∂W_l),
-and a precision step on the variances Σ_l = 1/Π_l, ΔΣ = ρ (⟨ε²⟩ − Σ), the natural-
-gradient step of F in Σ, whose fixed point is Π_l = 1/⟨ε_l²⟩.
+and a precision step on the variances Σ_l = 1/Π_l, ΔΣ = ρ (⟨ε²⟩ + v − Σ), with v the
+posterior variance of ε (variational Laplace, :mod:`pcviz.models.pc_precision`; 0 with
+``precision_update = "point"``): the EM fixed point, maximum likelihood for a linear
+network.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import torch
 from pcviz.config import meta
 from pcviz.models.base import DataInfo, GenerativeModel, LayerSpec, ModelError, grid_shape
 from pcviz.models.pc_interventions import PCInterventions
+from pcviz.models.pc_curvature import curvature_scale
 from pcviz.models.pc_precision import posterior_error_variance
 from pcviz.models.pc_streaming import PCStreaming
 
@@ -56,9 +62,11 @@ class PCDynamicsConfig:
     dt: float = field(default=0.1, metadata=meta("Euler step of inference", gt=0.0, max=10.0))
     preconditioner: str = field(
         default="none",
-        metadata=meta("inference flow: plain gradient (none) or divided per unit by the diagonal of the"
-                      " energy's curvature (diagonal: same fixed points, stable as precisions grow)",
-                      choices=("none", "diagonal")),
+        metadata=meta("inference flow: plain gradient (none: the energy falls for dt < 2/λ_max of the"
+                      " curvature), divided per unit by the Gauss-Newton diagonal of the curvature (diagonal: no"
+                      " guarantee when causes overlap), or by a bound of the curvature's rows (bound: the energy"
+                      " falls for any dt < 2 with linear layers)",
+                      choices=("none", "diagonal", "bound")),
     )
     state_init: str = field(
         default="topdown",
@@ -322,18 +330,8 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
             torch.mul(self.err[l], self._peff[l], out=self.perr[l])
 
     def curvature_diagonal(self) -> list[torch.Tensor]:
-        """D_l (n_l,): Π_l + (W_{l−1}∘W_{l−1})ᵀ Π_{l−1} (+ λ for a Gaussian prior); it
-        bounds the diagonal of ∂²F/∂x_l² from above for |f′| ≤ 1."""
-        cfg = self.config
-        out = []
-        for l in range(self.L + 1):
-            d = self.effective_precision(l).clone()
-            if l >= 1:
-                d = d + (self.W[l - 1] ** 2).T @ self.effective_precision(l - 1)
-                if cfg.prior_strength > 0 and cfg.prior in ("gaussian", "cauchy"):
-                    d = d + (2 if cfg.prior == "cauchy" else 1) * cfg.prior_strength
-            out.append(d.clamp_(min=1e-3))
-        return out
+        """D_l (n_l,) that the preconditioned flow divides by (see :func:`curvature_scale`)."""
+        return curvature_scale(self)
 
     def gradients(self, skip_held: bool = False) -> list[torch.Tensor]:
         """−∂F/∂x_l for every layer (before masks), into ``self.dx``; with
