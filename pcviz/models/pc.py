@@ -40,6 +40,7 @@ import torch
 from pcviz.config import meta
 from pcviz.models.base import DataInfo, GenerativeModel, LayerSpec, ModelError, grid_shape
 from pcviz.models.pc_interventions import PCInterventions
+from pcviz.models.pc_backprop import backprop_cosine
 from pcviz.models.pc_curvature import curvature_scale
 from pcviz.models.pc_precision import posterior_error_variance
 from pcviz.models.pc_streaming import PCStreaming
@@ -202,6 +203,9 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         self._logdet: torch.Tensor | None = None
         self._logdet_key: int | None = None
         self._one = torch.ones((), device=self.device, dtype=dtype)
+        # discriminative mode: cosine of each layer's update with backprop's gradient,
+        # measured at the end of every learning hold (NaN until then)
+        self.bp_cosine = torch.full((self.L,), float("nan"), device=dev, dtype=dt)
         self.param_changed("")
         self._alloc(1)
 
@@ -415,6 +419,8 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         learn_prec = cfg.precision != "fixed" and cfg.learn_precision and cfg.lr_precision > 0
         # the posterior variance at the inferred point, before the weights move
         post = self.posterior_error_variance() if learn_prec else None
+        if cfg.mode == "discriminative":
+            self.bp_cosine.copy_(backprop_cosine(self))
         if cfg.lr_weights > 0:
             dW, db = self.weight_gradients()
             for l in range(self.L):
