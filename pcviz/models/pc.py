@@ -267,6 +267,11 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         return self.L if self.config.mode == "discriminative" else 0
 
     @property
+    def streams_bp_cosine(self) -> bool:
+        """Whether ``bp_cosine/layer_l`` is measured and streamed (discriminative mode)."""
+        return self.config.mode == "discriminative"
+
+    @property
     def label_layer(self) -> int | None:
         return {"supervised": self.L, "discriminative": 0}.get(self.config.mode)
 
@@ -419,7 +424,7 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         learn_prec = cfg.precision != "fixed" and cfg.learn_precision and cfg.lr_precision > 0
         # the posterior variance at the inferred point, before the weights move
         post = self.posterior_error_variance() if learn_prec else None
-        if cfg.mode == "discriminative":
+        if self.streams_bp_cosine:
             self.bp_cosine.copy_(backprop_cosine(self))
         if cfg.lr_weights > 0:
             dW, db = self.weight_gradients()

@@ -184,6 +184,10 @@ class PCConvModel(PCModel):
         return specs
 
     @property
+    def streams_bp_cosine(self) -> bool:
+        return False  # no discriminative mode
+
+    @property
     def data_layer(self) -> int:
         return 0
 

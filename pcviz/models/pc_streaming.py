@@ -34,7 +34,7 @@ class PCStreaming:
             err = self.err[l] if index is None else self.err[l][index : index + 1]
             out[f"error_norm/layer_{l}"] = err.norm(dim=1).mean()
             out[f"precision/layer_{l}"] = self.effective_precision(l).mean()
-        if self.config.mode == "discriminative":
+        if self.streams_bp_cosine:
             for l in range(self.L):
                 out[f"bp_cosine/layer_{l}"] = self.bp_cosine[l]
         ll = self.label_layer
@@ -75,7 +75,7 @@ class PCStreaming:
             self._logdet = torch.stack(ld)  # (L+1,): −½ log|Π_l| (learned, without lesion gains)
             self._logdet_key = self._peff
             self._logdet_list = [self._logdet]
-            if self.config.mode == "discriminative":
+            if self.streams_bp_cosine:
                 self._logdet_list.append(self.bp_cosine)  # (L,), refreshed in place each hold
         return self._logdet_list
 
@@ -103,7 +103,7 @@ class PCStreaming:
         for l in range(len(layers)):
             out[f"error_norm/layer_{l}"] = norms[l]
             out[f"precision/layer_{l}"] = precs[l]
-        if cfg.mode == "discriminative":  # per frame, not per sample: broadcast over the batch axis
+        if self.streams_bp_cosine:  # per frame, not per sample: broadcast over the batch axis
             bp = inputs[1][..., None, :] if batch else inputs[1]
             for l in range(self.L):
                 out[f"bp_cosine/layer_{l}"] = bp[..., l]
