@@ -16,8 +16,9 @@ import torch
 from torch import nn
 
 from pcviz.models.base import DataInfo, GenerativeModel, LayerSpec, ModelError, grid_shape, units_tensor
-from pcviz.models.vae_parts import (GaussianHead, VAEConfig, block, gaussian_log_prob, kl_diag_gaussians,
-                                    kl_weights, likelihood_mean_precision, log_likelihood)
+from pcviz.models.vae_parts import (GaussianHead, VAEConfig, binarise, block, gaussian_log_prob, is_binary,
+                                    kl_diag_gaussians, kl_weights, likelihood_mean_precision, likelihood_note,
+                                    log_likelihood)
 
 @dataclass
 class Pass:
@@ -54,6 +55,8 @@ class HierarchicalVAE(GenerativeModel):
             torch.manual_seed(seed)
             self.net = self._build_net().to(self.device)
         self._gen = torch.Generator(device=self.device).manual_seed(seed)
+        # the binarisation of inputs has its own stream, so posterior draws do not depend on it
+        self._bin_gen = torch.Generator(device=self.device).manual_seed(seed + 7919)
         self.opt_steps = 0
         self._new_optimiser()
         dev = self.device
@@ -199,13 +202,15 @@ class HierarchicalVAE(GenerativeModel):
         x = x.to(self.device, torch.float32)  # (B, D)
         if x.ndim != 2 or x.shape[1] != self.data.dim:
             raise ModelError(f"{self.kind}: batch of shape {tuple(x.shape)}, the model needs (B, {self.data.dim})")
+        if self.config.likelihood == "bernoulli":
+            x = binarise(x, self._bin_gen)  # a fresh draw at every presentation
         self._x = x
         self._fill = torch.zeros_like(x)
         self.batch_size = x.shape[0]
         self._stale = True
 
     def set_reference_data(self, x: torch.Tensor) -> None:
-        self._ref = x[: self.config.diagnostics_samples].to(self.device, torch.float32)
+        self._ref = self._evaluation_input(x[: self.config.diagnostics_samples])
         self._diag_due = True
 
     def step(self, learning: bool = True) -> None:
@@ -318,11 +323,25 @@ class HierarchicalVAE(GenerativeModel):
         return w.T.reshape(w.shape[1], *self.data.display_shape)
 
     # ------------------------------------------------------------ evaluation
+    def _evaluation_input(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` on the device; for a Bernoulli likelihood, non-binary data binarised once
+        with a fixed seed (the same images at every evaluation), so that ELBOs and
+        log-likelihoods are values of a normalised density over binary images."""
+        x = x.to(self.device, torch.float32)
+        if self.config.likelihood == "bernoulli" and not is_binary(x):
+            x = binarise(x, torch.Generator(device=self.device).manual_seed(20161))
+        return x
+
+    def scalar_notes(self) -> dict[str, str]:
+        note = likelihood_note(self.config.likelihood)
+        return {"elbo": note, "heldout/elbo": note, "recon": note}
+
     @torch.no_grad()
     def elbo(self, x: torch.Tensor, n_samples: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
         """(B,) the ELBO (analytic KL) per sample in nats, averaged over ``n_samples`` draws;
-        interventions are ignored."""
-        x = x.to(self.device, torch.float32)
+        interventions are ignored. Non-binary data under a Bernoulli likelihood is binarised
+        with a fixed seed first."""
+        x = self._evaluation_input(x)
         total = torch.zeros(x.shape[0], device=self.device)
         for _ in range(n_samples):
             p = self._run(x, ["q"] * self.L, generator, interventions=False)
@@ -333,8 +352,9 @@ class HierarchicalVAE(GenerativeModel):
     def importance_log_likelihood(self, x: torch.Tensor, k: int, generator: torch.Generator | None = None,
                                   chunk: int = 256) -> torch.Tensor:
         """(B,) the importance-sampled estimate log (1/k) Σ_j p(x, z_j)/q(z_j | x) with
-        z_j ~ q (Burda et al. 2016); at least the ELBO in expectation, tending to log p(x)."""
-        x = x.to(self.device, torch.float32)
+        z_j ~ q (Burda et al. 2016); at least the ELBO in expectation, tending to log p(x).
+        Non-binary data under a Bernoulli likelihood is binarised with a fixed seed first."""
+        x = self._evaluation_input(x)
         B = x.shape[0]
         logs = []
         for j in range(0, k, chunk):
@@ -403,8 +423,9 @@ class HierarchicalVAE(GenerativeModel):
         return (images, p.z) if return_latents else images
 
     def manual_seed(self, seed: int) -> None:
-        """Reseed the posterior and prior draws."""
+        """Reseed the posterior and prior draws (and the inputs' binarisation)."""
         self._gen.manual_seed(int(seed))
+        self._bin_gen.manual_seed(int(seed) + 7919)
 
     # ----------------------------------------------------------- interventions
     def clamp(self, layer: int, units: Sequence[int] | None, value: float) -> None:

@@ -122,7 +122,8 @@ class Engine(CommandHandling):
             LayerFrameSpec(i, spec.name, spec.role, spec.size, tuple(spec.display_shape), dict(shapes[i]))
             for i, spec in enumerate(self.model.layers)
         )
-        return FrameSpec(self.model.kind, layers, tuple(self.model.scalar_names()), self.config.data.batch_size)
+        return FrameSpec(self.model.kind, layers, tuple(self.model.scalar_names()), self.config.data.batch_size,
+                         scalar_notes=self.model.scalar_notes())
 
     def _start_hold(self) -> None:
         batch = self.stream.start_hold()
