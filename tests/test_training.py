@@ -70,4 +70,4 @@ def test_supervised_checkpoint_classifies_held_out_digits():
     e.run_steps(60)
     m = e.model
     acc = float((m.x[m.L].argmax(1) == m._data_labels).float().mean())
-    assert acc > 0.85  # measured 0.88
+    assert acc > 0.85  # measured 0.89
