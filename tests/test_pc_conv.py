@@ -327,7 +327,7 @@ def test_kernels_become_localised_and_oriented_on_patches():
     from pcviz.sim import Engine, load_preset
 
     cfg = load_preset("patches-conv-pc", ["engine.checkpoint=''", "data.n_samples=600", "data.batch_size=16",
-                                          "data.hold_steps=20"])
+                                          "data.hold_steps=20", "engine.learning=true"])
     engine = Engine(cfg, device="cpu")
     k0 = engine.model.kernels().clone()
     loc0, ori0 = float(kernel_localisation(k0).mean()), float(kernel_orientation(k0).mean())
