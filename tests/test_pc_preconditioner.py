@@ -106,3 +106,29 @@ def test_bound_dominates_the_gauss_newton_curvature(activation, prior):
                 return 0.5 * (prec * e * e).sum() + 0.2 * rho.sum()
             torch.testing.assert_close(torch.autograd.functional.hessian(energy, z), H)
         assert float(torch.linalg.eigvalsh(torch.diag(D) - H).min()) > -1e-9
+
+
+def test_conv_preset_never_raises_the_energy_on_ill_conditioned_kernels():
+    """The convolutional preset's own "bound" at its dt: every cause's kernel nearly
+    the same (overlapping, nearly collinear causes), precisions at their cap."""
+    from pcviz.models.pc_conv import PCConvModel
+
+    run = load_preset("patches-conv-pc")
+    cfg = run.model
+    assert cfg.preconditioner == "bound"
+    side = run.data.patch_size
+    model = PCConvModel(cfg, DataInfo(side * side, (side, side)), "cpu", seed=0, dtype=F64)
+    g = torch.Generator().manual_seed(0)
+    for w in model.W:  # (C_{l+1}, C_l, k, k)
+        base = torch.randn(1, *w.shape[1:], generator=g, dtype=F64)
+        w.copy_((base + 0.05 * torch.randn(w.shape, generator=g, dtype=F64)) / np.sqrt(w[0].numel()))
+    for v in model.var:
+        v.fill_(1.0 / cfg.precision_max)
+    model.set_batch(torch.randn(4, side * side, generator=g, dtype=F64), None, learning=False)
+    trace = [float(model.energy().sum())]
+    for _ in range(200):
+        model.step(learning=False)
+        trace.append(float(model.energy().sum()))
+    trace = np.array(trace)
+    assert np.all(np.isfinite(trace))
+    assert not (np.diff(trace) > 1e-10 * np.abs(trace[:-1])).any()
