@@ -21,9 +21,9 @@ def test_shipped_checkpoint_loads_and_beats_an_untrained_model(name):
 
 
 #: held-out reconstruction MSE of the shipped checkpoint over the untrained model's, at
-#: most (measured: digits-pc 0.027, digits-supervised 0.071, patches-rao-ballard 0.47,
+#: most (measured: digits-pc 0.073, digits-supervised 0.066, patches-rao-ballard 0.47,
 #: patches-conv-pc 0.68, digits-lvae 0.155, digits-bvae 0.16)
-MSE_RATIO = {"digits-pc": 0.1, "digits-supervised": 0.15, "patches-rao-ballard": 0.6, "patches-conv-pc": 0.8,
+MSE_RATIO = {"digits-pc": 0.1, "digits-supervised": 0.1, "patches-rao-ballard": 0.6, "patches-conv-pc": 0.8,
              "digits-lvae": 0.3, "digits-bvae": 0.3}
 
 
@@ -70,4 +70,4 @@ def test_supervised_checkpoint_classifies_held_out_digits():
     e.run_steps(60)
     m = e.model
     acc = float((m.x[m.L].argmax(1) == m._data_labels).float().mean())
-    assert acc > 0.85  # measured 0.89
+    assert acc > 0.88  # measured 0.915
