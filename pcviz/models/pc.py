@@ -33,16 +33,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import torch
 
 from pcviz.config import meta
 from pcviz.models.base import DataInfo, GenerativeModel, LayerSpec, ModelError, grid_shape
 from pcviz.models.pc_interventions import PCInterventions
+from pcviz.models.pc_activations import activation as _activation
 from pcviz.models.pc_backprop import backprop_cosine
 from pcviz.models.pc_curvature import curvature_scale
-from pcviz.models.pc_precision import posterior_error_variance
+from pcviz.models.pc_precision import posterior_error_variance, update_variances
 from pcviz.models.pc_streaming import PCStreaming
 
 ACTIVATIONS = ("linear", "tanh", "sigmoid", "relu", "softplus")
@@ -150,21 +151,6 @@ class PCConfig(PCDynamicsConfig):
         super().validate()
 
 
-def _activation(name: str) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable | None]:
-    """(f, f′ expressed from (a, f(a))); f′ None means identity (linear)."""
-    if name == "linear":
-        return (lambda a: a), None
-    if name == "tanh":
-        return torch.tanh, lambda a, y: 1.0 - y * y
-    if name == "sigmoid":
-        return torch.sigmoid, lambda a, y: y * (1.0 - y)
-    if name == "relu":
-        return torch.relu, lambda a, y: (a > 0).to(a.dtype)
-    if name == "softplus":
-        return torch.nn.functional.softplus, lambda a, y: torch.sigmoid(a)
-    raise ModelError(f"model.activation = {name!r}: unknown")
-
-
 class PCModel(PCStreaming, PCInterventions, GenerativeModel):
     kind: ClassVar[str] = "pc"
     structural: ClassVar[frozenset[str]] = frozenset({"kind", "sizes", "mode", "precision", "init_scale"})
@@ -203,8 +189,7 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         self._logdet: torch.Tensor | None = None
         self._logdet_key: int | None = None
         self._one = torch.ones((), device=self.device, dtype=dtype)
-        # discriminative mode: cosine of each layer's update with backprop's gradient,
-        # measured at the end of every learning hold (NaN until then)
+        # discriminative mode: cosine of each layer's update with backprop's (NaN until measured)
         self.bp_cosine = torch.full((self.L,), float("nan"), device=dev, dtype=dt)
         self.param_changed("")
         self._alloc(1)
@@ -449,36 +434,10 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         return posterior_error_variance(self, cfg.posterior_covariance)
 
     def update_precision(self, rate: float, post: list[torch.Tensor] | None = None) -> None:
-        """Σ ← Σ + ρ(⟨ε²⟩ + v − Σ) over the batch (and units, for a scalar precision),
-        with v the posterior variance of ε (``precision_update = "laplace"``, see
-        :mod:`pcviz.models.pc_precision`; ``post`` if given, else computed now) or 0
-        (``"point"``); occluded and
-        lesioned-to-zero units do not count. In discriminative mode the data layer (the
-        input, at the top) is held, its error is the bias's, and is not learned."""
-        cfg = self.config
-        lo, hi = 1.0 / cfg.precision_max, 1.0 / cfg.precision_min
-        if post is None:
-            post = self.posterior_error_variance()  # (B, n_l) per layer, or None
-        self._peff = self._diag = self._scale = None  # precisions change: caches are stale
-        for l in range(self.L + 1):
-            if cfg.precision_layers and l not in cfg.precision_layers:
-                continue
-            if cfg.mode == "discriminative" and l == self.data_layer:
-                continue
-            valid = (self.gain[l] > 0).to(self.dtype)  # (n_l,)
-            if l == self.data_layer and self._any_occluded and l == 0:
-                valid = valid * (~self._occ_mask).to(self.dtype)
-            sq = self.err[l] ** 2 if post is None else self.err[l] ** 2 + post[l]  # (B, n_l)
-            sq = sq.mean(0)  # (n_l,)
-            if self.var[l].numel() == 1:
-                n = valid.sum()
-                if n == 0:
-                    continue
-                target = (sq * valid).sum() / n
-                self.var[l].add_(rate * (target - self.var[l]))
-            else:
-                self.var[l].add_(rate * valid * (sq - self.var[l]))
-            self.var[l].clamp_(lo, hi)
+        """One step of the learned variances towards their target (see
+        :func:`pcviz.models.pc_precision.update_variances`); ``post`` is the posterior
+        variance of the errors if already computed."""
+        update_variances(self, rate, post if post is not None else self.posterior_error_variance())
 
     # ---------------------------------------------------------------- energy
     def energies(self) -> torch.Tensor:

@@ -36,12 +36,10 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from pcviz.models.pc_activations import FPRIME_SUP
+
 if TYPE_CHECKING:
     from pcviz.models.pc import PCModel
-
-#: sup |f′| of each activation (relu's and softplus's are 1)
-FPRIME_SUP = {"linear": 1.0, "tanh": 1.0, "sigmoid": 0.25, "relu": 1.0, "softplus": 1.0}
-
 
 def _prior_bound(model: "PCModel") -> float:
     cfg = model.config

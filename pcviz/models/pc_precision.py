@@ -143,3 +143,33 @@ def _full(model: "PCModel") -> list[torch.Tensor]:
     else:
         C = torch.cholesky_inverse(chol)  # (B, N, N)
     return [((J @ C) * J).sum(-1) for J in jac]  # diag(J C Jᵀ), (B, n_l)
+
+
+def update_variances(model: "PCModel", rate: float, post: list[torch.Tensor] | None) -> None:
+    """Σ ← Σ + ρ(⟨ε²⟩ + v − Σ) over the batch (and units, for a scalar precision), with
+    v = ``post`` the posterior variance of ε (the laplace update) or 0 (None: the point
+    update), clamped to the precision bounds. Occluded and lesioned-to-zero units do not
+    count; layers outside ``precision_layers`` are left alone, and so is the data layer
+    in discriminative mode (the input, held at the top: its error is the bias's)."""
+    cfg = model.config
+    lo, hi = 1.0 / cfg.precision_max, 1.0 / cfg.precision_min
+    model._peff = model._diag = model._scale = None  # precisions change: caches are stale
+    for l in range(model.L + 1):
+        if cfg.precision_layers and l not in cfg.precision_layers:
+            continue
+        if cfg.mode == "discriminative" and l == model.data_layer:
+            continue
+        valid = (model.gain[l] > 0).to(model.dtype)  # (n_l,)
+        if l == model.data_layer and model._any_occluded and l == 0:
+            valid = valid * (~model._occ_mask).to(model.dtype)
+        sq = model.err[l] ** 2 if post is None else model.err[l] ** 2 + post[l]  # (B, n_l)
+        sq = sq.mean(0)  # (n_l,)
+        var = model.var[l]
+        if var.numel() == 1:
+            n = valid.sum()
+            if n == 0:
+                continue
+            var.add_(rate * ((sq * valid).sum() / n - var))
+        else:
+            var.add_(rate * valid * (sq - var))
+        var.clamp_(lo, hi)

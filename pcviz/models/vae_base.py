@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from pcviz.models.base import DataInfo, GenerativeModel, LayerSpec, ModelError, grid_shape, units_tensor
-from pcviz.models.vae_parts import (GaussianHead, VAEConfig, binarise, block, gaussian_log_prob, is_binary,
+from pcviz.models.vae_parts import (GaussianHead, VAEConfig, binarise, block, evaluation_input, gaussian_log_prob,
                                     kl_diag_gaussians, kl_weights, likelihood_mean_precision, likelihood_note,
                                     log_likelihood)
 
@@ -324,17 +324,10 @@ class HierarchicalVAE(GenerativeModel):
 
     # ------------------------------------------------------------ evaluation
     def _evaluation_input(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` on the device; for a Bernoulli likelihood, non-binary data binarised once
-        with a fixed seed (the same images at every evaluation), so that ELBOs and
-        log-likelihoods are values of a normalised density over binary images."""
-        x = x.to(self.device, torch.float32)
-        if self.config.likelihood == "bernoulli" and not is_binary(x):
-            x = binarise(x, torch.Generator(device=self.device).manual_seed(20161))
-        return x
+        return evaluation_input(x.to(self.device, torch.float32), self.config.likelihood)
 
     def scalar_notes(self) -> dict[str, str]:
-        note = likelihood_note(self.config.likelihood)
-        return {"elbo": note, "heldout/elbo": note, "recon": note}
+        return {name: likelihood_note(self.config.likelihood) for name in ("elbo", "heldout/elbo", "recon")}
 
     @torch.no_grad()
     def elbo(self, x: torch.Tensor, n_samples: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -77,6 +77,16 @@ def is_binary(x: torch.Tensor) -> bool:
     return bool(((x == 0) | (x == 1)).all())
 
 
+def evaluation_input(x: torch.Tensor, kind: str) -> torch.Tensor:
+    """The data an evaluation (ELBO, log-likelihood) scores: for a Bernoulli likelihood,
+    non-binary ``x`` binarised once with a fixed seed (the same images at every
+    evaluation), so that the numbers are values of a normalised density over binary
+    images; otherwise ``x`` itself."""
+    if kind == "bernoulli" and not is_binary(x):
+        return binarise(x, torch.Generator(device=x.device).manual_seed(20161))
+    return x
+
+
 def likelihood_note(kind: str) -> str:
     """What the ELBO of a model with this likelihood is a bound of, for labels and recordings."""
     if kind == "bernoulli":
