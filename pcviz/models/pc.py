@@ -40,7 +40,7 @@ import torch
 from pcviz.config import meta
 from pcviz.models.base import DataInfo, GenerativeModel, LayerSpec, ModelError, grid_shape
 from pcviz.models.pc_interventions import PCInterventions
-from pcviz.models.pc_activations import activation as _activation
+from pcviz.models.pc_activations import activation  # noqa: F401 - families that build on this one use it
 from pcviz.models.pc_backprop import backprop_cosine
 from pcviz.models.pc_curvature import curvature_scale
 from pcviz.models.pc_precision import posterior_error_variance, update_variances
@@ -242,7 +242,7 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
 
     def param_changed(self, name: str) -> None:
         cfg = self.config
-        self._f = [_activation(cfg.input_activation if l == 0 else cfg.activation) for l in range(self.L)]
+        self._f = [activation(cfg.input_activation if l == 0 else cfg.activation) for l in range(self.L)]
         self._kinds = [cfg.input_activation if l == 0 else cfg.activation for l in range(self.L)]
         self._diag = None  # prior_strength may have changed
         self._scale = None  # dt may have changed
@@ -281,15 +281,18 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
                 t.zero_()
         self._rebuild_masks()
         if self.config.state_init == "topdown":
-            # start from the prior: sweep the prediction down from the top, keeping
-            # the units that are held (data, labels, clamps)
-            L = self.L
-            self.x[L].copy_(torch.where(self._fixed[L], self.x[L], self.b[L].expand_as(self.x[L])))
-            for l in range(L - 1, -1, -1):
-                f, _ = self._f[l]
-                pred = f(torch.addmm(self.b[l], self.x[l + 1], self.W[l].T))  # (B, n_l)
-                self.x[l].copy_(torch.where(self._fixed[l], self.x[l], pred))
+            self.start_topdown()
         self.forward()
+
+    def start_topdown(self) -> None:
+        """Start from the prior: sweep the prediction down from the top, keeping the
+        units that are held (data, labels, clamps)."""
+        L = self.L
+        self.x[L].copy_(torch.where(self._fixed[L], self.x[L], self.b[L].expand_as(self.x[L])))
+        for l in range(L - 1, -1, -1):
+            f, _ = self._f[l]
+            pred = f(torch.addmm(self.b[l], self.x[l + 1], self.W[l].T))  # (B, n_l)
+            self.x[l].copy_(torch.where(self._fixed[l], self.x[l], pred))
 
     def forward(self, params_changed: bool = True) -> None:
         """Predictions, errors and precision-weighted errors for the current state.
