@@ -17,6 +17,9 @@ def _collect() -> tuple[type[BaseException], ...]:
         found.append(RecordingError)
     except ImportError:
         pass
+    from pcviz.api.errors import CommandError
+
+    found.append(CommandError)
     return tuple(found)
 
 
