@@ -290,13 +290,14 @@ class Session:
             rec.stop()
 
     # ----------------------------------------------------------------- window
-    def show(self, theme: str | None = None):
-        """Open the window on this session (the same engine, not a second one). In
-        IPython the Qt event loop is started by itself, so the prompt stays live; in a
-        script, call :func:`pcviz.run` to keep the window open."""
+    def show(self, theme: str | None = None, persist: bool = True):
+        """Open the window on this session (the same engine, not a second one) and
+        return it. In IPython the Qt event loop is started by itself, so the prompt
+        stays live; in a script, call :func:`pcviz.run` to keep the window open.
+        ``persist``: remember the window's layout for next time."""
         from pcviz.gui.session_window import show_session
 
-        return show_session(self, theme=theme)
+        return show_session(self, theme=theme, persist=persist)
 
     # ---------------------------------------------------------------- closing
     def close(self) -> None:

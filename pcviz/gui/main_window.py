@@ -86,8 +86,10 @@ class MainWindow(QtWidgets.QMainWindow):
     def __init__(self, source: FrameSource, *, theme: str | None = None, settings: QtCore.QSettings | None = None,
                  persist: bool = True, restore: bool = True,
                  open_source: Callable[[str, str], FrameSource] | None = None,
-                 presets: list[PresetEntry] | None = None):
+                 presets: list[PresetEntry] | None = None, api_session=None):
         super().__init__()
+        #: the pcviz.Session this window was opened on (Session.show), else None
+        self.api_session = api_session
         self.settings = settings if settings is not None else app_settings()
         self.persist = persist
         self.open_source = open_source
@@ -128,6 +130,9 @@ class MainWindow(QtWidgets.QMainWindow):
         from pcviz.gui.session import SessionTools  # interventions, recording, playback, export
 
         self.session = SessionTools(self)
+        from pcviz.gui.console_dock import ConsoleDock  # View > Console, hidden by default
+
+        self.console = ConsoleDock(self)
         self._status_timer = QtCore.QTimer(self)
         self._status_timer.timeout.connect(self.update_status)
         self._status_timer.start(250)
@@ -199,6 +204,11 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def open_preset(self, name: str, device: str) -> None:
         if self.open_source is None:
+            self.banner.show_message(
+                "warn", "This window shows a run opened from Python; open another preset there "
+                f"(pcviz.Session({_esc(repr(name))}).show()).", self.theme, timeout_ms=10000)
+            combo = self.controls.preset
+            combo.setCurrentIndex(max(0, combo.findData(self.source.config.preset.name)))
             return
         try:
             new = self.open_source(name, device)
@@ -384,6 +394,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.save_settings()
         self._status_timer.stop()
         self.source_leaving.emit()  # a recording in progress is closed before its engine stops
+        self.console.close()
         self.source.close()
         super().closeEvent(event)
 
