@@ -11,7 +11,6 @@ import sys
 import numpy as np
 import pytest
 
-import pcviz
 from pcviz.api import CommandError, Session
 from pcviz.errors import USER_ERRORS
 from pcviz.io import open_recording

@@ -60,7 +60,7 @@ def show_session(session, theme: str | None = None, persist: bool = True):
     from pcviz.gui.main_window import MainWindow
 
     session._check_open()  # noqa: SLF001 - the session's own check: closed or stopped
-    app = make_app()
+    make_app()
     enable_ipython_qt()
     bridge = EngineBridge(session.engine, owns_engine=False)
     win = MainWindow(bridge, theme=theme, persist=persist, api_session=session)
@@ -104,3 +104,15 @@ def run() -> int:
     if not any(w.isVisible() for w in app.topLevelWidgets() if isinstance(w, QtWidgets.QMainWindow)):
         return 0
     return app.exec()
+
+
+def save_window(win, path, size: tuple[int, int] = (1600, 900)) -> bool:
+    """Show the newest frame in every view and save the window to ``path`` (PNG);
+    works offscreen, for scripts and documentation."""
+    from pathlib import Path
+
+    from pcviz.gui.launch import save_settled
+
+    win.resize(*size)
+    win.source.tick()
+    return save_settled(make_app(), win, Path(path))

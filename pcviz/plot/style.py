@@ -77,6 +77,14 @@ class PcvizFigure(Figure):
         with matplotlib.rc_context(RC):
             return super().savefig(*args, **kwargs)
 
+    def _repr_png_(self) -> bytes:
+        """Shown as a picture in IPython and Jupyter, whatever matplotlib backend runs."""
+        import io
+
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", dpi=110)
+        return buf.getvalue()
+
 
 @functools.lru_cache(maxsize=None)
 def colour_map(name: str) -> Colormap:

@@ -70,11 +70,11 @@ def timeseries(source: Any, spec: FrameSpec | None = None, *, events: list[Event
             if log:
                 ax.set_yscale("log")
             for s in marks:
-                ax.axvline(s, color=MUTED, lw=0.8, ls="--", zorder=0)
+                ax.axvline(s, color=MUTED, lw=1.0, ls="--", zorder=0)
             ax.set_title(title, loc="left")
             ax.grid(True, color="#e6e6e6", lw=0.6)
             if len(group) > 1:
-                ax.legend(loc="upper right", ncols=min(len(group), 4), frameon=False)
+                ax.legend(loc="best", ncols=min(len(group), 5), frameon=True, framealpha=0.85, edgecolor="none")
         axes[-1].set_xlabel("engine step")
         if marks:
             axes[0].annotate("dashed: interventions", xy=(1, 1.02), xycoords="axes fraction", ha="right",

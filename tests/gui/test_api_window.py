@@ -6,9 +6,14 @@ with the window's colour maps, titles and groups."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
-from PyQt6 import QtCore, QtWidgets
+from PyQt6 import QtCore, QtGui
 
 from pcviz.api import Session
 from pcviz.sim import commands as C
@@ -216,3 +221,12 @@ def test_plot_style_matches_the_window():
                                                                                              layer.index == top)
         assert style.ordered_quantities(spec) == layer_views.ordered_quantities(spec)
         assert style.group_scalars(spec.scalars) == timeseries.group_scalars(spec)
+
+
+def test_the_script_example_shows_its_session_in_the_window(tmp_path):
+    script = Path(__file__).resolve().parents[2] / "examples" / "show_session.py"
+    out = tmp_path / "win.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    subprocess.run([sys.executable, str(script), "--screenshot", str(out)], check=True, env=env, timeout=240)
+    img = QtGui.QImage(str(out))
+    assert (img.width(), img.height()) == (1600, 900)
