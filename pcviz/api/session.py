@@ -65,13 +65,13 @@ class Session:
         #: windows shown on this session (kept so they are not garbage-collected)
         self.windows: list[Any] = []
         self._closed = False
-        if not self.engine.alive:
-            self.engine.start(running=False)
+        if self._owns_engine:
+            self.engine.start(running=False)  # its thread, paused, as under the window
 
     @classmethod
     def from_engine(cls, engine: Engine) -> "Session":
-        """A session on an engine someone else owns (the window's console uses it);
-        :meth:`close` leaves that engine running."""
+        """A session on an engine someone else owns and starts (the window's console
+        uses it); :meth:`close` leaves that engine running."""
         return cls(_engine=engine)
 
     @classmethod

@@ -20,6 +20,10 @@ from pcviz.gui.bridge import EngineBridge
 from pcviz.gui.launch import _keep_going_on_errors, make_app
 
 
+#: the application of windows opened from Python (kept alive for the process)
+_APP = None
+
+
 def ipython_shell():
     """The running IPython shell, or None (IPython is not imported if it was not)."""
     ipython = sys.modules.get("IPython")
@@ -60,7 +64,8 @@ def show_session(session, theme: str | None = None, persist: bool = True):
     from pcviz.gui.main_window import MainWindow
 
     session._check_open()  # noqa: SLF001 - the session's own check: closed or stopped
-    make_app()
+    global _APP
+    _APP = make_app()  # held here: a QApplication nobody references is destroyed
     enable_ipython_qt()
     bridge = EngineBridge(session.engine, owns_engine=False)
     win = MainWindow(bridge, theme=theme, persist=persist, api_session=session)
