@@ -74,12 +74,6 @@ class Session:
         uses it); :meth:`close` leaves that engine running."""
         return cls(_engine=engine)
 
-    @classmethod
-    def attach(cls, address: str) -> "Session":
-        """A session on a run served by another process: not available yet (runs are
-        not served; every session owns its engine in this process)."""
-        raise NotImplementedError(f"Session.attach({address!r}): pcviz cannot serve runs to other processes yet")
-
     # ------------------------------------------------------------------ reading
     @property
     def spec(self) -> FrameSpec:
