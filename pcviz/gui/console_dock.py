@@ -1,13 +1,16 @@
 """A Python console in the window (View > Console, hidden by default): qtconsole's
 Jupyter widget on an in-process kernel where qtconsole is installed (``pip install
-pcviz[console]``), else pyqtgraph's console. Its namespace holds ``session`` (a
+pcviz[console]``), else pyqtgraph's console (``PCVIZ_CONSOLE=pyqtgraph`` chooses it). Its namespace holds ``session`` (a
 :class:`pcviz.Session` on the window's live engine; ``recording`` in playback),
-``window``, ``np``, ``torch`` and ``pcviz``. Commands run in the window's thread; a
+``window``, ``np``, ``torch`` and ``pcviz`` (qtconsole's kernel is one per process,
+its namespace shared by the windows' consoles). Commands run in the window's thread; a
 command that runs steps keeps the window painting while it waits."""
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
+import os
 from typing import Any
 
 import numpy as np
@@ -28,9 +31,12 @@ class ConsoleDock(QtCore.QObject):
     """The console dock of a :class:`~pcviz.gui.main_window.MainWindow`; it follows the
     window's source (a preset switch, a recording opened)."""
 
-    def __init__(self, win, prefer: str = "auto"):
+    def __init__(self, win, prefer: str | None = None):
         super().__init__(win)
         self.win = win
+        prefer = (prefer or os.environ.get("PCVIZ_CONSOLE") or "auto").lower()
+        if prefer not in ("auto", "qtconsole", "pyqtgraph"):
+            raise ValueError(f"PCVIZ_CONSOLE = {prefer!r}: auto, qtconsole or pyqtgraph")
         self.kind = "qtconsole" if prefer in ("auto", "qtconsole") and qtconsole_available() else "pyqtgraph"
         self.namespace: dict[str, Any] = {}
         self._sessions: dict[int, Any] = {}  # id(engine) -> Session wrapping it
@@ -90,12 +96,9 @@ class ConsoleDock(QtCore.QObject):
 
     def _make_widget(self) -> QtWidgets.QWidget:
         if self.kind == "qtconsole":
-            from qtconsole.inprocess import QtInProcessKernelManager
             from qtconsole.rich_jupyter_widget import RichJupyterWidget
 
-            km = QtInProcessKernelManager()
-            km.start_kernel(show_banner=False)
-            km.kernel.gui = "qt"
+            km = shared_kernel()
             km.kernel.shell.push(self.namespace)
             client = km.client()
             client.start_channels()
@@ -125,9 +128,28 @@ class ConsoleDock(QtCore.QObject):
         return self.widget.output.toPlainText()
 
     def close(self) -> None:
-        if self._kernel_manager is not None:
-            self._kernel_manager.shutdown_kernel()
+        if self._kernel_manager is not None and self.widget is not None:
+            self.widget.kernel_client.stop_channels()
             self._kernel_manager = None
+
+
+_KERNEL = None
+
+
+def shared_kernel():
+    """The in-process IPython kernel of the qtconsole consoles: one for the process,
+    started on first use and kept (with its threads) until exit; the consoles of
+    several windows share its namespace."""
+    global _KERNEL
+    if _KERNEL is None:
+        from qtconsole.inprocess import QtInProcessKernelManager
+
+        km = QtInProcessKernelManager()
+        km.start_kernel(show_banner=False)
+        km.kernel.gui = "qt"
+        _KERNEL = km
+        atexit.register(km.shutdown_kernel)
+    return _KERNEL
 
 
 def _process_events() -> None:

@@ -166,11 +166,13 @@ def test_the_terminal_shell_gets_its_qt_loop_started_by_show(qtbot, session):
         TerminalInteractiveShell.clear_instance()
 
 
-def test_console_dock_runs_code_against_the_session(qtbot, session):
+def test_console_dock_runs_code_against_the_session(qtbot, session, monkeypatch):
+    monkeypatch.setenv("PCVIZ_CONSOLE", "pyqtgraph")  # the fallback; qtconsole's widget is tested below
     s = session
     win = s.show(persist=False)
     qtbot.addWidget(win)
     console = win.console
+    assert console.kind == "pyqtgraph"
     assert not console.dock.isVisible()  # hidden by default
     view = next(a for a in win.menuBar().actions() if a.text() == "&View").menu()
     assert console.dock.toggleViewAction() in view.actions()
@@ -186,7 +188,50 @@ def test_console_dock_runs_code_against_the_session(qtbot, session):
     assert "no layer named 'x7'" in console.output_text()
 
 
-def test_console_of_a_window_opened_from_the_command_line_wraps_its_engine(open_window):
+@pytest.fixture(scope="module")
+def console_kernel(qapp):
+    """qtconsole's in-process kernel lives for the process, by design, and so do the
+    threads it and jupyter_core start (the history writer; a task runner for the main
+    thread, made when a cell lets Qt process events, as a cell that runs steps does):
+    started here, before the test's thread check, by a cell run in a widget of its own."""
+    pytest.importorskip("qtconsole")
+    import time
+
+    from qtconsole.rich_jupyter_widget import RichJupyterWidget
+
+    from pcviz.gui.console_dock import shared_kernel
+
+    km = shared_kernel()
+    w = RichJupyterWidget()
+    w.kernel_manager, w.kernel_client = km, km.client()
+    w.kernel_client.start_channels()
+    w.execute("from PyQt6.QtWidgets import QApplication; QApplication.processEvents(); 0")
+    deadline = time.monotonic() + 20
+    while "Out[" not in w._control.toPlainText() and time.monotonic() < deadline:  # noqa: SLF001
+        qapp.processEvents()
+    w.kernel_client.stop_channels()
+    w.deleteLater()
+    return km
+
+
+def test_qtconsole_widget_runs_code_against_the_session(console_kernel, qtbot, session, monkeypatch):
+    monkeypatch.setenv("PCVIZ_CONSOLE", "qtconsole")
+    s = session
+    win = s.show(persist=False)
+    qtbot.addWidget(win)
+    console = win.console
+    assert console.kind == "qtconsole"
+    console.execute("session.clamp('x1', [3], 0.5)")
+    qtbot.waitUntil(lambda: any(e.kind == "clamp" for e in s.events()), timeout=20000)
+    console.execute("n = int(np.arange(4).sum()) + torch.ones(2).numel(); session.step(3).step")
+    qtbot.waitUntil(lambda: s.step_count == 3, timeout=20000)
+    qtbot.waitUntil(lambda: "Out[" in console.output_text(), timeout=20000)
+    assert console_kernel.kernel.shell.user_ns["n"] == 8
+    assert s.frame()["x1"]["activity"][3] == pytest.approx(0.5)
+
+
+def test_console_of_a_window_opened_from_the_command_line_wraps_its_engine(open_window, monkeypatch):
+    monkeypatch.setenv("PCVIZ_CONSOLE", "pyqtgraph")
     win = open_window("digits-pc", *SMALL)
     s = win.console.namespace["session"]
     assert s.engine is win.source.engine
