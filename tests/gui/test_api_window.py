@@ -102,6 +102,42 @@ def test_session_methods_log_what_the_window_controls_log(open_window, qtbot, se
     assert _events(s.events()) == _events(bridge.engine.events.all())
 
 
+def test_labels_release_and_clear_log_what_the_window_logs(open_window, qtbot):
+    over = ("data.batch_size=4", "engine.learning=false")
+    win = open_window("digits-supervised", *over)
+    bridge, tools = win.source, win.session
+
+    def steps(n):
+        target = bridge.engine.step_count + n
+        win.send(C.Step(n))
+        bridge.wait_for_step(target, timeout=30)
+
+    steps(2)
+    qtbot.mouseClick(tools.panel.label_buttons[3], LEFT)  # "imagine" is ticked by default
+    steps(5)
+    tools.panel.imagine.setChecked(False)
+    qtbot.mouseClick(tools.panel.label_buttons[7], LEFT)
+    tools.selector.select(1, [2, 5])
+    qtbot.mouseClick(tools.panel.clamp_button, LEFT)
+    steps(3)
+    qtbot.mouseClick(tools.panel.release_button, LEFT)
+    qtbot.mouseClick(tools.panel.clear_button, LEFT)
+    steps(1)
+    qtbot.waitUntil(lambda: len(bridge.engine.events) >= 10, timeout=10000)  # start + 9 commands
+
+    with Session("digits-supervised", set={"data.batch_size": 4, "engine.learning": False}, device="cpu") as s:
+        s.step(2)
+        s.label(3, imagine=True)
+        s.step(5)
+        s.label(7)
+        s.clamp("x1", [2, 5], tools.panel.value.value())
+        s.step(3)
+        s.release("x1", [2, 5])
+        s.clear()
+        s.step(1)
+        assert _events(s.events()) == _events(bridge.engine.events.all())
+
+
 def test_show_opens_the_window_on_the_same_engine_and_closing_it_keeps_the_session(qtbot, session):
     s = session
     win = s.show(theme="light", persist=False)
