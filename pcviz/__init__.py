@@ -6,25 +6,28 @@
     pcviz.plot.hierarchy(s.frame())    # matplotlib figures (pcviz.plot)
 
 ``import pcviz`` itself imports neither torch, Qt nor matplotlib; each is imported
-when first used.
+when first used (PEP 562 module attributes).
 """
+
+import importlib
 
 __version__ = "0.1.0"
 
 __all__ = ["Session", "CommandError", "plot", "run"]
 
+#: attribute -> (module, name in it; None: the module itself). Imported by name on first
+#: use, so that every part may read pcviz.__version__ without depending on these.
+_LAZY = {
+    "Session": ("pcviz.api", "Session"),
+    "CommandError": ("pcviz.api", "CommandError"),
+    "plot": ("pcviz.plot", None),
+    "run": ("pcviz.gui.session_window", "run"),
+}
+
 
 def __getattr__(name: str):
-    if name in ("Session", "CommandError"):
-        import pcviz.api
-
-        return getattr(pcviz.api, name)
-    if name == "plot":
-        import importlib
-
-        return importlib.import_module("pcviz.plot")
-    if name == "run":
-        from pcviz.gui.session_window import run
-
-        return run
-    raise AttributeError(f"module 'pcviz' has no attribute {name!r}")
+    if name not in _LAZY:
+        raise AttributeError(f"module 'pcviz' has no attribute {name!r}")
+    module, attr = _LAZY[name]
+    mod = importlib.import_module(module)
+    return mod if attr is None else getattr(mod, attr)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from pcviz.api import CommandError, Session
-from pcviz.errors import USER_ERRORS
+from pcviz.errors import PcvizError
 from pcviz.io import open_recording
 from pcviz.sim import Engine, load_preset
 from pcviz.sim import commands as C
@@ -130,7 +130,7 @@ def test_bad_arguments_give_the_clear_error_and_the_session_runs_on(session, tmp
     assert s.config.model.dt > 0
     s.step(3)
     assert s.step_count == 4
-    assert isinstance(CommandError("x", "y"), USER_ERRORS)  # the CLI prints it without a traceback
+    assert isinstance(CommandError("x", "y"), PcvizError)  # the CLI prints it without a traceback
 
 
 def test_imagine_a_digit_clamps_the_label_and_frees_the_input():

@@ -2,7 +2,7 @@
 IPython or a notebook (no Qt needed until ``show()``)."""
 
 from pcviz.api.errors import CommandError
-from pcviz.api.frame import SessionFrame, layer_index
+from pcviz.sim.frame_view import SessionFrame, layer_index
 from pcviz.api.session import Session
 
 __all__ = ["CommandError", "Session", "SessionFrame", "layer_index"]

@@ -4,8 +4,10 @@ exist). Its message is the one the window's banner shows for the same command.""
 
 from __future__ import annotations
 
+from pcviz.errors import PcvizError
 
-class CommandError(ValueError):
+
+class CommandError(PcvizError, ValueError):
     """A command of a :class:`~pcviz.api.session.Session` was refused; the session
     keeps running. ``command`` is the command's name (``clamp``, ``set_param``...)."""
 

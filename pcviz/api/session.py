@@ -32,11 +32,11 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from pcviz.api.errors import CommandError
-from pcviz.api.frame import SessionFrame, layer_index
-from pcviz.config import ConfigError, InterventionSpec, build, read_toml
+from pcviz.config import ConfigError, read_toml
 from pcviz.sim import commands as C
 from pcviz.sim.engine import Engine
 from pcviz.sim.events import Event
+from pcviz.sim.frame_view import SessionFrame, layer_index
 from pcviz.sim.frames import FrameSpec
 from pcviz.sim.presets import load_preset
 
@@ -239,10 +239,16 @@ class Session:
             items, source = list(path_or_list), None
         specs = []
         for i, item in enumerate(items):
+            where = f"interventions[{i}]"
+            if not isinstance(item, dict):
+                raise CommandError("schedule", f"{where} = {item!r}: expected a table (a dict)")
+            step = item.get("step")
+            if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+                raise CommandError("schedule", f"{where}.step = {step!r}: must be an engine step (an integer >= 0)")
             try:
-                spec = build(InterventionSpec, item, prefix=f"interventions[{i}]", source=source)
-                specs.append((spec.step, C.command_from_spec(spec)))
-            except (ConfigError, ValueError, TypeError) as exc:
+                table = {k: v for k, v in item.items() if k != "step"}
+                specs.append((step, C.command_from_schedule(table, where, source)))
+            except ConfigError as exc:
                 raise CommandError("schedule", str(exc)) from None
         errors: list[str] = []
 
@@ -349,10 +355,9 @@ class Session:
         self.engine.submit(cmd)
         self.engine.submit(C.Call(lambda _engine: done.set()))
         self._wait(done.is_set)
-        name = _snake(type(cmd).__name__)
         for ev in self.engine.events.since(cursor)[0]:
-            if ev.kind == "error" and ev.payload.get("command") == name:
-                raise CommandError(name, str(ev.payload.get("message", "")))
+            if ev.kind == "error" and ev.payload.get("command") == cmd.kind:
+                raise CommandError(cmd.kind, str(ev.payload.get("message", "")))
 
     def _start_steps(self, n: int) -> int:
         """Send Step(n); the engine step at which those steps are done."""
@@ -438,10 +443,6 @@ def _units(units: Units, command: str) -> tuple[int, ...]:
     if not out:
         raise CommandError(command, "units: an empty selection (give None for every unit)")
     return out
-
-
-def _snake(name: str) -> str:
-    return "".join(("_" + ch.lower()) if ch.isupper() and i else ch.lower() for i, ch in enumerate(name))
 
 
 def _interactive() -> bool:

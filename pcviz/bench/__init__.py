@@ -7,13 +7,9 @@ the min-max, because these machines are noisy. Nothing here is asserted in tests
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -146,14 +142,3 @@ def table(report: dict[str, Any]) -> str:
         out.append(f"{'matmul roofline':<24} {n['fraction_of_peak']:>12.1%}   ({n['net']})")
     out.append(f"\n{report.get('seconds', 0):.0f} s in all")
     return "\n".join(out)
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    out = getattr(args, "out", None)
-    plot = None if args.quick else str(Path("docs/images/scaling.png"))
-    report = run(quick=args.quick, device=args.device, scaling_plot=plot, log=lambda s: print(s, file=sys.stderr))
-    print(table(report))
-    if out:
-        Path(out).write_text(json.dumps(report, indent=1, default=str))
-        print(f"report: {out}")
-    return 0

@@ -16,8 +16,8 @@ import sys
 
 from PyQt6 import QtCore, QtWidgets
 
-from pcviz.gui.bridge import EngineBridge
-from pcviz.gui.launch import _keep_going_on_errors, make_app
+from pcviz.gui.app import _keep_going_on_errors, make_app, save_settled
+from pcviz.gui.sources.live import EngineBridge
 
 
 #: the application of windows opened from Python (kept alive for the process)
@@ -60,8 +60,8 @@ def _process_events() -> None:
 
 
 def show_session(session, theme: str | None = None, persist: bool = True):
-    """Open a :class:`~pcviz.gui.main_window.MainWindow` on ``session``'s engine."""
-    from pcviz.gui.main_window import MainWindow
+    """Open a :class:`~pcviz.gui.window.main_window.MainWindow` on ``session``'s engine."""
+    from pcviz.gui.window.main_window import MainWindow
 
     session._check_open()  # noqa: SLF001 - the session's own check: closed or stopped
     global _APP
@@ -115,8 +115,6 @@ def save_window(win, path, size: tuple[int, int] = (1600, 900)) -> bool:
     """Show the newest frame in every view and save the window to ``path`` (PNG);
     works offscreen, for scripts and documentation."""
     from pathlib import Path
-
-    from pcviz.gui.launch import save_settled
 
     win.resize(*size)
     win.source.tick()

@@ -13,14 +13,15 @@ from typing import Any
 import matplotlib
 import numpy as np
 
-from pcviz.api.frame import SessionFrame
+from pcviz.display.tiling import Tiler, nice_ceil
 from pcviz.plot.style import (POSITIVE_MAP, RC, SIGNED_MAP, PcvizFigure, cell_title, colour_map,
                                ordered_quantities)
+from pcviz.sim.frame_view import SessionFrame
 from pcviz.sim.frames import Frame, FrameSpec
 
 
 def as_frame(obj: Any, spec: FrameSpec | None = None, index: int | None = None) -> SessionFrame:
-    """A :class:`~pcviz.api.frame.SessionFrame` from a session frame, a ``Frame`` with
+    """A :class:`~pcviz.sim.frame_view.SessionFrame` from a session frame, a ``Frame`` with
     its ``spec``, or a recording with a frame ``index``."""
     if isinstance(obj, SessionFrame):
         return obj
@@ -61,7 +62,6 @@ def hierarchy(frame: Any, spec: FrameSpec | None = None, *, index: int | None = 
     """Draw one frame (see :func:`as_frame` for what it accepts); ``quantities``
     chooses the columns (default: every quantity, the common four first). Returns a
     matplotlib ``Figure`` (``fig.savefig("h.pdf")``: vector, text as text)."""
-    from pcviz.gui.tiling import Tiler, nice_ceil  # pure numpy
 
     f = as_frame(frame, spec, index)
     spec, raw = f.spec, f.raw

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.colors import Colormap, ListedColormap
 from matplotlib import colormaps
 
+from pcviz.display.tiling import is_signed
 from pcviz.models.base import COMMON_QUANTITIES
 from pcviz.sim.frames import FrameSpec, LayerFrameSpec
 
@@ -32,16 +33,13 @@ SERIES = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e3
 SIGNED_MAP = "CET-D1A"
 POSITIVE_MAP = "viridis"
 
-#: the time-series groups of the window (pcviz.gui.timeseries.GROUPS): prefix, title, log y
+#: the time-series groups of the window (pcviz.gui.views.timeseries.GROUPS): prefix, title, log y
 GROUPS = (
     ("energy", "energy F per layer", False),
     ("error_norm", "error norm \u2016\u03b5\u2016 per layer", False),
     ("precision", "mean precision \u03a0 per layer", False),
     ("kl", "KL per level", False),
 )
-#: events drawn as markers (pcviz.gui.interventions.INTERVENTION_KINDS)
-INTERVENTION_KINDS = ("clamp", "release", "pulse", "lesion", "occlude", "unocclude", "clear_interventions",
-                      "set_label")
 
 _TITLES = {"activity": "activity", "prediction": "prediction", "error": "error", "precision": "precision"}
 _INPUT_TITLES = {"activity": "input", "prediction": "reconstruction", "error": "error", "precision": "precision"}
@@ -107,15 +105,13 @@ def colour_map(name: str) -> Colormap:
 
 def ordered_quantities(spec: FrameSpec) -> tuple[list[str], list[str]]:
     """(signed, non-negative) quantities over all layers, the common four first."""
-    from pcviz.gui.tiling import is_signed  # pure numpy
-
     names = spec.quantity_names()
     names = [q for q in COMMON_QUANTITIES if q in names] + [q for q in names if q not in COMMON_QUANTITIES]
     return [q for q in names if is_signed(q)], [q for q in names if not is_signed(q)]
 
 
 def cell_title(layer: LayerFrameSpec, q: str, top: bool = False) -> str:
-    """The window's title of a map (pcviz.gui.layer_views.cell_title)."""
+    """The window's title of a map (pcviz.gui.views.hierarchy.cell_title)."""
     titles = _INPUT_TITLES if layer.role == "input" else _TITLES
     base = titles.get(q, q.replace("_", " "))
     sub = str(layer.index).translate(_SUB)

@@ -9,9 +9,9 @@ from typing import Any, Iterable
 import matplotlib
 import numpy as np
 
-from pcviz.api.frame import SessionFrame
-from pcviz.plot.style import (ACCENT, INTERVENTION_KINDS, MUTED, RC, SERIES, PcvizFigure, group_scalars,
-                               scalar_label)
+from pcviz.sim.frame_view import SessionFrame
+from pcviz.plot.style import ACCENT, MUTED, RC, SERIES, PcvizFigure, group_scalars, scalar_label
+from pcviz.sim import commands as C
 from pcviz.sim.events import Event
 from pcviz.sim.frames import Frame, FrameSpec
 
@@ -57,7 +57,8 @@ def timeseries(source: Any, spec: FrameSpec | None = None, *, events: list[Event
         raise ValueError(f"timeseries: nothing to draw (scalars of this run: {list(spec.scalars)})")
     groups = group_scalars(names)
     layer_names = {l.index: l.name for l in spec.layers}
-    marks = [e.step for e in evs if e.kind in INTERVENTION_KINDS]
+    marked = C.kinds("intervention")  # what the window marks on its time series
+    marks = [e.step for e in evs if e.kind in marked]
     with matplotlib.rc_context(RC):
         fig = PcvizFigure(figsize=(width, plot_inches * len(groups) + 0.4), layout="constrained")
         axes = fig.subplots(len(groups), 1, sharex=True, squeeze=False)[:, 0]

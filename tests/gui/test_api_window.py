@@ -243,7 +243,7 @@ def console_kernel(qapp):
 
     from qtconsole.rich_jupyter_widget import RichJupyterWidget
 
-    from pcviz.gui.console_dock import shared_kernel
+    from pcviz.gui.window.console import shared_kernel
 
     km = shared_kernel()
     w = RichJupyterWidget()
@@ -274,21 +274,33 @@ def test_qtconsole_widget_runs_code_against_the_session(console_kernel, qtbot, s
     assert s.frame()["x1"]["activity"][3] == pytest.approx(0.5)
 
 
-def test_console_of_a_window_opened_from_the_command_line_wraps_its_engine(open_window, monkeypatch):
+def test_console_of_a_window_opened_from_the_command_line_wraps_its_engine(open_window, qtbot, monkeypatch):
     monkeypatch.setenv("PCVIZ_CONSOLE", "pyqtgraph")
-    win = open_window("digits-pc", *SMALL)
+    win = open_window("digits-pc", *SMALL, session_factory=Session.from_engine)  # as `pcviz` opens it
     s = win.console.namespace["session"]
-    assert s.engine is win.source.engine
+    assert s.engine is win.source.engine is win.console.namespace["engine"]
     win.console.execute("session.step(2)")
     assert win.source.engine.step_count == 2
     s.close()  # a session on the window's engine leaves that engine running
     assert win.source.engine.alive
+    win.open_preset("digits-lvae", "cpu")  # a new engine: the console's session follows it
+    qtbot.waitUntil(lambda: win.console.namespace["session"].engine is win.source.engine, timeout=10000)
+    assert win.console.namespace["session"] is not s
+
+
+def test_console_without_a_session_factory_offers_the_engine(open_window, monkeypatch):
+    monkeypatch.setenv("PCVIZ_CONSOLE", "pyqtgraph")
+    win = open_window("digits-pc", *SMALL)
+    ns = win.console.namespace
+    assert ns["session"] is None and ns["engine"] is win.source.engine
 
 
 def test_plot_style_matches_the_window():
     import pyqtgraph as pg
 
-    from pcviz.gui import interventions, layer_views, theme, timeseries
+    from pcviz.gui import theme
+    from pcviz.gui.views import hierarchy as layer_views
+    from pcviz.gui.views import timeseries
     from pcviz.plot import style
     from pcviz.sim import load_preset
     from pcviz.sim.engine import Engine
@@ -296,7 +308,6 @@ def test_plot_style_matches_the_window():
     assert style.SERIES == theme.LIGHT.series and style.PANEL == theme.LIGHT.panel
     assert (style.SIGNED_MAP, style.POSITIVE_MAP) == (theme.LIGHT.signed_map, theme.POSITIVE_MAP)
     assert style.GROUPS == timeseries.GROUPS
-    assert style.INTERVENTION_KINDS == interventions.INTERVENTION_KINDS
     for name in (style.SIGNED_MAP, style.POSITIVE_MAP):
         ours = (style.colour_map(name)(np.linspace(0, 1, 64))[:, :3] * 255)
         theirs = pg.colormap.get(name).map(np.linspace(0, 1, 64), mode="float")[:, :3] * 255

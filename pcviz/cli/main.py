@@ -1,0 +1,119 @@
+"""The ``pcviz`` argument parser and the dispatch to the command modules next to it.
+Qt is imported only by the window commands (:mod:`pcviz.cli.window`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pcviz import __version__
+from pcviz.config import ConfigError
+from pcviz.errors import PcvizError
+
+
+def _add_run_options(p: argparse.ArgumentParser, preset_required: bool = False) -> None:
+    p.add_argument("--preset", default=None if preset_required else "digits-pc", required=preset_required,
+                   help="preset name (see `pcviz presets`) or path to a .toml file")
+    p.add_argument("--device", default=None, choices=("auto", "cpu", "cuda", "mps"),
+                   help="torch device (default: the preset's, normally auto)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a preset value, e.g. --set model.dt=0.05 (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pcviz", description="Watch hierarchical predictive-coding networks and Ladder VAEs infer and learn.")
+    parser.add_argument("--version", action="version", version=f"pcviz {__version__}")
+    _add_run_options(parser)
+    parser.add_argument("--screenshot", metavar="FILE.png", help="run --steps steps, save the window and exit")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="steps before --screenshot (default 200), or of --headless (default 2000)")
+    parser.add_argument("--headless", action="store_true",
+                        help="no window: run the preset in the terminal and print what it does")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("record", help="run headless and record to HDF5")
+    _add_run_options(p, preset_required=True)
+    p.add_argument("--steps", type=int, required=True, help="engine steps to run")
+    p.add_argument("--out", required=True, help="output .h5 file")
+    p.add_argument("--every", type=int, default=1, help="record every K-th step (default 1)")
+    p.add_argument("--batch", action="store_true", help="record the whole batch, not only the displayed sample")
+    p.add_argument("--weights-every", type=int, default=0, help="snapshot the weights every K steps (0: never)")
+    p.add_argument("--lzf", action="store_true", help="compress datasets with lzf")
+
+    p = sub.add_parser("play", help="play a recording in the window")
+    p.add_argument("file", help="recording (.h5)")
+    p.add_argument("--screenshot", metavar="FILE.png", help="show --frame, save the window and exit")
+    p.add_argument("--frame", type=int, default=0, help="frame shown by --screenshot")
+
+    p = sub.add_parser("info", help="summarise a recording")
+    p.add_argument("file", help="recording (.h5)")
+
+    sub.add_parser("presets", help="list the presets and what each shows")
+
+    p = sub.add_parser("train", help="train a preset's model and save a checkpoint (remakes shipped ones)")
+    _add_run_options(p, preset_required=True)
+    p.add_argument("--out", required=True, help="checkpoint file to write")
+    p.add_argument("--steps", type=int, default=None, help="engine steps (default: the preset's train_steps)")
+
+    p = sub.add_parser("run", help="run a preset headless and print energies (no window, no recording)")
+    _add_run_options(p)
+    p.add_argument("--steps", type=int, default=2000)
+
+    p = sub.add_parser("bench", help="the benchmark table, as ratios measured side by side")
+    p.add_argument("--quick", action="store_true", help="small sizes, about 70 seconds on two CPU cores")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--out", default=None, help="write the report as JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except ConfigError as exc:
+        print(f"pcviz: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pcviz: interrupted", file=sys.stderr)
+        return 130
+    except PcvizError as exc:  # its message says what is wrong and where
+        print(f"pcviz: {exc}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    cmd = args.command
+    if cmd == "presets":
+        from pcviz.cli.run import cmd_presets
+
+        return cmd_presets()
+    if cmd == "run" or (cmd is None and args.headless):
+        from pcviz.cli.run import cmd_run
+
+        return cmd_run(args)
+    if cmd == "train":
+        from pcviz.cli.train import cmd_train
+
+        return cmd_train(args)
+    if cmd == "record":
+        from pcviz.cli.record import cmd_record
+
+        return cmd_record(args)
+    if cmd == "info":
+        from pcviz.cli.info import cmd_info
+
+        return cmd_info(args)
+    if cmd == "bench":
+        from pcviz.cli.bench import cmd_bench
+
+        return cmd_bench(args)
+    from pcviz.cli.window import cmd_live, cmd_play  # Qt is imported only from here
+
+    if cmd == "play":
+        return cmd_play(args)
+    return cmd_live(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

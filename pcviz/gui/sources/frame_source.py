@@ -1,0 +1,191 @@
+"""Where the views get their frames: the small interface a live engine and a
+recording player both implement.
+
+A :class:`FrameSource` pulls the newest frame on a display timer (target 60 Hz) and
+emits it; views subscribe to its signals and never ask where frames come from.
+Everything a view may want to know about its source is declared here (``live``,
+``config``, ``running``, ``hold_steps``, ``takes_commands``, ``closed``, ``device``,
+``engine``, ``recording``), so no view probes attributes or checks the source's type.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from PyQt6 import QtCore
+
+from pcviz.sim.commands import Command
+from pcviz.sim.events import Event
+from pcviz.sim.frames import Frame, FrameSpec
+
+if TYPE_CHECKING:
+    from pcviz.config import RunConfig
+    from pcviz.io import Recording
+    from pcviz.sim.engine import Engine
+
+
+class RateMeter:
+    """Events per second over a sliding window of the last ``window`` seconds."""
+
+    def __init__(self, window: float = 1.0):
+        self.window = window
+        self._t: deque[float] = deque()
+
+    def tick(self, now: float | None = None) -> None:
+        now = time.perf_counter() if now is None else now
+        self._t.append(now)
+        while self._t and now - self._t[0] > self.window:
+            self._t.popleft()
+
+    def rate(self, now: float | None = None) -> float:
+        now = time.perf_counter() if now is None else now
+        while self._t and now - self._t[0] > self.window:
+            self._t.popleft()
+        if len(self._t) < 2:
+            return 0.0
+        span = max(now - self._t[0], self._t[-1] - self._t[0])
+        return (len(self._t) - 1) / span if span > 0 else 0.0
+
+
+class _QObjectABCMeta(type(QtCore.QObject), abc.ABCMeta):
+    """Lets a QObject subclass declare abstract methods."""
+
+
+class FrameSource(QtCore.QObject, metaclass=_QObjectABCMeta):
+    """Base of the frame sources. Subclasses implement :meth:`take` (newest frame or
+    None), :meth:`poll_events` and the properties; the display timer lives here."""
+
+    #: a new frame to show (pcviz.sim.frames.Frame)
+    frame_ready = QtCore.pyqtSignal(object)
+    #: an engine event (pcviz.sim.events.Event): commands, errors, divergence
+    engine_event = QtCore.pyqtSignal(object)
+    #: running/paused/diverged changed
+    state_changed = QtCore.pyqtSignal()
+
+    #: runs an engine here: commands change what it computes (interventions, parameters)
+    live = False
+
+    def __init__(self, spec: FrameSpec, display_hz: float = 60.0, parent: QtCore.QObject | None = None):
+        super().__init__(parent)
+        self.spec = spec
+        self.last_frame: Frame | None = None
+        self.display_rate = RateMeter()
+        self._timer = QtCore.QTimer(self)
+        self._timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
+        self._timer.timeout.connect(self.tick)
+        self.set_display_hz(display_hz)
+        self._state: tuple = ()
+
+    # ------------------------------------------------------------ to implement
+    @abc.abstractmethod
+    def take(self) -> Frame | None:
+        """The newest frame since the last call, or None."""
+
+    def poll_events(self) -> list[Event]:
+        return []
+
+    @property
+    @abc.abstractmethod
+    def config(self) -> RunConfig | None:
+        """The run's configuration; None when a recording's cannot be resolved here."""
+
+    @property
+    @abc.abstractmethod
+    def running(self) -> bool:
+        """Frames are coming: the engine runs, or the recording plays."""
+
+    @property
+    def hold_steps(self) -> int | None:
+        """Steps each input sample is held, when the configuration says."""
+        cfg = self.config
+        return None if cfg is None else int(cfg.data.hold_steps)
+
+    @property
+    def takes_commands(self) -> bool:
+        """:meth:`submit` does something: every command for a live run; play, pause and
+        step for a recording's player."""
+        return self.live
+
+    @property
+    def closed(self) -> bool:
+        """:meth:`close` was called: submit nothing more."""
+        return False
+
+    @property
+    def device(self) -> str:
+        """The torch device type the frames are computed on ("cpu", "cuda", ...)."""
+        return "cpu"
+
+    @property
+    def engine(self) -> Engine | None:
+        """The engine behind a live source (a recorder attaches to it); None otherwise."""
+        return None
+
+    @property
+    def recording(self) -> Recording | None:
+        """The recording a player shows (the window adds a timeline for it); None otherwise."""
+        return None
+
+    def attach(self, show_frame) -> None:
+        """Call ``show_frame(frame)`` for every frame from now on, and once now with the
+        last frame shown, if any (a view created mid-run starts filled)."""
+        self.frame_ready.connect(show_frame)
+        if self.last_frame is not None:
+            show_frame(self.last_frame)
+
+    def state(self) -> tuple:
+        """Whatever, when it changes, should refresh the controls (compared by value)."""
+        return ()
+
+    def submit(self, cmd: Command) -> None:
+        raise RuntimeError(f"{type(self).__name__} does not take commands")
+
+    # ----------------------------------------------------------------- shared
+    @property
+    def display_hz(self) -> float:
+        return self._display_hz
+
+    def set_display_hz(self, hz: float) -> None:
+        self._display_hz = max(1.0, float(hz))
+        # whole milliseconds, rounded down so that 60 Hz is at least 60 ticks a second
+        self._timer.setInterval(max(1, int(1000.0 / self._display_hz)))
+
+    def start_display(self) -> None:
+        self._timer.start()
+
+    def stop_display(self) -> None:
+        self._timer.stop()
+
+    @property
+    def displaying(self) -> bool:
+        return self._timer.isActive()
+
+    def tick(self) -> Frame | None:
+        """One display tick: emit the newest frame (if new) and the new events."""
+        for ev in self.poll_events():
+            self.engine_event.emit(ev)
+        frame = self.take()
+        if frame is not None:
+            self.last_frame = frame
+            self.display_rate.tick()
+            self.frame_ready.emit(frame)
+        st = self.state()
+        if st != self._state:
+            self._state = st
+            self.state_changed.emit()
+        return frame
+
+    @property
+    def fps(self) -> float:
+        return self.display_rate.rate()
+
+    def describe(self) -> dict[str, Any]:
+        """Status-bar facts: step, sample, rate, device..."""
+        f = self.last_frame
+        return {"step": None if f is None else f.step, "sample": None if f is None else f.sample_index}
+
+    def close(self) -> None:
+        self.stop_display()

@@ -1,0 +1,163 @@
+"""The live source: an :class:`~pcviz.sim.engine.Engine` running in its own thread,
+seen from the Qt side.
+
+The engine's step loop runs in the engine's worker thread (``engine.start()``), never
+in the GUI thread. The bridge owns that thread's life (start on :meth:`start`, stop
+and join on :meth:`close`), pulls the newest frame from a latest-frame slot on the
+display timer, forwards the engine's events as Qt signals and passes typed commands
+on. The engine never waits for the GUI.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from PyQt6 import QtCore
+
+import torch
+
+from pcviz.gui.sources.frame_source import FrameSource
+from pcviz.sim.commands import Command, Step
+from pcviz.sim.engine import Engine
+from pcviz.sim.events import Event
+from pcviz.sim.frames import Frame
+
+
+def engine_threads(engine: Engine | None = None) -> int:
+    """torch threads for the engine's thread: the preset's ``engine.threads`` when set,
+    else one core fewer than the process would use, so that the window keeps one. (The
+    engine applies the count in its own thread; torch's count is per thread. On a busy
+    two-core machine the default preset ran about 100 times slower when the count was
+    set in the main thread only: its team waits for a core the other thread holds.)"""
+    configured = engine.config.engine.threads if engine is not None else 0
+    return configured if configured > 0 else max(1, torch.get_num_threads() - 1)
+
+
+class EngineBridge(FrameSource):
+    live = True
+
+    def __init__(self, engine: Engine, display_hz: float = 60.0, threads: int | None = None,
+                 parent: QtCore.QObject | None = None, owns_engine: bool = True):
+        super().__init__(engine.spec, display_hz, parent)
+        self._engine = engine
+        #: False for a window on a pcviz.Session: closing the window leaves the engine running
+        self.owns_engine = owns_engine
+        self.threads = engine_threads(engine) if threads is None else int(threads)
+        self._slot = engine.subscribe_latest(with_basis=True)
+        self._cursor = 0
+        self._closed = False
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self, play: bool = False, display: bool = True) -> None:
+        """Start the engine thread (paused unless ``play``) and the display timer."""
+        if self._closed:
+            raise RuntimeError("this bridge was closed; make a new one")
+        self.engine.threads = self.threads  # the engine applies it in its own thread
+        self.engine.start(running=play)
+        if display:
+            self.start_display()
+
+    def close(self) -> None:
+        """Stop the display timer and (when it owns it) the engine thread (joined). Idempotent."""
+        self.stop_display()
+        if self._closed:
+            return
+        self._closed = True
+        self.engine.unsubscribe(self._slot)
+        if self.owns_engine:
+            self.engine.stop()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def alive(self) -> bool:
+        return self.engine.alive
+
+    # ------------------------------------------------------------ FrameSource
+    def take(self) -> Frame | None:
+        spec = self.engine.spec
+        if spec is not self.spec:  # the batch size changed: same layers, new batch axis
+            self.spec = spec
+        return self._slot.take()
+
+    def poll_events(self) -> list[Event]:
+        new, self._cursor = self.engine.events.since(self._cursor)
+        return new
+
+    def state(self) -> tuple:
+        e = self.engine
+        return (bool(e.running), e.diverged is not None, bool(e.config.engine.learning))
+
+    def submit(self, cmd: Command) -> None:
+        if self._closed:
+            raise RuntimeError("the engine was stopped")
+        self.engine.submit(cmd)
+
+    @property
+    def running(self) -> bool:
+        return bool(self.engine.running)
+
+    @property
+    def config(self):
+        return self.engine.config
+
+    @property
+    def device(self) -> str:
+        return self.engine.device.type
+
+    def describe(self) -> dict[str, Any]:
+        e = self.engine
+        f = self.last_frame
+        return {
+            "step": e.step_count,
+            "sample": None if f is None else f.sample_index,
+            "steps_per_second": e.steps_per_second if e.running else 0.0,
+            "device": str(e.device),
+            "preset": e.config.preset.name,
+            "state": "diverged" if e.diverged is not None else ("running" if e.running else "paused"),
+        }
+
+    # ------------------------------------------------------------ scripted runs
+    def wait_for_step(self, step: int, timeout: float = 60.0, process_events: bool = True) -> Frame | None:
+        """Tick the display until a frame of engine step ``step`` (or later) was shown,
+        or the run diverged. For ``--screenshot`` and tests. With ``process_events``
+        the GUI stays responsive (and repaints); without, the views take the frames and
+        paint once, later."""
+        app = QtCore.QCoreApplication.instance()
+        deadline = time.perf_counter() + timeout
+        while True:
+            self.tick()
+            f = self.last_frame
+            if f is not None and f.step >= step:
+                return f
+            if self.engine.diverged is not None and self.engine.step_count < step:
+                self.tick()
+                return self.last_frame
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"the engine did not reach step {step} in {timeout:g} s "
+                                   f"(at step {self.engine.step_count})")
+            if app is not None and process_events:
+                app.processEvents()
+            time.sleep(0.001)
+
+    def advance(self, n: int, samples: int = 200, timeout: float = 120.0,
+                process_events: bool = False) -> Frame | None:
+        """Run ``n`` more steps in the engine thread in about ``samples`` chunks and show
+        a frame after each, so the time series have a history (``--screenshot``)."""
+        chunk = max(1, n // max(1, samples))
+        start = self.engine.step_count
+        done = 0
+        frame = self.last_frame
+        while done < n and self.engine.diverged is None:
+            k = min(chunk, n - done)
+            self.submit(Step(k))
+            frame = self.wait_for_step(start + done + k, timeout, process_events)
+            done += k
+        return frame

@@ -1,0 +1,208 @@
+"""The network diagram: layers as nodes, top at the top, and between each layer and
+the one predicting it two links: the prediction going down (dashed, grey) and the
+error coming back up, whose colour and thickness are the size of that error, so the
+flow of surprise up the hierarchy shows at a glance.
+
+The error of layer l is the precision-weighted RMS error sqrt(mean_i Pi_li eps_li^2),
+the quantity that drives inference; the top layer's error link goes to its prior.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PyQt6 import QtCore, QtGui, QtWidgets
+
+from pcviz.gui.views.raster import fit_text, fmt, lut32
+from pcviz.gui.sources.frame_source import FrameSource
+from pcviz.gui.theme import SURPRISE_MAP, Theme, ui_font
+from pcviz.display.tiling import LevelTracker
+from pcviz.sim.frames import Frame
+
+_LO, _HI = 0.15, 0.9  # the part of the colour map used (both ends are too close to the background)
+
+
+def weighted_error(layer: dict[str, np.ndarray]) -> float:
+    """sqrt(mean(Pi eps^2)) of one layer (plain RMS error when no precision is streamed)."""
+    err = np.asarray(layer["error"], dtype=np.float64).reshape(-1)
+    sq = err * err
+    prec = layer.get("precision")
+    if prec is not None:
+        sq = sq * np.asarray(prec, dtype=np.float64).reshape(-1)
+    m = float(sq.mean()) if sq.size else 0.0
+    return math.sqrt(m) if m >= 0 else float("nan")
+
+
+class NetworkView(QtWidgets.QWidget):
+    def __init__(self, source: FrameSource, theme: Theme, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.source = source
+        self.spec = source.spec
+        self.levels = LevelTracker(signed=False, patience=90)
+        self.errors = np.zeros(len(self.spec.layers))
+        self.setMinimumSize(220, 200)
+        self.font_normal = ui_font(10)
+        self.font_small = ui_font(9)
+        self.font_bold = ui_font(10, bold=True)
+        self._background: QtGui.QPixmap | None = None
+        self.apply_theme(theme)
+        source.attach(self.show_frame)
+
+    def apply_theme(self, theme: Theme) -> None:
+        self.theme = theme
+        lut = lut32(SURPRISE_MAP, theme.panel)
+        self._colours = [QtGui.QColor.fromRgb(int(v)) for v in lut[1:]]  # 255 colours
+        self._background = None
+        self.update()
+
+    def colour(self, frac: float) -> QtGui.QColor:
+        lo, hi = (0.3, 1.0) if self.theme.name == "dark" else (_LO, _HI)  # keep clear of the panel colour
+        t = lo + (hi - lo) * min(max(frac, 0.0), 1.0)
+        return self._colours[int(round(t * 254))]
+
+    def show_frame(self, frame: Frame) -> None:
+        for l, layer in enumerate(frame.layers):
+            if "error" in layer:
+                self.errors[l] = weighted_error(layer)
+        self.levels.update(self.errors)
+        self.update()
+
+    # ----------------------------------------------------------------- paint
+    def node_y(self, l: int) -> float:
+        """Vertical position of layer ``l`` (len(layers) is the prior above the top)."""
+        n = len(self.spec.layers)
+        top, bottom = 56.0, self.height() - 58.0
+        return bottom - (bottom - top) * l / max(1, n)
+
+    def link_ends(self, l: int) -> tuple[float, float]:
+        """(bottom, top) of the links between layer ``l`` and the one above, clear of the nodes."""
+        m = min(16.0, 0.3 * (self.node_y(0) - self.node_y(1)))
+        return self.node_y(l) - m, self.node_y(l + 1) + m
+
+    def resizeEvent(self, ev: QtGui.QResizeEvent) -> None:  # noqa: N802
+        self._background = None
+        super().resizeEvent(ev)
+
+    def _render_background(self) -> QtGui.QPixmap:
+        """Title, nodes, labels, prediction links and the legend's colours: what does not
+        change from frame to frame."""
+        th = self.theme
+        dpr = self.devicePixelRatioF()
+        pm = QtGui.QPixmap(int(self.width() * dpr), int(self.height() * dpr))
+        pm.setDevicePixelRatio(dpr)
+        pm.fill(QtGui.QColor(th.panel))
+        p = QtGui.QPainter(pm)
+        p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
+        text, muted = QtGui.QColor(th.text), QtGui.QColor(th.muted)
+        p.setFont(self.font_bold)
+        p.setPen(text)
+        title = fit_text(self.font_bold, ["prediction \u2193 (dashed)   precision-weighted error \u2191",
+                                          "prediction \u2193   weighted error \u2191",
+                                          "prediction \u2193  error \u2191"], self.width() - 16)
+        p.drawText(QtCore.QRectF(8, 6, self.width() - 16, 20), QtCore.Qt.AlignmentFlag.AlignLeft, title)
+        n = len(self.spec.layers)
+        cx = self.cx
+        for l in range(n):
+            y0, y1 = self.link_ends(l)
+            p.setPen(QtGui.QPen(muted, 2, QtCore.Qt.PenStyle.DashLine))
+            p.drawLine(QtCore.QPointF(cx - 16, y1), QtCore.QPointF(cx - 16, y0))
+            self._arrow(p, cx - 16, y0, down=True, colour=muted, size=6)
+        for l, layer in enumerate(self.spec.layers):
+            y = self.node_y(l)
+            r = min(7 + 3 * math.log10(max(layer.size, 1)), 0.35 * (self.node_y(0) - self.node_y(1)))
+            p.setPen(QtGui.QPen(text, 1.5))
+            p.setBrush(QtGui.QColor(th.window))
+            p.drawEllipse(QtCore.QPointF(cx, y), r, r)
+            roomy = self.node_y(0) - self.node_y(1) >= 44  # room for a second line under the name
+            self._node_label(p, cx - r - 10, y, layer.name, f"{layer.size} units" if roomy else "")
+        y = self.node_y(n)
+        p.setPen(QtGui.QPen(muted, 1.5))
+        p.setBrush(QtGui.QColor(th.panel))
+        p.drawPolygon(QtGui.QPolygonF([QtCore.QPointF(cx, y - 8), QtCore.QPointF(cx + 8, y),
+                                       QtCore.QPointF(cx, y + 8), QtCore.QPointF(cx - 8, y)]))
+        self._node_label(p, cx - 18, y, "prior", "")
+        x0, y0, w = self._legend_geometry()
+        steps = 32
+        for i in range(steps):
+            p.fillRect(QtCore.QRectF(x0 + i * w / steps, y0, w / steps + 1, 10),
+                       self.colour(math.sqrt(i / (steps - 1))))
+        p.setPen(text)
+        p.setFont(self.font_small)
+        p.drawText(QtCore.QRectF(x0 - 60, y0 - 3, 56, 16), QtCore.Qt.AlignmentFlag.AlignRight, "0")
+        p.drawText(QtCore.QRectF(0, y0 + 11, self.width(), 16), QtCore.Qt.AlignmentFlag.AlignHCenter,
+                   fit_text(self.font_small, ["error size: colour and width (square-root scale)",
+                                              "error size (\u221a scale)"], self.width() - 8))
+        p.end()
+        return pm
+
+    @property
+    def cx(self) -> float:
+        return self.width() * 0.45
+
+    def _legend_geometry(self) -> tuple[float, float, float]:
+        w = min(220.0, self.width() - 80.0)
+        return (self.width() - w) / 2, self.height() - 30.0, w
+
+    def paintEvent(self, ev: QtGui.QPaintEvent) -> None:  # noqa: N802
+        if self._background is None:
+            self._background = self._render_background()
+        p = QtGui.QPainter(self)
+        p.drawPixmap(0, 0, self._background)  # vertical links and arrows need no antialiasing
+        text = QtGui.QColor(self.theme.text)
+        n = len(self.spec.layers)
+        cx = self.cx
+        hi = self.levels.bound or 1.0
+        fm = QtGui.QFontMetricsF(self.font_normal)
+        p.setFont(self.font_normal)
+        for l in range(n):  # link l carries the error of layer l up to the layer (or prior) above
+            y0, y1 = self.link_ends(l)
+            v = self.errors[l]
+            ok = math.isfinite(v)
+            frac = math.sqrt(min(v / hi, 1.0)) if ok and hi > 0 else 1.0
+            colour = self.colour(frac) if ok else QtGui.QColor("#ff00ff")
+            width = 2.0 + 16.0 * frac
+            x = cx + 16 + width / 2
+            p.setPen(QtGui.QPen(colour, width, QtCore.Qt.PenStyle.SolidLine, QtCore.Qt.PenCapStyle.FlatCap))
+            p.drawLine(QtCore.QPointF(x, y0), QtCore.QPointF(x, y1 + 8))
+            self._arrow(p, x, y1, down=False, colour=colour, size=5 + width / 2)
+            p.setPen(text)
+            label = fmt(v) if ok else "not finite"
+            p.drawText(QtCore.QPointF(cx + 30 + width, (y0 + y1) / 2 + fm.capHeight() / 2), f"\u03b5{_sub(l)} {label}")
+        x0, y0, w = self._legend_geometry()
+        p.setFont(self.font_small)
+        p.drawText(QtCore.QRectF(x0 + w + 4, y0 - 3, 80, 16), QtCore.Qt.AlignmentFlag.AlignLeft, fmt(hi))
+        p.end()
+
+    def _node_label(self, p: QtGui.QPainter, right: float, y: float, name: str, detail: str) -> None:
+        th = self.theme
+        p.setFont(self.font_bold)
+        p.setPen(QtGui.QColor(th.text))
+        box = QtCore.QRectF(right - 160, y - 18, 160, 18)
+        if not detail:
+            box.translate(0, 9)  # one line: centred on the node
+        p.drawText(box, QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignBottom, name)
+        if detail:
+            p.setFont(self.font_small)
+            p.setPen(QtGui.QColor(th.muted))
+            p.drawText(box.translated(0, 17), QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignTop,
+                       detail)
+
+    @staticmethod
+    def _arrow(p: QtGui.QPainter, x: float, y: float, down: bool, colour: QtGui.QColor, size: float) -> None:
+        s = -1.0 if down else 1.0
+        tri = QtGui.QPolygonF([QtCore.QPointF(x, y), QtCore.QPointF(x - size, y + s * size * 1.4),
+                               QtCore.QPointF(x + size, y + s * size * 1.4)])
+        p.setPen(QtCore.Qt.PenStyle.NoPen)
+        p.setBrush(colour)
+        p.drawPolygon(tri)
+
+    def detach(self) -> None:
+        try:
+            self.source.frame_ready.disconnect(self.show_frame)
+        except TypeError:
+            pass
+
+
+def _sub(i: int) -> str:
+    return str(i).translate(str.maketrans("0123456789", "\u2080\u2081\u2082\u2083\u2084\u2085\u2086\u2087\u2088\u2089"))

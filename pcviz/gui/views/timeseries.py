@@ -1,0 +1,474 @@
+"""Time series that scroll with the run: energy per layer and in total, error norm
+per layer, mean precision per layer, KL per level and the ELBO for models that
+stream them, and pinned units' traces; hold boundaries (a new sample arrived) are
+faint vertical markers. Points are the frames the display received (display rate).
+
+Every frame's values are kept; the plots are redrawn at ``refresh_hz``. While
+following, the x axis counts steps before now and stays put (the data moves), and
+the y range changes only when the data leave it or shrink well inside it, so the
+axes are not redrawn every frame: axes are what a frame of plots costs. Zooming or
+panning a plot stops following and shows absolute steps.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6 import QtCore, QtGui, QtWidgets
+
+from pcviz.gui.sources.frame_source import FrameSource
+from pcviz.gui.theme import Theme, series_colour
+from pcviz.sim.frames import Frame, FrameSpec
+
+#: known scalar groups: (prefix, title, log y)
+GROUPS = (
+    ("energy", "energy F per layer", False),
+    ("error_norm", "error norm \u2016\u03b5\u2016 per layer", False),
+    ("precision", "mean precision \u03a0 per layer", False),
+    ("kl", "KL per level", False),
+)
+_INDEX = re.compile(r"(?:layer|level)_(\d+)$")
+MAX_POINTS = 1500  # per curve drawn; longer visible stretches are decimated (min/max pairs)
+
+
+class Trace:
+    """A growing (x, y) series kept in one buffer twice its capacity, so appending is
+    O(1) amortised and the kept data is always one contiguous slice."""
+
+    def __init__(self, capacity: int = 20000):
+        self.capacity = capacity
+        self._x = np.zeros(2 * capacity, dtype=np.float64)
+        self._y = np.zeros(2 * capacity, dtype=np.float64)
+        self.n = 0
+        self.nonfinite = 0
+
+    def append(self, x: float, y: float) -> None:
+        if self.n and x == self._x[self.n - 1]:  # the same step again (paused): replace
+            if not np.isfinite(self._y[self.n - 1]):
+                self.nonfinite -= 1
+            self._y[self.n - 1] = y
+        else:
+            if self.n == 2 * self.capacity:
+                keep = self.capacity
+                self._x[:keep] = self._x[self.n - keep : self.n]
+                self._y[:keep] = self._y[self.n - keep : self.n]
+                self.n = keep
+                self.nonfinite = int((~np.isfinite(self._y[:keep])).sum())
+            self._x[self.n] = x
+            self._y[self.n] = y
+            self.n += 1
+        if not np.isfinite(y):
+            self.nonfinite += 1
+
+    def clear(self) -> None:
+        self.n = 0
+        self.nonfinite = 0
+
+    @property
+    def x(self) -> np.ndarray:
+        return self._x[: self.n]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self._y[: self.n]
+
+    @property
+    def last_x(self) -> float | None:
+        return float(self._x[self.n - 1]) if self.n else None
+
+    def visible(self, x0: float, x1: float, max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
+        """The points in [x0, x1] (and one either side, so lines reach the edges),
+        decimated to at most about ``max_points`` keeping each block's min and max."""
+        x, y = self.x, self.y
+        i0 = max(0, int(np.searchsorted(x, x0)) - 1)
+        i1 = min(self.n, int(np.searchsorted(x, x1, side="right")) + 1)
+        x, y = x[i0:i1], y[i0:i1]
+        if x.size > max_points:
+            k = int(np.ceil(2 * x.size / max_points))
+            m = (x.size // k) * k
+            yb = y[:m].reshape(-1, k)  # (blocks, k)
+            xb = x[:m].reshape(-1, k)
+            lo, hi = np.argmin(yb, 1), np.argmax(yb, 1)
+            first, second = np.minimum(lo, hi), np.maximum(lo, hi)
+            rows = np.arange(yb.shape[0])
+            x = np.stack([xb[rows, first], xb[rows, second]], 1).reshape(-1)
+            y = np.stack([yb[rows, first], yb[rows, second]], 1).reshape(-1)
+        return x, y
+
+
+def group_scalars(spec: FrameSpec) -> list[tuple[str, str, bool, list[str]]]:
+    """(key, title, log y, scalar names) of each plot, known groups first."""
+    out = []
+    used: set[str] = set()
+    for prefix, title, log in GROUPS:
+        names = [s for s in spec.scalars if s.startswith(prefix + "/")]
+        if names:
+            out.append((prefix, title, log, names))
+            used.update(names)
+    rest: dict[str, list[str]] = {}
+    for s in spec.scalars:
+        if s not in used:
+            rest.setdefault(s.split("/", 1)[0], []).append(s)
+    for key, names in rest.items():
+        out.append((key, "ELBO" if key == "elbo" else key.replace("_", " "), False, names))
+    return out
+
+
+class _Series:
+    def __init__(self, name: str, item: pg.PlotCurveItem, capacity: int, log: bool):
+        self.name = name
+        self.item = item
+        self.trace = Trace(capacity)
+        self.log = log
+
+
+class _Plot:
+    def __init__(self, key: str, item: pg.PlotItem, log: bool, markers: pg.PlotCurveItem):
+        self.key = key
+        self.item = item
+        self.log = log
+        self.markers = markers
+        self.series: list[_Series] = []
+        self.y_range: tuple[float, float] | None = None
+
+
+class TimeSeriesView(QtWidgets.QWidget):
+    def __init__(self, source: FrameSource, theme: Theme, capacity: int = 20000, refresh_hz: float = 10.0,
+                 parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.source = source
+        self.spec = source.spec
+        self.theme = theme
+        self.capacity = capacity
+        self.window_steps = 2000
+        self.plots: dict[str, _Plot] = {}
+        self.series: dict[str, _Series] = {}  # scalar name -> series
+        self.pins: dict[tuple[int, int], _Series] = {}
+        self.markers = Trace(4000)  # hold boundaries (x only)
+        self._last_boundary: int | None = None
+        self._following = True
+        self._offset = 0.0  # plotted x = step - offset (the newest step while following)
+        self._dirty = False
+        self._setting_range = False
+        #: called after each redraw with (x0, x1, offset): extra items (event markers)
+        self.redraw_hooks: list = []
+        self._build()
+        self.apply_theme(theme)
+        self._redraw_timer = QtCore.QTimer(self)
+        self._redraw_timer.timeout.connect(self.redraw)
+        self._redraw_timer.start(max(1, int(1000 / refresh_hz)))
+        source.frame_ready.connect(self.show_frame)
+
+    # ------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        bar = QtWidgets.QHBoxLayout()
+        bar.setContentsMargins(4, 2, 4, 0)
+        self.follow = QtWidgets.QCheckBox("follow live")
+        self.follow.setChecked(True)
+        self.follow.setToolTip("scroll with the run; zooming or panning a plot (mouse wheel, drag) turns this off")
+        self.follow.toggled.connect(self.set_following)
+        self.window = QtWidgets.QSpinBox()
+        self.window.setRange(50, 10_000_000)
+        self.window.setSingleStep(1000)
+        self.window.setValue(self.window_steps)
+        self.window.setSuffix(" steps")
+        self.window.setKeyboardTracking(False)
+        self.window.setToolTip("how many steps the plots show while following")
+        self.window.valueChanged.connect(self._set_window)
+        self.clear_pins_button = QtWidgets.QPushButton("clear pins")
+        self.clear_pins_button.clicked.connect(self.clear_pins)
+        for w in (self.follow, QtWidgets.QLabel("window"), self.window, self.clear_pins_button):
+            w.setFocusPolicy(QtCore.Qt.FocusPolicy.ClickFocus)
+            bar.addWidget(w)
+        bar.addStretch(1)
+        self.key = QtWidgets.QLabel()  # the colours of the layers, shared by every plot
+        self.key.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        bar.addWidget(self.key)
+        self.canvas = pg.GraphicsLayoutWidget()
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        lay.addLayout(bar)
+        lay.addWidget(self.canvas, 1)
+
+        groups = group_scalars(self.spec)
+        n = len(groups) + 1
+        ncols = n if n <= 5 else (n + 1) // 2
+        first: pg.PlotItem | None = None
+        names = {l.index: l.name for l in self.spec.layers}
+        for i, (key, title, log, scalars) in enumerate(groups + [("pins", "pinned units (activity)", False, [])]):
+            p = self.canvas.addPlot(row=i // ncols, col=i % ncols)
+            p.setTitle(title, size="10pt")
+            p.setMenuEnabled(False)
+            p.hideButtons()
+            if log:
+                p.getAxis("left").setLogMode(True)
+            vb = p.getViewBox()
+            vb.disableAutoRange()
+            vb.sigRangeChangedManually.connect(self._manual_range)
+            if first is None:
+                first = p
+            else:
+                p.setXLink(first)
+            m = pg.PlotCurveItem(connect="pairs")
+            p.addItem(m, ignoreBounds=True)
+            plot = _Plot(key, p, log, m)
+            self.plots[key] = plot
+            for s in scalars:
+                label = self._label(s, names)
+                item = pg.PlotCurveItem(name=label, antialias=True)
+                p.addItem(item)
+                series = _Series(label, item, self.capacity, log)
+                plot.series.append(series)
+                self.series[s] = series
+        self.first_plot = first
+        self.pin_hint = pg.TextItem("click a unit in the hierarchy,\nthen press P to pin its trace", anchor=(0.5, 0.5))
+        self.pin_hint.setPos(-self.window_steps / 2, 0.5)
+        self.plots["pins"].item.addItem(self.pin_hint, ignoreBounds=True)
+        self.plots["pins"].item.setYRange(0, 1, padding=0)
+        self._apply_x_mode()
+
+    def _legend(self, p: pg.PlotItem) -> pg.LegendItem:
+        legend = p.addLegend(offset=(-4, 4), labelTextSize="9pt", verSpacing=-8, colCount=1)
+        legend.setBrush(self.theme.qcolor("panel", 215))
+        legend.setLabelTextColor(self.theme.text)
+        return legend
+
+    @staticmethod
+    def _label(scalar: str, names: dict[int, str]) -> str:
+        tail = scalar.split("/", 1)[-1]
+        m = _INDEX.search(tail)
+        if m and int(m.group(1)) in names:
+            return names[int(m.group(1))]
+        return tail.replace("_", " ")
+
+    def apply_theme(self, theme: Theme) -> None:
+        self.theme = theme
+        self.canvas.setBackground(theme.panel)
+        for plot in self.plots.values():
+            p = plot.item
+            p.setTitle(p.titleLabel.text, size="10pt", color=theme.text)
+            for ax in ("left", "bottom"):
+                a = p.getAxis(ax)
+                a.setPen(theme.muted)
+                a.setTextPen(theme.text)
+            plot.markers.setPen(pg.mkPen(theme.qcolor("muted", 80), width=1))
+            if p.legend is not None:
+                p.legend.setLabelTextColor(theme.text)
+                p.legend.setBrush(theme.qcolor("panel", 215))
+        if hasattr(self, "pin_hint"):
+            self.pin_hint.setColor(theme.muted)
+        for s in self.series.values():
+            s.item.setPen(self._pen_for(s.name))
+        entries = [(l.name, series_colour(theme, l.index)) for l in self.spec.layers]
+        if "energy/total" in self.series:
+            entries.append(("total", theme.accent))
+        self.key.setText("&nbsp;&nbsp;".join(
+            f'<span style="color:{c}; font-weight:bold">\u2501\u2501</span>&nbsp;{name}' for name, c in entries))
+        for i, s in enumerate(self.pins.values()):
+            s.item.setPen(pg.mkPen(series_colour(theme, i), width=2))
+
+    def _pen_for(self, label: str) -> QtGui.QPen:
+        if label == "total":
+            return pg.mkPen(self.theme.accent, width=2.5)
+        for l in self.spec.layers:
+            if l.name == label:
+                return pg.mkPen(series_colour(self.theme, l.index), width=2)
+        m = re.search(r"(\d+)$", label)
+        return pg.mkPen(series_colour(self.theme, int(m.group(1)) if m else 0), width=2)
+
+    # ------------------------------------------------------------------ pins
+    def pin(self, layer: int, unit: int) -> None:
+        """Plot the activity of ``unit`` of ``layer`` from now on (at most 8 pins)."""
+        if (layer, unit) in self.pins or len(self.pins) >= 8:
+            return
+        name = f"{self.spec.layers[layer].name} #{unit}"
+        plot = self.plots["pins"]
+        p = plot.item
+        if p.legend is None:
+            self._legend(p)
+        self.pin_hint.hide()
+        item = pg.PlotCurveItem(name=name, antialias=True,
+                                pen=pg.mkPen(series_colour(self.theme, len(self.pins)), width=2))
+        p.addItem(item)
+        s = _Series(name, item, self.capacity, False)
+        plot.series.append(s)
+        self.pins[(layer, unit)] = s
+        f = self.source.last_frame
+        if f is not None:
+            self._append_pins(f)
+            self._dirty = True
+
+    def clear_pins(self) -> None:
+        plot = self.plots["pins"]
+        for s in self.pins.values():
+            plot.item.removeItem(s.item)
+        plot.series.clear()
+        plot.y_range = None
+        self.pins.clear()
+        if plot.item.legend is not None:
+            plot.item.legend.clear()
+        self.pin_hint.show()
+
+    # ----------------------------------------------------------------- follow
+    @property
+    def following(self) -> bool:
+        return self._following
+
+    def set_following(self, on: bool) -> None:
+        on = bool(on)
+        if on == self._following:
+            return
+        self._following = on
+        if self.follow.isChecked() != on:
+            self.follow.blockSignals(True)
+            self.follow.setChecked(on)
+            self.follow.blockSignals(False)
+        if not on:  # keep what is shown, in absolute steps
+            (x0, x1), _ = self.first_plot.getViewBox().viewRange()
+            shift = self._offset
+            self._offset = 0.0
+            self._apply_x_mode((x0 + shift, x1 + shift))
+        else:
+            for plot in self.plots.values():
+                plot.y_range = None
+            self._apply_x_mode()
+        self._dirty = True
+        self.redraw()
+
+    def _apply_x_mode(self, x_range: tuple[float, float] | None = None) -> None:
+        label = "steps before now" if self._following else "step"
+        for plot in self.plots.values():
+            plot.item.getAxis("bottom").setLabel(label, **{"font-size": "9pt"})
+        self._setting_range = True
+        try:
+            if self._following:
+                self.first_plot.setXRange(-self.window_steps, 0, padding=0)
+            elif x_range is not None:
+                self.first_plot.setXRange(*x_range, padding=0)
+        finally:
+            self._setting_range = False
+
+    def _set_window(self, steps: int) -> None:
+        self.window_steps = int(steps)
+        self.pin_hint.setPos(-self.window_steps / 2, 0.5)
+        if self._following:
+            self._apply_x_mode()
+            self._dirty = True
+
+    def _manual_range(self, *args) -> None:
+        if self._following and not self._setting_range:
+            self.set_following(False)
+
+    # ----------------------------------------------------------------- frames
+    def clear(self) -> None:
+        for s in [*self.series.values(), *self.pins.values()]:
+            s.trace.clear()
+        self.markers.clear()
+        self._last_boundary = None
+
+    def show_frame(self, frame: Frame) -> None:
+        x = float(frame.step)
+        last = self.last_step
+        if last is not None and x < last:  # a jump back (a recording sought backwards)
+            self.clear()
+        for name, s in self.series.items():
+            v = frame.scalars.get(name)
+            if v is not None:
+                s.trace.append(x, v)
+        self._append_pins(frame)
+        self._add_boundaries(frame)
+        self._dirty = True
+
+    @property
+    def last_step(self) -> float | None:
+        xs = [s.trace.last_x for s in self.series.values() if s.trace.n]
+        return max(xs) if xs else None
+
+    def redraw(self) -> None:
+        """Push the kept values to the plots (if any arrived since the last redraw)."""
+        if not self._dirty or self.first_plot is None:
+            return
+        self._dirty = False
+        if self._following:
+            self._offset = self.last_step or 0.0
+            x0, x1 = self._offset - self.window_steps, self._offset
+        else:
+            (v0, v1), _ = self.first_plot.getViewBox().viewRange()
+            x0, x1 = v0 + self._offset, v1 + self._offset
+        for plot in self.plots.values():
+            lo, hi = np.inf, -np.inf
+            for s in plot.series:
+                x, y = s.trace.visible(x0, x1)
+                if s.log:
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        y = np.log10(np.where(y > 0, y, np.nan))
+                finite = s.trace.nonfinite == 0 and not s.log
+                s.item.setData(x - self._offset, y, connect="all" if finite else "finite", skipFiniteCheck=finite)
+                inside = y[(x >= x0) & (x <= x1)]
+                inside = inside[np.isfinite(inside)]
+                if inside.size:
+                    lo, hi = min(lo, float(inside.min())), max(hi, float(inside.max()))
+            if self._following and np.isfinite(lo):
+                self._fit_y(plot, lo, hi)
+            self._draw_markers(plot, x0, x1)
+        for hook in self.redraw_hooks:
+            hook(x0, x1, self._offset)
+
+    def _fit_y(self, plot: _Plot, lo: float, hi: float) -> None:
+        """Move the y range only when the data leave it or fill less than 40% of it."""
+        # a flat series (a fixed weight, a flag that stays 0) gets a readable span around
+        # its value instead of ticks in the 7th decimal
+        flat = 0.1 * max(1.0, abs(lo), abs(hi))
+        if hi - lo < 1e-6 * flat:
+            lo, hi = lo - flat / 2, hi + flat / 2
+        span = max(hi - lo, 1e-9)
+        r = plot.y_range
+        if r is not None and r[0] <= lo and hi <= r[1] and span >= 0.4 * (r[1] - r[0]):
+            return
+        pad = 0.15 * span
+        plot.y_range = (lo - pad, hi + pad)
+        self._setting_range = True
+        try:
+            plot.item.setYRange(*plot.y_range, padding=0)
+        finally:
+            self._setting_range = False
+
+    def _append_pins(self, frame: Frame) -> None:
+        for (layer, unit), s in self.pins.items():
+            a = frame.layers[layer].get("activity")
+            if a is not None:
+                s.trace.append(float(frame.step), float(np.asarray(a).reshape(-1)[unit]))
+
+    def _add_boundaries(self, frame: Frame) -> None:
+        b = int(frame.step - frame.hold_step)  # the step before the current hold's first
+        prev = self._last_boundary
+        if prev is not None and b <= prev:
+            return
+        hold = self.source.hold_steps
+        if prev is not None and hold and (b - prev) // hold <= 500:
+            for k in range(prev + hold, b, hold):  # holds that came and went between frames
+                self.markers.append(float(k), 0.0)
+        self.markers.append(float(b), 0.0)
+        self._last_boundary = b
+
+    def _draw_markers(self, plot: _Plot, x0: float, x1: float) -> None:
+        xs = self.markers.x
+        xs = xs[(xs >= x0) & (xs <= x1)] - self._offset
+        width_px = max(1.0, min(p.item.getViewBox().width() for p in self.plots.values()))
+        if xs.size == 0 or xs.size > width_px / 5:  # none, or closer than 5 pixels: hide (in every plot)
+            plot.markers.setData([], [])
+            return
+        _, (y0, y1) = plot.item.getViewBox().viewRange()
+        px = np.repeat(xs, 2)
+        py = np.tile(np.array([y0, y1], dtype=np.float64), xs.size)
+        plot.markers.setData(px, py, connect="pairs", skipFiniteCheck=True)
+
+    def detach(self) -> None:
+        self._redraw_timer.stop()
+        try:
+            self.source.frame_ready.disconnect(self.show_frame)
+        except TypeError:
+            pass
