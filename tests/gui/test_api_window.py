@@ -138,6 +138,31 @@ def test_labels_release_and_clear_log_what_the_window_logs(open_window, qtbot):
         assert _events(s.events()) == _events(bridge.engine.events.all())
 
 
+def test_step_hold_reset_and_batch_item_log_what_the_window_logs(open_window, qtbot, session):
+    s = session
+    s.step(3)
+    after_hold = s.step_hold().step  # the end of the first hold (20 steps)
+    s.show_item(2)
+    s.step(4)
+    s.reset()
+    s.step(2)
+    assert after_hold == 20
+
+    win = open_window("digits-pc", *SMALL)
+    bridge, controls = win.source, win.controls
+    win.send(C.Step(3))
+    bridge.wait_for_step(3, timeout=30)
+    qtbot.mouseClick(controls.step_hold, LEFT)
+    bridge.wait_for_step(after_hold, timeout=30)
+    controls.item.setValue(2)
+    win.send(C.Step(4))
+    bridge.wait_for_step(after_hold + 4, timeout=30)
+    qtbot.mouseClick(controls.reset, LEFT)
+    win.send(C.Step(2))
+    bridge.wait_for_step(after_hold + 6, timeout=30)
+    assert _events(s.events()) == _events(bridge.engine.events.all())
+
+
 def test_show_opens_the_window_on_the_same_engine_and_closing_it_keeps_the_session(qtbot, session):
     s = session
     win = s.show(theme="light", persist=False)
