@@ -194,5 +194,8 @@ def test_import_pcviz_imports_neither_torch_qt_nor_matplotlib():
             "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'PyQt6', 'pyqtgraph', 'matplotlib')]\n"
             "assert not bad, bad\n"
             "pcviz.Session\n"
-            "assert 'PyQt6' not in sys.modules and 'matplotlib' not in sys.modules\n")
+            "assert 'PyQt6' not in sys.modules and 'matplotlib' not in sys.modules\n"
+            "pcviz.plot.hierarchy\n"  # the figures need matplotlib, never Qt
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('PyQt6', 'pyqtgraph')]\n"
+            "assert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -5,9 +5,6 @@ kept as text, and time series that hold a recording's scalars and its interventi
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -85,10 +82,3 @@ def test_timeseries_of_a_recording_holds_its_scalars_and_marks_its_interventions
         np.testing.assert_allclose(ax.lines[1].get_ydata(), rec.scalar("energy/layer_1"))
         marks = [line.get_xdata()[0] for line in ax.lines if line.get_label().startswith("_")]
         assert marks == [10]
-
-
-def test_import_pcviz_plot_does_not_import_qt():
-    code = ("import sys, pcviz.plot\n"
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('PyQt6', 'pyqtgraph')]\n"
-            "assert not bad, bad\n")
-    subprocess.run([sys.executable, "-c", code], check=True)
