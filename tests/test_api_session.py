@@ -5,9 +5,6 @@ errors and leave the session running."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -188,14 +185,3 @@ def test_checkpoint_round_trip_and_play_pause(session, tmp_path):
     with pytest.raises(CommandError, match="give steps or seconds"):
         s.run()
 
-
-def test_import_pcviz_imports_neither_torch_qt_nor_matplotlib():
-    code = ("import sys, pcviz\n"
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'PyQt6', 'pyqtgraph', 'matplotlib')]\n"
-            "assert not bad, bad\n"
-            "pcviz.Session\n"
-            "assert 'PyQt6' not in sys.modules and 'matplotlib' not in sys.modules\n"
-            "pcviz.plot.hierarchy\n"  # the figures need matplotlib, never Qt
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('PyQt6', 'pyqtgraph')]\n"
-            "assert not bad, bad\n")
-    subprocess.run([sys.executable, "-c", code], check=True)

@@ -383,7 +383,10 @@ class Session:
         if progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=n, unit="step", desc=self.config.preset.name, leave=False)
+            class Bar(tqdm):
+                monitor_interval = 0  # no monitor thread: the bar is updated while we wait anyway
+
+            bar = Bar(total=n, unit="step", desc=self.config.preset.name, leave=False)
         try:
             last = start
 
