@@ -14,8 +14,8 @@ import matplotlib
 import numpy as np
 
 from pcviz.display.tiling import Tiler, nice_ceil
-from pcviz.plot.style import (POSITIVE_MAP, RC, SIGNED_MAP, PcvizFigure, cell_title, colour_map,
-                               ordered_quantities)
+from pcviz.display.labels import cell_title, ordered_quantities
+from pcviz.plot.style import POSITIVE_MAP, RC, SIGNED_MAP, PcvizFigure, colour_map
 from pcviz.sim.frame_view import SessionFrame
 from pcviz.sim.frames import Frame, FrameSpec
 

@@ -10,7 +10,8 @@ import matplotlib
 import numpy as np
 
 from pcviz.sim.frame_view import SessionFrame
-from pcviz.plot.style import ACCENT, MUTED, RC, SERIES, PcvizFigure, group_scalars, scalar_label
+from pcviz.display.labels import group_scalars, scalar_label
+from pcviz.plot.style import ACCENT, MUTED, RC, SERIES, PcvizFigure
 from pcviz.sim import commands as C
 from pcviz.sim.events import Event
 from pcviz.sim.frames import Frame, FrameSpec
