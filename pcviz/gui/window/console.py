@@ -20,7 +20,8 @@ from PyQt6 import QtCore, QtWidgets
 
 import pcviz
 
-BANNER = ("pcviz console: session (pcviz.Session on this window's run), window, np, torch, pcviz.\n"
+BANNER = ("pcviz console: session (pcviz.Session on this window's run; None when the engine runs in\n"
+          "its own process: open with pcviz --engine thread, or from Python), window, np, torch, pcviz.\n"
           "Try: session.clamp('x1', [0, 1], 1.0); session.run(steps=200); session.frame()\n")
 
 
@@ -78,9 +79,11 @@ class ConsoleDock(QtCore.QObject):
     def refresh(self) -> None:
         src = self.win.source
         ns: dict[str, Any] = {"window": self.win, "np": np, "torch": torch, "pcviz": pcviz}
-        if src.live:
+        if src.live and src.engine is not None:
             ns["engine"], ns["recording"] = src.engine, None
             ns["session"] = self.session_for(src.engine)
+        elif src.live:  # the engine runs in its own process: no Engine here to wrap
+            ns["session"], ns["engine"], ns["recording"] = None, None, None
         else:  # a recording plays: nothing to steer
             ns["session"], ns["engine"], ns["recording"] = None, None, src.recording
         self.namespace.update(ns)
