@@ -55,9 +55,11 @@ def short_title(title: str) -> str:
     return title.split(" from ")[0].replace("reconstruction", "reconstr.")
 
 
-def group_scalars(names) -> list[tuple[str, str, bool, list[str]]]:
+def group_scalars(names, notes: dict[str, str] | None = None) -> list[tuple[str, str, bool, list[str]]]:
     """(key, title, log y, scalar names) of each plot of ``names`` (a run's scalars),
-    the known groups first."""
+    the known groups first; ``notes`` (the spec's ``scalar_notes``) say what a scalar
+    of the other groups means, after its title."""
+    notes = notes or {}
     out = []
     used: set[str] = set()
     for prefix, title, log in GROUPS:
@@ -70,7 +72,9 @@ def group_scalars(names) -> list[tuple[str, str, bool, list[str]]]:
         if s not in used:
             rest.setdefault(s.split("/", 1)[0], []).append(s)
     for key, found in rest.items():
-        out.append((key, "ELBO" if key == "elbo" else key.replace("_", " "), False, found))
+        title = "ELBO" if key == "elbo" else key.replace("_", " ")
+        note = next((notes[n] for n in found if n in notes), None)
+        out.append((key, f"{title}: {note}" if note else title, False, found))
     return out
 
 

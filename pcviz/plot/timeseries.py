@@ -56,7 +56,7 @@ def timeseries(source: Any, spec: FrameSpec | None = None, *, events: list[Event
     names = [s for s in spec.scalars if s in values and (scalars is None or s in scalars)]
     if not names:
         raise ValueError(f"timeseries: nothing to draw (scalars of this run: {list(spec.scalars)})")
-    groups = group_scalars(names)
+    groups = group_scalars(names, spec.scalar_notes)
     layer_names = {l.index: l.name for l in spec.layers}
     marked = C.kinds("intervention")  # what the window marks on its time series
     marks = [e.step for e in evs if e.kind in marked]

@@ -94,7 +94,7 @@ class Trace:
 
 def group_scalars(spec: FrameSpec) -> list[tuple[str, str, bool, list[str]]]:
     """(key, title, log y, scalar names) of each plot, known groups first."""
-    return group_names(spec.scalars)
+    return group_names(spec.scalars, spec.scalar_notes)
 
 
 class _Series:
