@@ -67,6 +67,10 @@ class DelayedCommands:
         self._scheduled = scheduled or {}
         self._later: dict[int, list[Any]] = {}
 
+    def schedule(self, step: int, cmd: Any) -> None:
+        """Add ``cmd`` to the schedule at ``step`` (kept across resets, as a preset's)."""
+        self._scheduled.setdefault(step, []).append(cmd)
+
     def after(self, step: int, cmd: Any) -> None:
         """Apply ``cmd`` once the run reaches ``step``."""
         self._later.setdefault(step, []).append(cmd)
