@@ -56,7 +56,7 @@ class PaintCounter(QtCore.QObject):
 
 def test_session_methods_log_what_the_window_controls_log(open_window, qtbot, session):
     win = open_window("digits-pc", *SMALL)
-    bridge, tools, controls = win.source, win.session, win.controls
+    bridge, tools, controls = win.source, win.interventions, win.controls
 
     def steps(n):
         target = bridge.engine.step_count + n
@@ -102,7 +102,7 @@ def test_session_methods_log_what_the_window_controls_log(open_window, qtbot, se
 def test_labels_release_and_clear_log_what_the_window_logs(open_window, qtbot):
     over = ("data.batch_size=4", "engine.learning=false")
     win = open_window("digits-supervised", *over)
-    bridge, tools = win.source, win.session
+    bridge, tools = win.source, win.interventions
 
     def steps(n):
         target = bridge.engine.step_count + n
