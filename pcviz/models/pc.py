@@ -34,6 +34,7 @@ import torch
 
 from pcviz.config import meta
 from pcviz.models.base import DataInfo, GenerativeModel, LayerSpec, ModelError, grid_shape
+from pcviz.models.pc_fast import FastStep, fast_path_covers
 from pcviz.models.pc_interventions import PCInterventions
 from pcviz.models.pc_streaming import PCStreaming
 
@@ -82,6 +83,14 @@ class PCDynamicsConfig:
         default=0.0, metadata=meta("τ: Langevin noise of inference (Monte Carlo PC); 0 = none", min=0.0)
     )
     init_scale: float = field(default=1.0, metadata=meta("scale of the random initial weights", min=0.0))
+    implementation: str = field(
+        default="fast",
+        metadata=meta("inference step: fast (held layers' predictions hoisted, a fixed plan of fused calls;"
+                      " same results) or reference (the equations step by step)", choices=("fast", "reference")),
+    )
+    cuda_graph: bool = field(
+        default=True, metadata=meta("on a CUDA device, replay the fast step as a captured CUDA graph")
+    )
 
     def validate(self) -> None:
         if self.precision_min >= self.precision_max:
@@ -145,6 +154,7 @@ def _activation(name: str) -> tuple[Callable[[torch.Tensor], torch.Tensor], Call
 class PCModel(PCStreaming, PCInterventions, GenerativeModel):
     kind: ClassVar[str] = "pc"
     structural: ClassVar[frozenset[str]] = frozenset({"kind", "sizes", "mode", "precision", "init_scale"})
+    fast_path_supported: ClassVar[bool] = True  # dense maps: pcviz.models.pc_fast covers this family
 
     def __init__(self, config: PCConfig, data: DataInfo, device: torch.device | str = "cpu", seed: int = 0,
                  dtype: torch.dtype = torch.float32):
@@ -180,6 +190,7 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         self._logdet: torch.Tensor | None = None
         self._logdet_key: int | None = None
         self._one = torch.ones((), device=self.device, dtype=dtype)
+        self._fast = FastStep(self)
         self.param_changed("")
         self._alloc(1)
 
@@ -358,12 +369,20 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         return self._scale
 
     def step(self, learning: bool = True) -> None:
-        cfg = self.config
-        dt = cfg.dt
         if learning != self._learning:  # the label layer is held only while learning
             self._learning = learning
             self._rebuild_masks()
             self.forward()
+        if fast_path_covers(self) is None and self.config.implementation == "fast" and self._peff is not None:
+            self._fast.step()
+        else:
+            self.reference_step()
+
+    def reference_step(self) -> None:
+        """One Euler step of inference, written as the equations read (the fast step,
+        :mod:`pcviz.models.pc_fast`, is tested equal to it)."""
+        cfg = self.config
+        dt = cfg.dt
         self.gradients(skip_held=True)
         scale = self._step_scale()
         tau = cfg.langevin_temperature

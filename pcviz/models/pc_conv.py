@@ -135,6 +135,7 @@ class PCConvModel(PCModel):
     kind: ClassVar[str] = "pc_conv"
     structural: ClassVar[frozenset[str]] = frozenset(
         {"kind", "channels", "kernel_sizes", "strides", "paddings", "precision", "init_scale"})
+    fast_path_supported: ClassVar[bool] = False  # its maps are convolutions: the reference step
 
     def __init__(self, config: PCConvConfig, data: DataInfo, device: torch.device | str = "cpu", seed: int = 0,
                  dtype: torch.dtype = torch.float32):
