@@ -34,7 +34,7 @@ import torch
 
 from pcviz.config import meta
 from pcviz.models.base import DataInfo, GenerativeModel, LayerSpec, ModelError, grid_shape
-from pcviz.models.pc_fast import FastStep, fast_path_covers
+from pcviz.models.pc_fast import FastStep, LayerBuffers, fast_path_covers
 from pcviz.models.pc_interventions import PCInterventions
 from pcviz.models.pc_streaming import PCStreaming
 
@@ -229,14 +229,16 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
     def _alloc(self, B: int) -> None:
         dev, dt, sizes = self.device, self.dtype, self.sizes
         self.batch_size = B
-        self.x = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes]  # (B, n_l)
-        self.pred = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes]  # (B, n_l)
-        self.err = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes]  # (B, n_l)
-        self.perr = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes]  # Π ε, (B, n_l)
-        self.a = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes[:-1]]  # pre-activations (B, n_l)
-        self.fprime = [torch.ones(B, n, device=dev, dtype=dt) for n in sizes[:-1]]
-        self.dx = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes]
-        self._g = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes[:-1]]  # Π ε ⊙ f′
+        # one flat tensor per quantity, layer after layer (the fast step works on runs of layers)
+        self._buffers = buf = LayerBuffers(sizes, B, dev, dt)
+        self.x = buf.views("x")  # (B, n_l)
+        self.pred = buf.views("pred")  # (B, n_l)
+        self.err = buf.views("err")  # (B, n_l)
+        self.perr = buf.views("perr")  # Π ε, (B, n_l)
+        self.a = buf.views("a", self.L)  # pre-activations (B, n_l), l < L
+        self.fprime = buf.views("fprime", self.L)  # f′(a_l), l < L
+        self.dx = buf.views("dx")
+        self._g = buf.views("g", self.L)  # Π ε ⊙ f′
         self._fixed_value = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes]
         self._rebuild_masks()
 

@@ -48,84 +48,132 @@ def fast_path_covers(model: "PCModel") -> str | None:
     return None
 
 
+class LayerBuffers:
+    """The per-layer state of a dense PC model, stored layer after layer in one flat
+    tensor per quantity: layer l is the contiguous block ``[B·o_l, B·o_{l+1})`` viewed
+    as (B, n_l). Elementwise work on consecutive layers is then one call on a slice."""
+
+    NAMES = ("x", "pred", "err", "perr", "a", "fprime", "dx", "g")
+
+    def __init__(self, sizes: list[int], batch: int, device: torch.device, dtype: torch.dtype):
+        self.batch = batch
+        self.offsets = [0]
+        for n in sizes:
+            self.offsets.append(self.offsets[-1] + n)
+        total = batch * self.offsets[-1]
+        self.flat = {name: torch.zeros(total, device=device, dtype=dtype) for name in self.NAMES}
+        self.flat["fprime"].fill_(1.0)
+        self.sizes = sizes
+
+    def views(self, name: str, layers: int | None = None) -> list[torch.Tensor]:
+        """(B, n_l) views of the first ``layers`` layers (all by default)."""
+        n = len(self.sizes) if layers is None else layers
+        return [self.span(name, l, l + 1).view(self.batch, self.sizes[l]) for l in range(n)]
+
+    def span(self, name: str, first: int, stop: int) -> torch.Tensor:
+        """The flat block of layers ``first .. stop-1``."""
+        B, o = self.batch, self.offsets
+        return self.flat[name][B * o[first] : B * o[stop]]
+
+
+def _runs(layers: list[int]) -> list[tuple[int, int]]:
+    """Consecutive runs [first, stop) of sorted layer indices."""
+    out: list[tuple[int, int]] = []
+    for l in layers:
+        if out and out[-1][1] == l:
+            out[-1] = (out[-1][0], l + 1)
+        else:
+            out.append((l, l + 1))
+    return out
+
+
 class StepPlan:
     """One inference step of a model with a given structure, as bound torch calls."""
 
     def __init__(self, m: "PCModel", key: tuple):
         self.key = key
         self.x_list = m.x  # the state buffers the calls are bound to (reallocated with the batch size)
+        buf: LayerBuffers = m._buffers
         cfg = m.config
-        L = m.L
-        self.peff = [t.clone() for t in m._peff]  # (n_l,) static copies
-        scale = m._step_scale()
-        self.scale = [t.clone() for t in scale]  # (n_l,)
-        self.occ = m._occ_mask.to(m.dtype).clone() > 0  # (n_0,) static copy
-        free = [not m._all_fixed[l] for l in range(L + 1)]
+        L, B = m.L, m.batch_size
+        total = buf.flat["x"].numel()
+        # per-element precisions and step scales, refreshed in place between holds
+        self.peff = torch.zeros(total, device=m.device, dtype=m.dtype)
+        self.scale = torch.zeros(total, device=m.device, dtype=m.dtype)
+        self.occ = torch.zeros(m.sizes[0], dtype=torch.bool, device=m.device)
+        self._buf = buf
+        self.wt: dict[int, torch.Tensor] = {}
+        self.refresh(m)
+        free = [l for l in range(L + 1) if not m._all_fixed[l]]
+        kinds = m._kinds
         lam = cfg.prior_strength
+        span = buf.span
         infer: list[Op] = []
-        for l in range(L + 1):  # −∂F/∂x_l of the free layers
-            if not free[l]:
-                continue
+        # the drive Π ε ⊙ f′ of layers below free layers, one call per run of nonlinear layers
+        drive = [l - 1 for l in free if l >= 1 and kinds[l - 1] != "linear"]
+        for a, b in _runs(drive):
+            infer.append(partial(torch.mul, span("perr", a, b), span("fprime", a, b), out=span("g", a, b)))
+        for l in free:  # −∂F/∂x_l = −Π ε_l + drive_{l−1} W_{l−1}: one addmm
             if l == 0:
                 infer.append(partial(torch.neg, m.perr[0], out=m.dx[0]))
                 continue
-            if m._kinds[l - 1] == "linear":
-                g = m.perr[l - 1]
-            else:
-                g = m._g[l - 1]
-                infer.append(partial(torch.mul, m.perr[l - 1], m.fprime[l - 1], out=g))  # (B, n_{l-1})
+            g = m.perr[l - 1] if kinds[l - 1] == "linear" else m._g[l - 1]
             infer.append(partial(torch.addmm, m.perr[l], g, m.W[l - 1], beta=-1, out=m.dx[l]))  # (B, n_l)
-            if lam > 0 and cfg.prior == "gaussian":
-                infer.append(partial(m.dx[l].add_, m.x[l], alpha=-lam))
-            elif lam > 0 and cfg.prior == "cauchy":
-                t = torch.empty_like(m.x[l])
-                infer += [partial(torch.mul, m.x[l], m.x[l], out=t), partial(t.add_, 1.0),
-                          partial(torch.div, m.x[l], t, out=t), partial(m.dx[l].add_, t, alpha=-2 * lam)]
-        for l in range(L + 1):  # x += dt D⁻¹ (−∂F/∂x) on free units
-            if free[l]:
-                infer.append(partial(m.x[l].addcmul_, m.dx[l], self.scale[l]))
+        for a, b in _runs([l for l in free if l >= 1]) if lam > 0 else ():
+            x, dx = span("x", a, b), span("dx", a, b)
+            if cfg.prior == "gaussian":
+                infer.append(partial(dx.add_, x, alpha=-lam))
+            elif cfg.prior == "cauchy":
+                t = torch.empty_like(x)
+                infer += [partial(torch.mul, x, x, out=t), partial(t.add_, 1.0),
+                          partial(torch.div, x, t, out=t), partial(dx.add_, t, alpha=-2 * lam)]
+        for a, b in _runs(free):  # x += dt D⁻¹ (−∂F/∂x) on free units (the scale is 0 on held ones)
+            infer.append(partial(span("x", a, b).addcmul_, span("dx", a, b), self.scale[B * buf.offsets[a] : B * buf.offsets[b]]))
         fwd: list[Op] = []
+        moved = [l for l in range(L) if not m._all_fixed[l + 1]]  # predictions from layers that moved
+        # Wᵀ as its own contiguous copy (refreshed with the precisions): a product with a
+        # transposed view measured up to 1.5x slower on small layers
+        self.wt = {l: m.W[l].T.contiguous() for l in moved}  # (n_{l+1}, n_l)
+        for l in moved:
+            out = m.pred[l] if kinds[l] == "linear" else m.a[l]
+            fwd.append(partial(torch.addmm, m.b[l], m.x[l + 1], self.wt[l], out=out))
         one = m._one
-        for l in range(L):  # predictions from layers that moved; the others are hoisted
-            if not free[l + 1]:
-                continue
-            kind, wt = m._kinds[l], m.W[l].T
-            if kind == "linear":
-                fwd.append(partial(torch.addmm, m.b[l], m.x[l + 1], wt, out=m.pred[l]))
-                continue
-            fwd.append(partial(torch.addmm, m.b[l], m.x[l + 1], wt, out=m.a[l]))
-            if kind == "tanh":
-                fwd += [partial(torch.tanh, m.a[l], out=m.pred[l]),
-                        partial(torch.addcmul, one, m.pred[l], m.pred[l], value=-1.0, out=m.fprime[l])]
-            elif kind == "sigmoid":
-                fwd += [partial(torch.sigmoid, m.a[l], out=m.pred[l]),
-                        partial(torch.addcmul, m.pred[l], m.pred[l], m.pred[l], value=-1.0, out=m.fprime[l])]
-            else:
-                fwd.append(partial(_generic_activation, m._f[l], m.a[l], m.pred[l], m.fprime[l]))
+        for kind in ("tanh", "sigmoid", "relu", "softplus"):
+            for a, b in _runs([l for l in moved if kinds[l] == kind]):
+                pre, y, fp = span("a", a, b), span("pred", a, b), span("fprime", a, b)
+                if kind == "tanh":
+                    fwd += [partial(torch.tanh, pre, out=y), partial(torch.addcmul, one, y, y, value=-1.0, out=fp)]
+                elif kind == "sigmoid":
+                    fwd += [partial(torch.sigmoid, pre, out=y), partial(torch.addcmul, y, y, y, value=-1.0, out=fp)]
+                else:
+                    fwd.append(partial(_generic_activation, m._f[a], pre, y, fp))
         if m._any_occluded:  # occluded inputs are free and follow the prediction
             fwd.append(partial(_follow, m.x[0], m.pred[0], self.occ))
-        for l in range(L + 1):
-            constant = not free[l] and (l == L or not free[l + 1])  # held, and so is its prediction
-            if constant:
-                continue
-            fwd += [partial(torch.sub, m.x[l], m.pred[l], out=m.err[l]),
-                    partial(torch.mul, m.err[l], self.peff[l], out=m.perr[l])]
+        # errors, except of held layers whose prediction is hoisted (or is the top's prior mean)
+        varying = [l for l in range(L + 1) if not (m._all_fixed[l] and (l == L or m._all_fixed[l + 1]))]
+        for a, b in _runs(varying):
+            fwd += [partial(torch.sub, span("x", a, b), span("pred", a, b), out=span("err", a, b)),
+                    partial(torch.mul, span("err", a, b), self.peff[B * buf.offsets[a] : B * buf.offsets[b]],
+                            out=span("perr", a, b))]
         self.infer, self.forward = infer, fwd
         self.ops = infer + fwd
         self.graph: torch.cuda.CUDAGraph | None = None
 
     def refresh(self, m: "PCModel") -> None:
         """Copy precisions, step scales and the occlusion mask into the plan's tensors."""
-        for dst, src in zip(self.peff, m._peff):
-            dst.copy_(src)
-        for dst, src in zip(self.scale, m._step_scale()):
-            dst.copy_(src)
+        B, o = m.batch_size, self._buf.offsets
+        scale = m._step_scale()
+        for l, n in enumerate(m.sizes):
+            self.peff[B * o[l] : B * o[l + 1]].view(B, n).copy_(m._peff[l].expand(B, n))
+            self.scale[B * o[l] : B * o[l + 1]].view(B, n).copy_(scale[l].expand(B, n))
         self.occ.copy_(m._occ_mask)
+        for l, wt in self.wt.items():
+            wt.copy_(m.W[l].T)
 
     def capture(self, m: "PCModel") -> None:
         """Record one step (``ops``) as a CUDA graph. Capturing needs warm-up runs,
         which move the state: it is saved before and put back after."""
-        buffers = [t for group in (m.x, m.pred, m.a, m.fprime, m.err, m.perr, m.dx, m._g) for t in group]
+        buffers = list(m._buffers.flat.values())
         saved = [t.clone() for t in buffers]
         stream = torch.cuda.Stream(m.device)
         stream.wait_stream(torch.cuda.current_stream(m.device))
