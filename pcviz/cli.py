@@ -62,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="the benchmark table, as ratios measured side by side")
     p.add_argument("--quick", action="store_true", help="small sizes, under two minutes")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    p.add_argument("--out", default=None, help="write the report as JSON")
+    p.add_argument("--out", default=None, help="write the report as JSON (and its table as .md beside it)")
+    p.add_argument("--only", default=None,
+                   help="comma-separated sections: engine, roofline, pc, scaling, recording, display, memory")
     return parser
 
 

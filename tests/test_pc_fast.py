@@ -177,3 +177,33 @@ def test_cuda_graph_setting_is_harmless_on_cpu():
     fast, ref = _pair(cfg, DataInfo(12, (3, 4)))
     _drive(fast, ref, [torch.rand(4, 12, dtype=torch.float64)] * 2, [None] * 2, {})
     assert fast._fast.captures == 0
+
+
+def test_unavoidable_calls_of_the_default_preset_counted_by_hand():
+    """digits-pc, [64, 36, 16, 9], the input clamped: predictions of layers 0, 1, 2
+    (from the moving layers 1, 2, 3) and gradients into layers 1, 2, 3 are six
+    products; tanh and its derivative (one hidden kind; the input's prediction is
+    linear), the error, the precision weighting, the drive and the update are six
+    elementwise stages."""
+    from pcviz.bench.pc_speed import unavoidable_calls
+    from pcviz.sim import Engine
+
+    model = Engine(load_preset("digits-pc"), device="cpu").model
+    model.step(False)
+    assert unavoidable_calls(model) == 12
+    assert len(model._fast.plan.ops) == 12  # the fast step makes no call beyond them
+
+
+def test_cuda_graph_benchmark_runs_eagerly_on_cpu():
+    from pcviz.bench.pc_speed import cuda_graph_speedup
+
+    r = cuda_graph_speedup(torch.device("cpu"), [12, 8, 4], 4, repeats=1, n=3)
+    assert r["graph_captured"] is False
+    assert r["flops_per_step"] == 2 * 4 * (12 * 8 + 8 * 4) * 2  # predictions of 0, 1 and gradients into 1, 2
+
+
+def test_bench_rejects_an_unknown_section():
+    from pcviz.bench import run
+
+    with pytest.raises(ValueError, match="unknown section"):
+        run(device="cpu", only={"pc", "nonsense"})

@@ -243,7 +243,7 @@ class FastStep:
                 plan.capture(m)
                 self.captures += 1
         plan = self.plan
-        if plan.graph is not None:
+        if plan.graph is not None and m.config.cuda_graph:
             plan.graph.replay()
         else:
             for op in plan.ops:
