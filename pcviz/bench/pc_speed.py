@@ -68,14 +68,17 @@ def default_preset_floor(device: torch.device, repeats: int = 5, n: int = 2000) 
     a = torch.rand(model.batch_size, smallest, device=device)
     b = torch.rand_like(a)
     out = torch.empty_like(a)
-    steps, per_call = Measure(), Measure()
+    steps, per_call, ref = Measure(), Measure(), Measure()
     for _ in range(repeats):
         steps.values.append(_per_step(lambda: model.step(False), device, n) * 1e6)
         per_call.values.append(_per_step(lambda: torch.mul(a, b, out=out), device, n * 5) * 1e6)
+        model.config.implementation = "reference"
+        ref.values.append(_per_step(lambda: model.step(False), device, n) * 1e6)
+        model.config.implementation = "fast"
     floor = Measure([c * calls for c in per_call.values])
     return {"sizes": model.sizes, "batch": model.batch_size, "unavoidable_calls": calls,
             "plan_calls": len(model._fast.plan.ops) if model._fast.plan is not None else None,
-            "step_us": steps.as_dict(), "per_call_us": per_call.as_dict(), "floor_us": floor.as_dict(),
+            "step_us": steps.as_dict(), "reference_step_us": ref.as_dict(), "per_call_us": per_call.as_dict(), "floor_us": floor.as_dict(),
             "step_vs_floor": paired_ratio(steps, floor).as_dict()}
 
 
@@ -141,12 +144,14 @@ def run(device: torch.device, quick: bool, log=print) -> dict:
         log(f"   {direction} {r['sizes']} ({r['mode']}): PC {r['pc_steps_per_s']['median']:.0f} steps/s,"
             f" plain {r['plain_steps_per_s']['median']:.0f}; ratio {r['pc_vs_plain']['median']:.2f}"
             f" ({r['pc_vs_plain']['min']:.2f}-{r['pc_vs_plain']['max']:.2f});"
+            f" the reference step {r['reference_vs_plain']['median']:.2f};"
             f" products are {r['matmul_bound']['products_share']['median']:.0%} of the PC step")
     fl = default_preset_floor(device, repeats=repeats, n=500 if quick else 2000)
     out["default_step_floor"] = fl
     log(f"   default preset {fl['sizes']} batch {fl['batch']}: {fl['step_us']['median']:.1f} us/step;"
         f" floor {fl['unavoidable_calls']} calls x {fl['per_call_us']['median']:.2f} us ="
-        f" {fl['floor_us']['median']:.1f} us; step/floor {fl['step_vs_floor']['median']:.2f}")
+        f" {fl['floor_us']['median']:.1f} us; step/floor {fl['step_vs_floor']['median']:.2f};"
+        f" the reference step {fl['reference_step_us']['median']:.1f} us")
     if device.type == "cuda":
         big = cuda_graph_speedup(device, [784, 1024, 1024, 10], 4096, repeats=repeats, n=50 if quick else 200)
         small = cuda_graph_speedup(device, [784, 1024, 1024, 10], 64, repeats=repeats, n=200 if quick else 1000)

@@ -135,15 +135,19 @@ def measure(direction: str, device: str = "cpu", batch: int = 64, hold: int = 20
     def plain() -> float:
         return steps / run_plain_pc(cfg, W0, b0, var, batches, labels, hold).seconds
 
-    def pc() -> float:
+    def pc(implementation: str) -> float:
+        model.config.implementation = implementation
         for w, w0 in zip(model.W, W0):
             w.copy_(w0)
         for v, v0 in zip(model.b, b0):
             v.copy_(v0)
         return steps / run_model(model, batches, labels, hold)
 
-    plain(), pc()  # warm up
-    m = interleaved({"plain": plain, "pc": pc}, repeats)
+    plain(), pc("fast"), pc("reference")  # warm up
+    m = interleaved({"plain": plain, "pc": lambda: pc("fast"), "reference": lambda: pc("reference")}, repeats)
+    model.config.implementation = "fast"
     return {"sizes": cfg.sizes, "mode": cfg.mode, "batch": batch, "hold": hold,
             "pc_steps_per_s": m["pc"].as_dict(), "plain_steps_per_s": m["plain"].as_dict(),
-            "pc_vs_plain": paired_ratio(m["pc"], m["plain"]).as_dict()}
+            "reference_steps_per_s": m["reference"].as_dict(),
+            "pc_vs_plain": paired_ratio(m["pc"], m["plain"]).as_dict(),
+            "reference_vs_plain": paired_ratio(m["reference"], m["plain"]).as_dict()}

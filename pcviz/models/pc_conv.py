@@ -47,6 +47,7 @@ from torch.nn.grad import conv2d_weight
 
 from pcviz.config import meta
 from pcviz.models.base import DataInfo, GenerativeModel, LayerSpec, ModelError
+from pcviz.models.conv_maps import conv_transpose
 from pcviz.models.kernel_measures import kernel_localisation, kernel_orientation
 from pcviz.models.pc import PCDynamicsConfig, PCModel
 
@@ -199,7 +200,7 @@ class PCConvModel(PCModel):
     def predict_pre(self, l: int, above: torch.Tensor) -> torch.Tensor:
         """a_l = K_l ⊛ᵀ x_{l+1} + b_l: maps (B, C_{l+1}, H, W) -> (B, C_l, H_l, W_l)."""
         s, p, op = self._geom[l]
-        return F.conv_transpose2d(above, self.W[l], self.b[l], stride=s, padding=p, output_padding=op)
+        return conv_transpose(above, self.W[l], self.b[l], s, p, op)  # matmul + fold on CPU (faster there)
 
     def adjoint(self, l: int, below: torch.Tensor) -> torch.Tensor:
         """The adjoint of x ↦ K_l ⊛ᵀ x: maps (B, C_l, H_l, W_l) -> (B, C_{l+1}, H_{l+1}, W_{l+1})."""
