@@ -23,6 +23,7 @@ def step_flops(model: PCModel) -> int:
     cfg = model.config
     graph, cfg.cuda_graph = cfg.cuda_graph, False
     try:
+        model.step(False)  # settle a switch of the learning flag (it runs a full forward once)
         with FlopCounterMode(display=False) as counter:
             model.step(False)
     finally:
