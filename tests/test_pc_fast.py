@@ -207,3 +207,15 @@ def test_bench_rejects_an_unknown_section():
 
     with pytest.raises(ValueError, match="unknown section"):
         run(device="cpu", only={"pc", "nonsense"})
+
+
+def test_bench_command_writes_the_report_and_its_table(tmp_path):
+    import json
+
+    from pcviz.cli import main
+
+    out = tmp_path / "r.json"
+    assert main(["bench", "--only", "roofline", "--quick", "--device", "cpu", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert 0 < report["roofline_large"] < 2
+    assert "roofline_large" in out.with_suffix(".md").read_text()

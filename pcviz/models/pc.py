@@ -83,14 +83,9 @@ class PCDynamicsConfig:
         default=0.0, metadata=meta("τ: Langevin noise of inference (Monte Carlo PC); 0 = none", min=0.0)
     )
     init_scale: float = field(default=1.0, metadata=meta("scale of the random initial weights", min=0.0))
-    implementation: str = field(
-        default="fast",
-        metadata=meta("inference step: fast (held layers' predictions hoisted, a fixed plan of fused calls;"
-                      " same results) or reference (the equations step by step)", choices=("fast", "reference")),
-    )
-    cuda_graph: bool = field(
-        default=True, metadata=meta("on a CUDA device, replay the fast step as a captured CUDA graph")
-    )
+    implementation: str = field(default="fast", metadata=meta(
+        "inference step: fast (pcviz.models.pc_fast, tested equal) or reference", choices=("fast", "reference")))
+    cuda_graph: bool = field(default=True, metadata=meta("on CUDA, replay the fast step as a captured CUDA graph"))
 
     def validate(self) -> None:
         if self.precision_min >= self.precision_max:
@@ -229,16 +224,10 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
     def _alloc(self, B: int) -> None:
         dev, dt, sizes = self.device, self.dtype, self.sizes
         self.batch_size = B
-        # one flat tensor per quantity, layer after layer (the fast step works on runs of layers)
-        self._buffers = buf = LayerBuffers(sizes, B, dev, dt)
-        self.x = buf.views("x")  # (B, n_l)
-        self.pred = buf.views("pred")  # (B, n_l)
-        self.err = buf.views("err")  # (B, n_l)
-        self.perr = buf.views("perr")  # Π ε, (B, n_l)
-        self.a = buf.views("a", self.L)  # pre-activations (B, n_l), l < L
-        self.fprime = buf.views("fprime", self.L)  # f′(a_l), l < L
-        self.dx = buf.views("dx")
-        self._g = buf.views("g", self.L)  # Π ε ⊙ f′
+        self._buffers = buf = LayerBuffers(sizes, B, dev, dt)  # one flat tensor per quantity, layer after layer
+        # (B, n_l) views: activity, prediction, error, Π ε, −∂F/∂x; for l < L: pre-activation, f′, Π ε ⊙ f′
+        self.x, self.pred, self.err, self.perr, self.dx = (buf.views(n) for n in ("x", "pred", "err", "perr", "dx"))
+        self.a, self.fprime, self._g = (buf.views(n, self.L) for n in ("a", "fprime", "g"))
         self._fixed_value = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes]
         self._rebuild_masks()
 

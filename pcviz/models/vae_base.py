@@ -107,9 +107,7 @@ class HierarchicalVAE(GenerativeModel):
         top-down features ``h`` (None at the top) and the prior (μ_p, π_p) used."""
 
     def _new_optimiser(self) -> None:
-        # the fused kernel updates every parameter in one call (measured 1.2x the learning
-        # step of digits-lvae on CPU against the per-parameter foreach path)
-        fused = self.device.type in ("cpu", "cuda")
+        fused = self.device.type in ("cpu", "cuda")  # one kernel for every parameter (docs/performance.md)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=self.config.lr, fused=fused)
 
     # ----------------------------------------------------------------- the pass
@@ -246,8 +244,7 @@ class HierarchicalVAE(GenerativeModel):
         self._materialise()
 
     def _store(self, p: Pass, recon: torch.Tensor, kl: list[torch.Tensor], loss: torch.Tensor) -> None:
-        """Keep the step's pass; what the frame shows is built from it only when a frame
-        (or the occlusion fill) asks: most learning steps are never shown."""
+        """Keep the step's pass; the frame's quantities are built when a frame asks."""
         self._pending = (p, recon, kl, loss)
         self._stale = False
 
