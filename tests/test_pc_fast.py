@@ -219,3 +219,24 @@ def test_bench_command_writes_the_report_and_its_table(tmp_path):
     report = json.loads(out.read_text())
     assert 0 < report["roofline_large"] < 2
     assert "roofline_large" in out.with_suffix(".md").read_text()
+
+
+def test_a_family_that_overrides_the_equations_runs_the_reference_step():
+    class Damped(PCModel):
+        def gradients(self, skip_held: bool = False):
+            out = super().gradients(skip_held)
+            for d in out:
+                d.mul_(0.5)
+            return out
+
+    cfg = PCConfig(sizes=[12, 7, 5], activation="tanh")
+    model = Damped(cfg, DataInfo(12, (3, 4)), "cpu", seed=0)
+    assert "overrides gradients" in fast_path_covers(model)
+    model.set_batch(torch.rand(4, 12), None, False)
+    x1 = model.x[1].clone()
+    model.step(False)
+    plain = PCModel(cfg, DataInfo(12, (3, 4)), "cpu", seed=0)
+    plain.set_batch(model._data_x, None, False)
+    plain.step(False)
+    moved, moved_plain = model.x[1] - x1, plain.x[1] - x1
+    torch.testing.assert_close(moved, 0.5 * moved_plain)  # the override was followed

@@ -19,13 +19,15 @@ as :meth:`PCModel.reference_step`, with less work per step.
   operation, and no host synchronisation.
 
 Not covered (the model runs the reference step for them, same results): Langevin
-noise (τ > 0), the L1 prior (its proximal step), models that override the maps
-between layers (the convolutional family), and a model before its first batch.
+noise (τ > 0), the L1 prior (its proximal step), families that declare other maps
+between layers (the convolutional family) or override the step's equations
+(``forward``, ``gradients``, ``reference_step``, ``_step_scale``), and a model before
+its first batch.
 """
 
 from __future__ import annotations
 
-from functools import partial
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Callable
 
 import torch
@@ -39,12 +41,29 @@ Op = Callable[[], object]
 def fast_path_covers(model: "PCModel") -> str | None:
     """None when the fast step computes this model's step; otherwise why not."""
     cfg = model.config
-    if not model.fast_path_supported:
-        return f"the {model.kind} family has its own maps between layers"
+    reason = _family_reason(type(model))
+    if reason is not None:
+        return reason
     if cfg.langevin_temperature > 0:
         return "Langevin noise (langevin_temperature > 0)"
     if cfg.prior == "l1" and cfg.prior_strength > 0:
         return "the L1 prior's proximal step"
+    return None
+
+
+@lru_cache(maxsize=None)
+def _family_reason(cls: type) -> str | None:
+    """Why a model class cannot take the fast step (None if it can), once per class."""
+    from pcviz.models.pc import PCModel  # pc imports this module
+
+    if not cls.fast_path_supported:
+        return f"the {cls.kind} family has its own maps between layers"
+    own = {"forward": cls.forward is not PCModel.forward, "gradients": cls.gradients is not PCModel.gradients,
+           "reference_step": cls.reference_step is not PCModel.reference_step,
+           "_step_scale": cls._step_scale is not PCModel._step_scale}
+    changed = [name for name, differs in own.items() if differs]
+    if changed:  # a family that changes the step's equations
+        return f"{cls.__name__} overrides {', '.join(changed)}: the fast step would not follow it"
     return None
 
 
