@@ -20,8 +20,8 @@ OUT = ROOT / "docs" / "images"
 
 
 def window(preset: str, *overrides: str):
-    from pcviz.gui.launch import make_app, open_engine
-    from pcviz.gui.main_window import MainWindow
+    from pcviz.gui.app import make_app, open_engine
+    from pcviz.gui.window.main_window import MainWindow
 
     app = make_app()
     bridge = open_engine(preset, "cpu", ["engine.learning=false", *overrides])
@@ -36,7 +36,7 @@ def window(preset: str, *overrides: str):
 
 
 def shot(app, win, name: str) -> None:
-    from pcviz.gui.launch import save_settled
+    from pcviz.gui.app import save_settled
 
     save_settled(app, win, OUT / name)
     print("wrote", OUT / name)
@@ -69,7 +69,7 @@ def main() -> None:
         shot(app, win, "occlude-after.png")
         path = tools.record.recorder.path
         win.close()
-        from pcviz.gui.launch import play_screenshot
+        from pcviz.gui.app import play_screenshot
 
         play_screenshot(path, OUT / "playback.png", frame=165)
     bridge.close()

@@ -21,7 +21,9 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Callable, Literal, Mapping
+
+from pcviz.errors import PcvizError
 
 __all__ = [
     "ConfigError",
@@ -43,7 +45,7 @@ __all__ = [
 ]
 
 
-class ConfigError(ValueError):
+class ConfigError(PcvizError, ValueError):
     """A configuration problem; the message names the key, the value and the source."""
 
     def __init__(self, message: str, *, key: str | None = None, source: str | None = None):
@@ -107,34 +109,19 @@ class EngineConfig:
 
 @dataclass
 class InterventionSpec:
-    """One scheduled intervention: at engine step ``step``, apply a command."""
+    """One scheduled intervention: at engine step ``step``, the command ``kind`` with
+    its own fields (named as the command's dataclass names them). The fields are
+    checked, and an earlier version's generic form translated, by the command itself
+    (:func:`pcviz.sim.commands.command_from_schedule`), which the preset loader passes
+    in as ``schedule_form``."""
 
-    step: int = field(metadata=meta("engine step at which it applies", min=0))
-    kind: str = field(
-        metadata=meta(
-            "command",
-            choices=("clamp", "release", "pulse", "lesion", "occlude", "unocclude", "set_label", "set_param",
-                     "pause", "resume"),
-        )
-    )
-    layer: int = field(default=0, metadata=meta("layer index (-1 with release: every layer)", min=-1))
-    units: list[int] = field(default_factory=list, metadata=meta("unit indices (empty: all)"))
-    value: float | bool | str = field(
-        default=0.0, metadata=meta("clamp value, pulse size, lesion factor, label (-1: none) or parameter value")
-    )
-    duration: int = field(default=0, metadata=meta("steps a clamp lasts; 0 = until released", min=0))
-    region: list[int] = field(default_factory=list, metadata=meta("occluded rectangle [row0, col0, row1, col1]"))
-    name: str = field(default="", metadata=meta("parameter name for set_param"))
+    step: int
+    kind: str
+    fields: dict[str, Any] = field(default_factory=dict)
 
-    def validate(self) -> None:
-        if self.kind != "set_param" and (isinstance(self.value, (bool, str))):
-            raise ValueError(f"value = {self.value!r}: a {self.kind} needs a number")
-        if self.kind == "set_param" and not self.name:
-            raise ValueError("a set_param needs name (e.g. name = \"model.dt\")")
-        if self.kind != "release" and self.layer < 0:
-            raise ValueError(f"layer = {self.layer}: must be at least 0")
-        if self.kind == "occlude" and self.region and len(self.region) != 4:
-            raise ValueError(f"region = {self.region}: expected [row0, col0, row1, col1]")
+    def table(self) -> dict[str, Any]:
+        """The ``[[interventions]]`` table."""
+        return {"step": self.step, "kind": self.kind, **self.fields}
 
 
 @dataclass
@@ -390,10 +377,13 @@ def resolve_run_config(
     doc: Mapping[str, Any],
     model_configs: Mapping[str, type],
     source: str | None = None,
+    schedule_form: Callable[[dict[str, Any], str, str | None], dict[str, Any]] | None = None,
 ) -> RunConfig:
     """Turn a parsed preset document into a :class:`RunConfig`.
 
-    ``model_configs`` maps ``model.kind`` to the family's config dataclass.
+    ``model_configs`` maps ``model.kind`` to the family's config dataclass;
+    ``schedule_form(table, where, source)`` checks one ``[[interventions]]`` table
+    (without ``step``) and returns it in its current form (the commands know theirs).
     """
     if not isinstance(doc, Mapping):
         raise ConfigError("a preset must be a TOML table", source=source)
@@ -421,10 +411,8 @@ def resolve_run_config(
             key="interventions",
             source=source,
         )
-    interventions = [
-        build(InterventionSpec, item, prefix=f"interventions[{i}]", source=source)
-        for i, item in enumerate(interventions_doc)
-    ]
+    interventions = [_intervention(item, f"interventions[{i}]", source, schedule_form)
+                     for i, item in enumerate(interventions_doc)]
     return RunConfig(
         preset=build(PresetInfo, doc.get("preset", {}), prefix="preset", source=source),
         data=build(DataConfig, doc.get("data", {}), prefix="data", source=source),
@@ -435,6 +423,27 @@ def resolve_run_config(
     )
 
 
+def _intervention(item: Any, where: str, source: str | None,
+                  schedule_form: Callable[[dict[str, Any], str, str | None], dict[str, Any]] | None,
+                  ) -> InterventionSpec:
+    if not isinstance(item, Mapping):
+        raise ConfigError(f"{where} = {_describe(item)}: expected a table", key=where, source=source)
+    if "step" not in item:
+        raise ConfigError(f"missing required key {where}.step", key=f"{where}.step", source=source)
+    step = item["step"]
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise ConfigError(f"{where}.step = {_describe(step)}: expected an integer of at least 0",
+                          key=f"{where}.step", source=source)
+    rest = {str(k): v for k, v in item.items() if k != "step"}
+    if schedule_form is not None:
+        rest = schedule_form(rest, where, source)
+    kind = rest.pop("kind", None)
+    if not isinstance(kind, str):
+        raise ConfigError(f"{where}.kind = {_describe(kind)}: expected the command's name", key=f"{where}.kind",
+                          source=source)
+    return InterventionSpec(step, kind, rest)
+
+
 def run_config_to_dict(cfg: RunConfig) -> dict[str, Any]:
     """The resolved config as a plain document (the inverse of resolve_run_config)."""
     return {
@@ -442,7 +451,7 @@ def run_config_to_dict(cfg: RunConfig) -> dict[str, Any]:
         "data": to_dict(cfg.data),
         "model": to_dict(cfg.model),
         "engine": to_dict(cfg.engine),
-        "interventions": to_dict(cfg.interventions),
+        "interventions": [s.table() for s in cfg.interventions],
     }
 
 

@@ -1,23 +1,9 @@
-"""The error types that carry a message meant for the user (the CLI prints them
-without a traceback). Each names what is wrong and where."""
-
-from __future__ import annotations
-
-
-def _collect() -> tuple[type[BaseException], ...]:
-    from pcviz.config import ConfigError
-    from pcviz.data import DataError
-    from pcviz.models import ModelError
-    from pcviz.sim.checkpoint import CheckpointError
-
-    found: list[type[BaseException]] = [ConfigError, DataError, ModelError, CheckpointError]
-    try:
-        from pcviz.io.errors import RecordingError
-
-        found.append(RecordingError)
-    except ImportError:
-        pass
-    return tuple(found)
+"""The base of the errors that carry a message meant for the user: each names what is
+wrong and where, and the CLI and the window show it without a traceback. Each part
+subclasses it for its own errors (``ConfigError``, ``DataError``, ``ModelError``,
+``CheckpointError``, ``RecordingError``); this module imports nothing, so every layer
+can use it."""
 
 
-USER_ERRORS = _collect()
+class PcvizError(Exception):
+    """An error whose message is for the user (what is wrong, and where)."""

@@ -3,6 +3,8 @@
 import pytest
 
 from pcviz.cli import main
+from pcviz.paths import presets_dir
+from pcviz.sim.presets import list_presets
 
 
 def test_presets_lists_names_and_descriptions(capsys):
@@ -41,6 +43,13 @@ def test_train_writes_a_loadable_checkpoint(tmp_path, capsys):
     assert "held-out end-of-hold energy" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("preset", ["digits-pc", "digits-pc-scratch", "digits-supervised", "patches-rao-ballard"])
+PRESETS = sorted(p.stem for p in presets_dir().glob("*.toml"))
+
+
+def test_the_preset_list_is_the_presets_folder():
+    assert len(PRESETS) >= 7 and sorted(e.name for e in list_presets()) == PRESETS
+
+
+@pytest.mark.parametrize("preset", PRESETS)
 def test_every_preset_runs_headless(preset, capsys):
     assert main(["run", "--preset", preset, "--steps", "60"]) == 0

@@ -1,6 +1,7 @@
 """The engine: typed commands, events, scheduled interventions, frames for displays
 and recorders, divergence, checkpoints."""
 
+import threading
 import time
 
 import numpy as np
@@ -81,21 +82,29 @@ def test_batch_frames_have_a_batch_axis():
     assert f.batch and f.layers[1]["activity"].shape == (4, 12) and len(f.sample_indices) == 4
 
 
+def in_engine_thread(e, fn):
+    """Run ``fn(engine)`` in the engine's thread after every command sent before it, and
+    return what it returned: a round trip that proves the loop went around."""
+    done, out = threading.Event(), []
+    e.submit(Call(lambda eng: (out.append(fn(eng)), done.set())))
+    assert done.wait(10), "the engine thread did not take the call"
+    return out[0]
+
+
 def test_threaded_play_pause_step_and_events():
     e = small_engine()
     e.start()
     try:
         e.submit(Step(7))
         wait_for(lambda: e.step_count == 7)
-        time.sleep(0.05)
-        assert e.step_count == 7  # and stays paused
+        # paused with nothing pending, and the loop has gone around since: it stays at 7
+        assert in_engine_thread(e, lambda eng: (eng.running, eng.step_count)) == (False, 7)
+        assert in_engine_thread(e, lambda eng: eng.step_count) == 7
         e.submit(Play())
         wait_for(lambda: e.step_count > 50)
         e.submit(Pause())
-        time.sleep(0.05)
-        n = e.step_count
-        time.sleep(0.1)
-        assert e.step_count == n
+        n = in_engine_thread(e, lambda eng: eng.step_count)  # read after the pause was applied
+        assert in_engine_thread(e, lambda eng: (eng.running, eng.step_count)) == (False, n)
         e.submit(StepHold())
         wait_for(lambda: e.stream.hold_due)
         assert e.step_count % 10 == 0
@@ -279,12 +288,12 @@ def test_block_queue_hands_frames_over_within_its_age_limit_at_a_slow_rate():
     window runs at 240 steps/s): it is handed over once its oldest frame is old enough."""
     e = small_engine()
     q = e.subscribe_queue(maxsize=100, block=512)
-    e.block_max_age = 0.05
+    e.block_max_age = 3600.0  # no machine is this slow: the frames stay young
     with e._lock:
         for _ in range(3):
             e._do_step()
     assert q.qsize() == 0  # young: still in the ring
-    time.sleep(0.06)
+    e.block_max_age = 0.0  # now every frame is past the limit
     with e._lock:
         e._do_step()
     assert q.qsize() == 1 and len(q.get_nowait()) == 4

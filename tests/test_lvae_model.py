@@ -16,14 +16,6 @@ from pcviz.sim.checkpoint import CheckpointError, load_checkpoint, save_checkpoi
 KINDS = ["lvae", "bvae"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These networks are tiny: a second intra-op thread only adds contention."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _engine(kind, *overrides, checkpoint=True):
     extra = [] if checkpoint else ["engine.checkpoint=''"]
@@ -269,10 +261,10 @@ def test_config_errors_name_the_field():
 
 def test_live_parameters_and_structural_ones():
     e = _engine("lvae", checkpoint=False)
-    e._set_param("model.lr", 0.01)
+    e.set_param("model.lr", 0.01)
     assert e.model.opt.param_groups[0]["lr"] == 0.01
     with pytest.raises(ConfigError, match="architecture"):
-        e._set_param("model.latents", [4, 2])
+        e.set_param("model.latents", [4, 2])
 
 
 @pytest.mark.parametrize("kind", KINDS)

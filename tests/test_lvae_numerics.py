@@ -12,14 +12,6 @@ from pcviz.models.lvae import BVAEConfig, LVAEConfig
 from pcviz.models.vae_parts import kl_diag_gaussians, kl_weights, precision_merge
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These networks are tiny: a second intra-op thread only adds contention."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def test_merge_is_the_normalised_product_of_the_two_gaussians():
     """Integrate N(a, 1/πa) N(b, 1/πb) numerically on a grid and compare its mean and

@@ -10,14 +10,6 @@ from pcviz.sim import Engine, load_preset
 
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These networks are tiny: a second intra-op thread only adds contention."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _train(kind, steps, *overrides):
     cfg = load_preset(f"digits-{kind}", [

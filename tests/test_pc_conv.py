@@ -20,15 +20,6 @@ from pcviz.models.pc_conv import PCConvConfig, PCConvModel
 D64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small convolutions run fastest on one thread; with two on a busy two-core
-    machine, OpenMP's waiting makes each call tens of times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 # (input side, conv geometry): the second needs an output padding (11 = 2*5 - 2 + 4 + 1)
 GEOMETRIES = [
     (10, dict(channels=[3, 4], kernel_sizes=[4, 3], strides=[2, 1], paddings=[1, 1])),

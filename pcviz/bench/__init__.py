@@ -10,13 +10,9 @@ CUDA eager against a captured graph), scaling, recording, display, memory.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -216,21 +212,3 @@ def table(report: dict[str, Any]) -> str:
         out.append(f"{'matmul roofline':<36} {n['fraction_of_peak']:>12.1%}   ({n['net']})")
     out.append(f"\n{report.get('seconds', 0):.0f} s in all")
     return "\n".join(out)
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    """``pcviz bench``: the table on stdout; with ``--out F.json`` the whole report as
-    JSON and the table as ``F.md`` beside it."""
-    only = {s.strip() for s in args.only.split(",") if s.strip()} if args.only else None
-    plot = None if args.quick or (only and "scaling" not in only) else str(Path("docs/images/scaling.png"))
-    report = run(quick=args.quick, device=args.device, scaling_plot=plot, only=only,
-                 log=lambda s: print(s, file=sys.stderr))
-    text = table(report)
-    print(text)
-    if args.out:
-        path = Path(args.out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=1, default=str))
-        path.with_suffix(".md").write_text("```\n" + text + "\n```\n")
-        print(f"report: {path} and {path.with_suffix('.md')}")
-    return 0

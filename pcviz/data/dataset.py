@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pcviz.errors import PcvizError
 
-class DataError(ValueError):
+
+class DataError(PcvizError, ValueError):
     """An input source could not be read; the message names the file and the problem."""
 
 

@@ -73,8 +73,8 @@ class PaintCounter(QtCore.QObject):
 
 
 def window_rate(app, preset: str, overrides: list[str], seconds: float, device: str) -> dict:
-    from pcviz.gui.launch import open_engine
-    from pcviz.gui.main_window import MainWindow
+    from pcviz.gui.app import open_engine
+    from pcviz.gui.window.main_window import MainWindow
 
     bridge = open_engine(preset, device, overrides)
     win = MainWindow(bridge, theme="light", persist=False, restore=False)

@@ -12,7 +12,7 @@ import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from pcviz.config import ConfigError
-from pcviz.gui.source import FrameSource
+from pcviz.gui.sources.frame_source import FrameSource
 
 CLIP_SUFFIXES = (".gif", ".mp4")
 

@@ -3,8 +3,10 @@ the file and says what is wrong with it (the CLI prints it without a traceback).
 
 from __future__ import annotations
 
+from pcviz.errors import PcvizError
 
-class RecordingError(Exception):
+
+class RecordingError(PcvizError):
     """Base class: a recording cannot be written or read; ``path`` names the file."""
 
     def __init__(self, message: str, path: str | None = None):

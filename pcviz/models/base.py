@@ -22,11 +22,13 @@ from typing import Any, ClassVar, Sequence
 
 import torch
 
+from pcviz.errors import PcvizError
+
 COMMON_QUANTITIES = ("activity", "prediction", "error", "precision")
 ROLES = ("input", "hidden", "top", "label")
 
 
-class ModelError(ValueError):
+class ModelError(PcvizError, ValueError):
     """A model cannot be built or driven as asked; the message says which setting."""
 
 

@@ -9,13 +9,14 @@ from typing import Any
 
 import torch
 
+from pcviz.errors import PcvizError
 from pcviz.models.base import GenerativeModel, ModelError
 
 FORMAT = "pcviz-checkpoint"
 VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(PcvizError, ValueError):
     """A checkpoint cannot be read or does not fit the model; the message says why."""
 
 

@@ -69,8 +69,10 @@ class Engine(CommandHandling):
     def __init__(self, config: RunConfig, device: str | torch.device | None = None):
         self.config = config
         self.device = pick_device(str(device or config.engine.device))
-        if config.engine.threads > 0 and self.device.type == "cpu":
-            torch.set_num_threads(config.engine.threads)
+        #: torch CPU threads of the thread that steps the model (0: leave torch's count);
+        #: a window sets it before start (see pcviz.gui.sources.live.engine_threads)
+        self.threads = config.engine.threads
+        self._use_threads()  # run_steps steps in the caller's thread
         self.events = EventLog()
         self.commands: queue.Queue[C.Command] = queue.Queue()
         self.step_count = 0
@@ -85,7 +87,9 @@ class Engine(CommandHandling):
         self._expiry: dict[int, list[C.Command]] = {}
         self._schedule: dict[int, list[C.Command]] = {}
         for spec in config.interventions:
-            self._schedule.setdefault(spec.step, []).append(C.command_from_spec(spec))
+            self._schedule.setdefault(spec.step, []).append(
+                C.command_from_schedule({"kind": spec.kind, **spec.fields}, f"interventions (step {spec.step})",
+                                        config.source or None))
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._lock = threading.RLock()  # guards the model against concurrent step/command
@@ -257,13 +261,18 @@ class Engine(CommandHandling):
         for q in list(self._queues):
             q.close()
 
+    def _use_threads(self) -> None:
+        """Apply :attr:`threads` in the calling thread (torch's count is per thread): the
+        one place the engine's count is set."""
+        if self.threads > 0 and self.device.type == "cpu":
+            torch.set_num_threads(self.threads)
+
     @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
     def _loop(self) -> None:
-        if self.config.engine.threads > 0 and self.device.type == "cpu":
-            torch.set_num_threads(self.config.engine.threads)  # torch's count is per thread
+        self._use_threads()
         with self._lock:
             if self.step_count == 0:
                 self._apply_due(0)

@@ -14,21 +14,33 @@ None) have their device scalars appended to each row instead.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from pcviz.sim.frames import Frame, FrameBlock, FrameQueue
+from pcviz.sim.frames import Frame, FrameBlock, FrameQueue, FrameSpec
 from pcviz.sim.hostcopy import HostCopier
 
-if TYPE_CHECKING:
-    from pcviz.sim.engine import Engine
+
+class RunState(Protocol):
+    """What frames are built from (the engine provides it; its model, stream and spec
+    are replaced on a reset, so they are read at each frame, not kept)."""
+
+    model: Any  # pcviz.models.GenerativeModel
+    stream: Any  # pcviz.data.stream.SampleStream
+    spec: FrameSpec
+    device: torch.device
+    step_count: int
+    step_wall: float
+
+    @property
+    def display_index(self) -> int: ...
 
 
 class FrameBuilder:
-    def __init__(self, engine: "Engine"):
-        self.engine = engine
+    def __init__(self, engine: RunState):
+        self.engine = engine  # read through RunState only
         self.copier = HostCopier(engine.device)
         self._flat_src: tuple | None = None  # the (rows, inputs, batch) the cache was made from
         self._flat: list[torch.Tensor] = []

@@ -9,6 +9,7 @@ from typing import Any, Iterable
 from pcviz.config import ConfigError, RunConfig, apply_overrides, parse_override, read_toml, resolve_run_config
 from pcviz.models import model_configs
 from pcviz.paths import presets_dir
+from pcviz.sim.commands import schedule_form
 
 DEFAULT_PRESET = "digits-pc"
 
@@ -62,7 +63,7 @@ def normalise_overrides(overrides: Iterable[str] | Iterable[tuple[str, Any]] | d
 def config_from_document(doc: dict[str, Any], overrides=None, source: str | None = None) -> RunConfig:
     """Resolve an already-parsed preset document (e.g. the config stored in a recording)."""
     doc = apply_overrides(doc, normalise_overrides(overrides), source=source or "--set")
-    return resolve_run_config(doc, model_configs(), source=source)
+    return resolve_run_config(doc, model_configs(), source=source, schedule_form=schedule_form)
 
 
 def load_preset(name_or_path: str | Path = DEFAULT_PRESET, overrides=None) -> RunConfig:

@@ -1,9 +1,8 @@
-"""Training a preset's model and evaluating it on held-out samples; the ``pcviz
-train`` command that (re)makes the shipped checkpoints."""
+"""Training a preset's model and evaluating it on held-out samples (the ``pcviz
+train`` command in :mod:`pcviz.cli.train` drives it)."""
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
@@ -12,7 +11,6 @@ import torch
 from pcviz.config import RunConfig
 from pcviz.data import Dataset
 from pcviz.models import GenerativeModel
-from pcviz.sim.checkpoint import save_checkpoint
 from pcviz.sim.engine import Engine
 
 
@@ -47,21 +45,3 @@ def train(cfg: RunConfig, steps: int, device: str | None = None, log=print) -> E
         e = float(engine.model.layer_energies().sum())
         log(f"  step {done:>7}/{steps}  batch energy {e:10.3f}  ({done / (time.perf_counter() - t0):.0f} steps/s)")
     return engine
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    from pcviz.sim.presets import load_preset
-
-    cfg = load_preset(args.preset, list(args.overrides) + ["engine.checkpoint=''"])
-    steps = args.steps or cfg.engine.train_steps
-    print(f"pcviz train: {cfg.preset.name}, {steps} steps")
-    engine = train(cfg, steps, device=args.device)
-    before_cfg = load_preset(args.preset, list(args.overrides) + ["engine.checkpoint=''"])
-    fresh = Engine(before_cfg, device=engine.device).model
-    hold = cfg.data.hold_steps
-    e_fresh = heldout_energy(fresh, engine.test_data, hold)
-    e_trained = heldout_energy(engine.model, engine.test_data, hold)
-    save_checkpoint(engine.model, args.out, extra={"preset": cfg.preset.name, "steps": steps,
-                                                   "heldout_energy": e_trained, "untrained_energy": e_fresh})
-    print(f"pcviz train: held-out end-of-hold energy {e_trained:.3f} (untrained {e_fresh:.3f}); wrote {args.out}")
-    return 0

@@ -63,8 +63,8 @@ def preset_overrides(name: str, extra: tuple[str, ...] = ()) -> list[str]:
 @pytest.fixture
 def open_window(qtbot):
     """open_window(preset, *overrides, play=False) -> MainWindow on a started engine."""
-    from pcviz.gui.launch import open_engine
-    from pcviz.gui.main_window import MainWindow
+    from pcviz.gui.app import open_engine
+    from pcviz.gui.window.main_window import MainWindow
 
     def make(preset: str = "digits-pc", *overrides: str, play: bool = False, display: bool = True,
              persist: bool = False):

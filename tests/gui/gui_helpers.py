@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pcviz.gui.source import FrameSource
+from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.sim.frames import Frame, FrameSpec, LayerFrameSpec
 
 
@@ -21,7 +21,19 @@ class ListSource(FrameSource):
     def __init__(self, spec: FrameSpec, frames: list[Frame], hold_steps: int | None = None):
         super().__init__(spec)
         self.frames = list(frames)
-        self.hold_steps = hold_steps
+        self._hold_steps = hold_steps
+
+    @property
+    def config(self):
+        return None  # like a recording whose configuration this pcviz cannot resolve
+
+    @property
+    def running(self) -> bool:
+        return bool(self.frames)
+
+    @property
+    def hold_steps(self) -> int | None:
+        return self._hold_steps
 
     def take(self) -> Frame | None:
         return self.frames.pop(0) if self.frames else None

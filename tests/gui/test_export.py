@@ -17,8 +17,8 @@ SMALL = ["data.batch_size=4", "data.hold_steps=20", "engine.learning=false", "en
 
 @pytest.fixture
 def played(qtbot, tmp_path):
-    from pcviz.gui.main_window import MainWindow
-    from pcviz.gui.playback import PlaybackSource
+    from pcviz.gui.window.main_window import MainWindow
+    from pcviz.gui.sources.playback import PlaybackSource
 
     eng = Engine(load_preset("digits-pc", SMALL), device="cpu")
     path = tmp_path / "run.h5"

@@ -41,8 +41,8 @@ def recording(tmp_path) -> Path:
 
 @pytest.fixture
 def player(qtbot):
-    from pcviz.gui.main_window import MainWindow
-    from pcviz.gui.playback import PlaybackSource
+    from pcviz.gui.window.main_window import MainWindow
+    from pcviz.gui.sources.playback import PlaybackSource
 
     made = []
 
@@ -160,7 +160,7 @@ def test_following_a_growing_file_shows_new_frames(player, tmp_path, qtbot):
 def test_play_screenshot(recording, tmp_path):
     from PyQt6 import QtGui
 
-    from pcviz.gui.launch import play_screenshot
+    from pcviz.gui.app import play_screenshot
 
     out = tmp_path / "shot.png"
     assert play_screenshot(recording, out, frame=12, size=(1200, 800)) == 0
@@ -169,7 +169,7 @@ def test_play_screenshot(recording, tmp_path):
 
 
 def test_play_screenshot_frame_out_of_range(recording, tmp_path):
-    from pcviz.gui.launch import play_screenshot
+    from pcviz.gui.app import play_screenshot
     from pcviz.io import FrameIndexError
 
     with pytest.raises(FrameIndexError, match="out of range"):

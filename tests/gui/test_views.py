@@ -8,11 +8,11 @@ import pytest
 from PyQt6 import QtCore, QtWidgets
 
 from gui_helpers import ListSource, synthetic_frames, synthetic_spec
-from pcviz.gui.basis_view import BasisView
-from pcviz.gui.layer_views import HierarchyView, cell_title
-from pcviz.gui.network_view import NetworkView, weighted_error
+from pcviz.gui.views.basis import BasisView
+from pcviz.gui.views.hierarchy import HierarchyView, cell_title
+from pcviz.gui.views.network import NetworkView, weighted_error
 from pcviz.gui.theme import DARK, LIGHT
-from pcviz.gui.timeseries import TimeSeriesView, Trace
+from pcviz.gui.views.timeseries import TimeSeriesView, Trace
 
 
 @pytest.fixture

@@ -1,13 +1,14 @@
-"""The ``pcviz`` command. Qt is imported only by the GUI subcommands."""
+"""The ``pcviz`` argument parser and the dispatch to the command modules next to it.
+Qt is imported only by the window commands (:mod:`pcviz.cli.window`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 from pcviz import __version__
 from pcviz.config import ConfigError
+from pcviz.errors import PcvizError
 
 
 def _add_run_options(p: argparse.ArgumentParser, preset_required: bool = False) -> None:
@@ -60,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=2000)
 
     p = sub.add_parser("bench", help="the benchmark table, as ratios measured side by side")
-    p.add_argument("--quick", action="store_true", help="small sizes, under two minutes")
+    p.add_argument("--quick", action="store_true", help="small sizes, about 70 seconds on two CPU cores")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--out", default=None, help="write the report as JSON (and its table as .md beside it)")
     p.add_argument("--only", default=None,
@@ -78,92 +79,42 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pcviz: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # the known error types carry messages that say what and where
-        from pcviz.errors import USER_ERRORS
-
-        if isinstance(exc, USER_ERRORS):
-            print(f"pcviz: {exc}", file=sys.stderr)
-            return 2
-        raise
+    except PcvizError as exc:  # its message says what is wrong and where
+        print(f"pcviz: {exc}", file=sys.stderr)
+        return 2
 
 
 def _dispatch(args: argparse.Namespace) -> int:
     cmd = args.command
     if cmd == "presets":
+        from pcviz.cli.run import cmd_presets
+
         return cmd_presets()
-    if cmd == "run":
+    if cmd == "run" or (cmd is None and args.headless):
+        from pcviz.cli.run import cmd_run
+
         return cmd_run(args)
     if cmd == "train":
-        from pcviz.sim.train import cmd_train
+        from pcviz.cli.train import cmd_train
 
         return cmd_train(args)
     if cmd == "record":
-        from pcviz.io.commands import cmd_record
+        from pcviz.cli.record import cmd_record
 
         return cmd_record(args)
     if cmd == "info":
-        from pcviz.io.commands import cmd_info
+        from pcviz.cli.info import cmd_info
 
         return cmd_info(args)
-    if cmd == "play":
-        from pcviz.gui.launch import cmd_play
-
-        return cmd_play(args)
     if cmd == "bench":
-        from pcviz.bench import cmd_bench
+        from pcviz.cli.bench import cmd_bench
 
         return cmd_bench(args)
-    if args.headless:
-        return cmd_run(args)
-    return _gui_or_headless(args)
+    from pcviz.cli.window import cmd_live, cmd_play  # Qt is imported only from here
 
-
-def _gui_or_headless(args: argparse.Namespace) -> int:
-    try:
-        from pcviz.gui.launch import cmd_live
-    except ImportError as exc:  # the window is not part of this build yet
-        print(f"pcviz: the window is not available ({exc}); running headless instead", file=sys.stderr)
-        return cmd_run(args)
+    if cmd == "play":
+        return cmd_play(args)
     return cmd_live(args)
-
-
-def cmd_presets() -> int:
-    from pcviz.sim.presets import list_presets
-
-    entries = list_presets()
-    width = max((len(e.name) for e in entries), default=10)
-    for e in entries:
-        print(f"{e.name:<{width}}  [{e.model_kind}]  {e.description}")
-    return 0
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    """Headless demo: run the preset, print energies per hold and the step rate."""
-    from pcviz.sim import Engine, load_preset
-
-    cfg = load_preset(args.preset, args.overrides)
-    engine = Engine(cfg, device=args.device)
-    steps = getattr(args, "steps", None)
-    steps = 2000 if steps is None else int(steps)
-    print(f"pcviz: {cfg.preset.name} on {engine.device}, {steps} steps, headless "
-          f"(layers {[l.size for l in engine.spec.layers]}, batch {cfg.data.batch_size}, "
-          f"hold {cfg.data.hold_steps} steps)")
-    hold = cfg.data.hold_steps
-    report_every = max(hold, (steps // 10) // hold * hold)
-    t0 = time.perf_counter()
-
-    def progress(step: int) -> None:
-        if step % report_every == 0:
-            e = engine.model.layer_energies().tolist()
-            print(f"  step {step:>7}  energy/layer " + " ".join(f"{v:9.3f}" for v in e))
-
-    done = engine.run_steps(steps, progress)
-    dt = time.perf_counter() - t0
-    print(f"pcviz: {done} steps in {dt:.2f} s ({done / max(dt, 1e-9):.0f} steps/s)")
-    if engine.diverged is not None:
-        print(f"pcviz: {engine.diverged.message}", file=sys.stderr)
-        return 1
-    return 0
 
 
 if __name__ == "__main__":

@@ -8,10 +8,10 @@ import time
 import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from pcviz.gui.raster import RasterImage, fit_rect, fit_text, lut32
-from pcviz.gui.source import FrameSource
+from pcviz.gui.views.raster import RasterImage, fit_rect, fit_text, lut32
+from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.gui.theme import BASIS_MAP, Theme, ui_font
-from pcviz.gui.tiling import mosaic
+from pcviz.display.tiling import mosaic
 from pcviz.sim.frames import Frame
 
 TITLE_H = 40

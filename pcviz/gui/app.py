@@ -1,9 +1,8 @@
-"""``pcviz`` with no subcommand: the live window (or, with ``--screenshot``, a picture
-of it, made without a display)."""
+"""Starting the window: on a live engine or a recording, or drawn offscreen into a
+picture (no display needed). The commands that call these are in :mod:`pcviz.cli.window`."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -41,9 +40,9 @@ def make_app():
 
 
 def open_engine(preset: str, device: str | None = None, overrides: Sequence[str] = (), display_hz: float = 60.0):
-    """An :class:`~pcviz.gui.bridge.EngineBridge` on a new engine (not started yet).
+    """An :class:`~pcviz.gui.sources.live.EngineBridge` on a new engine (not started yet).
     Configuration and checkpoint problems raise the user errors of the foundation."""
-    from pcviz.gui.bridge import EngineBridge
+    from pcviz.gui.sources.live import EngineBridge
     from pcviz.sim import Engine, load_preset
 
     cfg = load_preset(preset, list(overrides))
@@ -83,25 +82,11 @@ def _keep_going_on_errors(win) -> None:
     sys.excepthook = hook
 
 
-def cmd_live(args: argparse.Namespace) -> int:
-    shot = getattr(args, "screenshot", None)
-    if shot:
-        steps = 200 if getattr(args, "steps", None) is None else int(args.steps)
-        return screenshot(args.preset, shot, steps=steps, device=args.device, overrides=args.overrides)
-    from pcviz.gui.display_check import display_problem
-
-    problem = display_problem()
-    if problem:
-        from pcviz.cli import cmd_run
-
-        print(f"pcviz: cannot open the window. {problem}", file=sys.stderr)
-        print("pcviz: running the headless demo instead (pcviz --headless); "
-              "pcviz --screenshot FILE.png draws the window without a display", file=sys.stderr)
-        return cmd_run(args)
-
-    bridge = open_engine(args.preset, args.device, args.overrides)
+def live_window(preset: str, device: str | None = None, overrides: Sequence[str] = ()) -> int:
+    """Open the window on a new engine running ``preset``; return when it closes."""
+    bridge = open_engine(preset, device, overrides)
     app = make_app()
-    from pcviz.gui.main_window import MainWindow
+    from pcviz.gui.window.main_window import MainWindow
 
     try:
         win = MainWindow(bridge, open_source=_switcher(watch=True))
@@ -129,7 +114,7 @@ def screenshot(preset: str, path: str | os.PathLike, steps: int = 200, device: s
         raise ConfigError(f"--screenshot {out}: give a .png (or .jpg) file name")
     bridge = open_engine(preset, device, overrides)
     app = make_app()
-    from pcviz.gui.main_window import MainWindow
+    from pcviz.gui.window.main_window import MainWindow
 
     try:
         win = MainWindow(bridge, theme=theme or os.environ.get("PCVIZ_THEME") or "light", persist=False,
@@ -157,26 +142,15 @@ def screenshot(preset: str, path: str | os.PathLike, steps: int = 200, device: s
 
 
 # ------------------------------------------------------------------- playback
-def cmd_play(args: argparse.Namespace) -> int:
-    """``pcviz play FILE.h5 [--screenshot FILE.png [--frame I]]``: a recording in the
-    window (the same views as a live run, with a timeline)."""
+def playback_window(path: str | os.PathLike) -> int:
+    """Open the window on the recording at ``path`` (the same views as a live run, with
+    a timeline); return when it closes."""
     from pcviz.io import open_recording
 
-    shot = getattr(args, "screenshot", None)
-    if shot:
-        return play_screenshot(args.file, shot, frame=int(getattr(args, "frame", 0) or 0))
-    from pcviz.gui.display_check import display_problem
-
-    problem = display_problem()
-    if problem:
-        print(f"pcviz: cannot open the window. {problem}", file=sys.stderr)
-        print("pcviz: pcviz play FILE.h5 --screenshot FILE.png draws a frame without a display;"
-              " pcviz info FILE.h5 summarises the recording", file=sys.stderr)
-        return 2
-    rec = open_recording(args.file)  # a RecordingError names the file and what is wrong
+    rec = open_recording(path)  # a RecordingError names the file and what is wrong
     app = make_app()
-    from pcviz.gui.main_window import MainWindow
-    from pcviz.gui.playback import PlaybackSource
+    from pcviz.gui.window.main_window import MainWindow
+    from pcviz.gui.sources.playback import PlaybackSource
 
     source = PlaybackSource(rec)
     try:
@@ -208,8 +182,8 @@ def play_screenshot(path: str | os.PathLike, out: str | os.PathLike, frame: int 
         rec.close()
         raise FrameIndexError(f"{path}: --frame {frame} out of range (the recording has {n} frames)", str(path))
     app = make_app()
-    from pcviz.gui.main_window import MainWindow
-    from pcviz.gui.playback import PlaybackSource
+    from pcviz.gui.window.main_window import MainWindow
+    from pcviz.gui.sources.playback import PlaybackSource
 
     source = PlaybackSource(rec, follow=False)
     try:

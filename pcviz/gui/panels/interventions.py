@@ -4,7 +4,7 @@ lesion their precision (or the whole layer's); drag a rectangle on the input to
 occlude it; in supervised-generative presets, buttons 0-9 clamp the label layer.
 
 Every action is a typed command to the engine; the engine logs it as an event, which
-the event list and the time-series markers show (see :mod:`pcviz.gui.event_list`).
+the event list and the time-series markers show (see :mod:`pcviz.gui.panels.events`).
 """
 
 from __future__ import annotations
@@ -14,44 +14,11 @@ from typing import Callable
 
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from pcviz.gui.layer_views import HierarchyCanvas
-from pcviz.gui.source import FrameSource
+from pcviz.gui.views.hierarchy import HierarchyCanvas
+from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.sim import commands as C
 from pcviz.sim.events import Event
 from pcviz.sim.frames import FrameSpec
-
-#: event kinds that are interventions (drawn as markers, listed, undoable)
-INTERVENTION_KINDS = ("clamp", "release", "pulse", "lesion", "occlude", "unocclude", "clear_interventions",
-                      "set_label")
-_COMMANDS = {"clamp": C.Clamp, "release": C.Release, "pulse": C.Pulse, "lesion": C.Lesion, "occlude": C.Occlude,
-             "unocclude": C.Unocclude, "clear_interventions": C.ClearInterventions, "set_label": C.SetLabel,
-             "set_param": C.SetParam}
-
-
-def command_from_event(ev: Event) -> C.Command | None:
-    """The command an engine event logged (its payload is the command's fields)."""
-    cls = _COMMANDS.get(ev.kind)
-    if cls is None:
-        return None
-    fields = {k: (tuple(v) if isinstance(v, list) else v) for k, v in ev.payload.items() if k != "scheduled"}
-    try:
-        return cls(**fields)
-    except TypeError:
-        return None
-
-
-def undo_command(cmd: C.Command) -> C.Command | None:
-    """What undoes ``cmd`` (None: nothing to undo, e.g. a pulse, which lasts one step)."""
-    if isinstance(cmd, C.Clamp):
-        return C.Release(cmd.layer, cmd.units)
-    if isinstance(cmd, C.Lesion):
-        return C.Lesion(cmd.layer, 1.0, cmd.units)
-    if isinstance(cmd, C.Occlude):
-        return C.Unocclude()
-    if isinstance(cmd, C.SetLabel) and cmd.label is not None:
-        return C.SetLabel(None)
-    return None
-
 
 def label_layer(spec: FrameSpec) -> int | None:
     """The label layer of a supervised-generative model (the top layer, role 'label')."""
@@ -60,39 +27,11 @@ def label_layer(spec: FrameSpec) -> int | None:
 
 
 def describe_command(cmd: C.Command, spec: FrameSpec) -> str:
-    def lname(l):
-        return "every layer" if l is None else f"{spec.layers[l].name}" if 0 <= l < len(spec.layers) else str(l)
+    """The command's own line, with the layers named as ``spec`` names them."""
+    def layer_name(l: int | None) -> str:
+        return "every layer" if l is None else spec.layers[l].name if 0 <= l < len(spec.layers) else str(l)
 
-    def units(u):
-        if not u:
-            return "all units"
-        return f"unit {u[0]}" if len(u) == 1 else f"{len(u)} units"
-
-    if isinstance(cmd, C.Clamp):
-        dur = f" for {cmd.duration} steps" if cmd.duration else ""
-        return f"clamp {lname(cmd.layer)} {units(cmd.units)} = {cmd.value:g}{dur}"
-    if isinstance(cmd, C.Release):
-        return f"release {lname(cmd.layer)} {units(cmd.units)}"
-    if isinstance(cmd, C.Pulse):
-        return f"pulse {lname(cmd.layer)} {units(cmd.units)} {cmd.value:+g}"
-    if isinstance(cmd, C.Lesion):
-        return f"lesion {lname(cmd.layer)} {units(cmd.units)} precision \u00d7{cmd.factor:g}"
-    if isinstance(cmd, C.Occlude):
-        if cmd.region:
-            r0, c0, r1, c1 = cmd.region
-            return f"occlude input rows {r0}-{r1 - 1}, cols {c0}-{c1 - 1}"
-        return f"occlude input {units(cmd.units)}"
-    if isinstance(cmd, C.Unocclude):
-        return "unocclude input"
-    if isinstance(cmd, C.ClearInterventions):
-        return "clear all interventions"
-    if isinstance(cmd, C.SetLabel):
-        if cmd.label is None:
-            return "label free (the data's)"
-        return f"{'imagine' if cmd.imagine else 'clamp label'} {cmd.label}"
-    if isinstance(cmd, C.SetParam):
-        return f"set {cmd.name} = {cmd.value}"
-    return type(cmd).__name__
+    return cmd.describe_text(layer_name)
 
 
 # ---------------------------------------------------------------- selection

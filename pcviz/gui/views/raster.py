@@ -12,7 +12,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui
 
-from pcviz.gui.tiling import to_indices
+from pcviz.display.tiling import to_indices
 
 
 def lut32(map_name: str, background: str | QtGui.QColor) -> np.ndarray:

@@ -21,10 +21,10 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from pcviz.gui.raster import RasterImage, fit_rect, lut32
-from pcviz.gui.source import FrameSource
+from pcviz.gui.views.raster import RasterImage, fit_rect, lut32
+from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.gui.theme import Theme, series_colour, ui_font
-from pcviz.gui.tiling import Tiler
+from pcviz.display.tiling import Tiler
 from pcviz.sim.frames import Frame, FrameSpec
 
 QUANTITY = "bu_weight"

@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from pcviz.gui.raster import RasterImage, fit_rect, lut32
-from pcviz.gui.source import FrameSource
+from pcviz.gui.views.raster import RasterImage, fit_rect, lut32
+from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.gui.theme import BASIS_MAP, Theme, ui_font
-from pcviz.gui.tiling import Tiler
+from pcviz.display.tiling import Tiler
 from pcviz.sim.commands import Call
 from pcviz.sim.frames import Frame
 
@@ -229,7 +229,7 @@ class TraversalStrip(QtWidgets.QWidget):
         the same draws until ``reseed``, so following shows the model change, not the
         noise); False when there is no live model, or one is in flight (it is asked
         again when that comes back)."""
-        if not self.source.live or getattr(self.source, "closed", False):
+        if not self.source.live or self.source.closed:
             return False
         if reseed:
             self._seed += 1

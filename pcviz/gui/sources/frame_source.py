@@ -3,7 +3,9 @@ recording player both implement.
 
 A :class:`FrameSource` pulls the newest frame on a display timer (target 60 Hz) and
 emits it; views subscribe to its signals and never ask where frames come from.
-Sources that accept commands (a live engine) say so with ``live``.
+Everything a view may want to know about its source is declared here (``live``,
+``config``, ``running``, ``hold_steps``, ``takes_commands``, ``closed``, ``device``,
+``engine``, ``recording``), so no view probes attributes or checks the source's type.
 """
 
 from __future__ import annotations
@@ -11,13 +13,18 @@ from __future__ import annotations
 import abc
 import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PyQt6 import QtCore
 
 from pcviz.sim.commands import Command
 from pcviz.sim.events import Event
 from pcviz.sim.frames import Frame, FrameSpec
+
+if TYPE_CHECKING:
+    from pcviz.config import RunConfig
+    from pcviz.io import Recording
+    from pcviz.sim.engine import Engine
 
 
 class RateMeter:
@@ -58,7 +65,8 @@ class FrameSource(QtCore.QObject, metaclass=_QObjectABCMeta):
     #: running/paused/diverged changed
     state_changed = QtCore.pyqtSignal()
 
-    live = False  # accepts commands
+    #: runs an engine here: commands change what it computes (interventions, parameters)
+    live = False
 
     def __init__(self, spec: FrameSpec, display_hz: float = 60.0, parent: QtCore.QObject | None = None):
         super().__init__(parent)
@@ -78,6 +86,48 @@ class FrameSource(QtCore.QObject, metaclass=_QObjectABCMeta):
 
     def poll_events(self) -> list[Event]:
         return []
+
+    @property
+    @abc.abstractmethod
+    def config(self) -> RunConfig | None:
+        """The run's configuration; None when a recording's cannot be resolved here."""
+
+    @property
+    @abc.abstractmethod
+    def running(self) -> bool:
+        """Frames are coming: the engine runs, or the recording plays."""
+
+    @property
+    def hold_steps(self) -> int | None:
+        """Steps each input sample is held, when the configuration says."""
+        cfg = self.config
+        return None if cfg is None else int(cfg.data.hold_steps)
+
+    @property
+    def takes_commands(self) -> bool:
+        """:meth:`submit` does something: every command for a live run; play, pause and
+        step for a recording's player."""
+        return self.live
+
+    @property
+    def closed(self) -> bool:
+        """:meth:`close` was called: submit nothing more."""
+        return False
+
+    @property
+    def device(self) -> str:
+        """The torch device type the frames are computed on ("cpu", "cuda", ...)."""
+        return "cpu"
+
+    @property
+    def engine(self) -> Engine | None:
+        """The engine behind a live source (a recorder attaches to it); None otherwise."""
+        return None
+
+    @property
+    def recording(self) -> Recording | None:
+        """The recording a player shows (the window adds a timeline for it); None otherwise."""
+        return None
 
     def attach(self, show_frame) -> None:
         """Call ``show_frame(frame)`` for every frame from now on, and once now with the

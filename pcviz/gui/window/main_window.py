@@ -8,14 +8,15 @@ from typing import Callable
 
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from pcviz.gui.basis_view import BasisView
-from pcviz.gui.controls import ControlPanel
-from pcviz.gui.layer_views import HierarchyView
-from pcviz.gui.network_view import NetworkView
-from pcviz.gui.source import FrameSource
+from pcviz.errors import PcvizError
+from pcviz.gui.views.basis import BasisView
+from pcviz.gui.panels.controls import ControlPanel
+from pcviz.gui.views.hierarchy import HierarchyView
+from pcviz.gui.views.network import NetworkView
+from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.gui.theme import Theme, apply_theme, theme_named
-from pcviz.gui.timeseries import TimeSeriesView
-from pcviz.gui.vae_dock import arrange_vae_dock, install_vae_dock
+from pcviz.gui.views.timeseries import TimeSeriesView
+from pcviz.gui.panels.latents import arrange_vae_dock, install_vae_dock
 from pcviz.sim import commands as C
 from pcviz.sim.presets import PresetEntry, list_presets
 
@@ -98,6 +99,9 @@ class MainWindow(QtWidgets.QMainWindow):
             apply_theme(app, self.theme)
         self.source = source
         self.views: dict[str, QtWidgets.QWidget] = {}
+        self.run_menu: QtWidgets.QMenu | None = None
+        self.view_menu: QtWidgets.QMenu | None = None
+        self._view_docks_end: QtGui.QAction | None = None  # the separator after the dock toggles
         self.setObjectName("pcviz-main")
 
         central = QtWidgets.QWidget()
@@ -106,7 +110,7 @@ class MainWindow(QtWidgets.QMainWindow):
         lay.setSpacing(4)
         self.banner = Banner()
         lay.addWidget(self.banner)
-        self._central_layout = lay
+        self._central = lay
         self.setCentralWidget(central)
         self.docks: dict[str, QtWidgets.QDockWidget] = {}
         for key, title, area in (("controls", "Controls", QtCore.Qt.DockWidgetArea.LeftDockWidgetArea),
@@ -125,7 +129,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_status_bar()
         self._build_views()
         self._build_menus()
-        from pcviz.gui.session import SessionTools  # interventions, recording, playback, export
+        from pcviz.gui.window.session import SessionTools  # interventions, recording, playback, export
 
         self.session = SessionTools(self)
         self._status_timer = QtCore.QTimer(self)
@@ -142,7 +146,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _build_views(self) -> None:
         src, th = self.source, self.theme
         self.hierarchy = HierarchyView(src, th)
-        self._central_layout.addWidget(self.hierarchy, 1)
+        self._central.addWidget(self.hierarchy, 1)
         self.controls = ControlPanel(src, self.presets)
         self.controls.preset_requested.connect(self.open_preset)
         self.network = NetworkView(src, th)
@@ -172,7 +176,7 @@ class MainWindow(QtWidgets.QMainWindow):
             pass
         for v in self.views.values():
             v.detach()
-        self._central_layout.removeWidget(self.hierarchy)
+        self._central.removeWidget(self.hierarchy)
         self.hierarchy.deleteLater()
         for d in self.docks.values():  # the views, and the scroll area around the controls
             w = d.widget()
@@ -203,9 +207,7 @@ class MainWindow(QtWidgets.QMainWindow):
         try:
             new = self.open_source(name, device)
         except Exception as exc:  # a user error (config, checkpoint, device): say it, keep the run
-            from pcviz.errors import USER_ERRORS
-
-            if not isinstance(exc, (*USER_ERRORS, RuntimeError)):
+            if not isinstance(exc, (PcvizError, RuntimeError)):
                 raise
             self.banner.show_message("warn", f"<b>Could not open {name} on {device}:</b> {_esc(exc)}", self.theme)
             self.controls.sync()
@@ -232,15 +234,17 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(m, "Save screenshot\u2026", self._save_screenshot_dialog, "Ctrl+S")
         self._action(m, "Quit", self.close, "Ctrl+Q")
         m = bar.addMenu("&Run")
+        self.run_menu = m
         self.act_play = self._action(m, "Play / pause", self.toggle_play, "Space")
         self.act_step = self._action(m, "Step", lambda: self.send(C.Step(1)), "Right")
         self._action(m, "Step one hold", lambda: self.send(C.StepHold()), "Shift+Right")
         self._action(m, "Reset", lambda: self.send(C.Reset(weights=True)), "Ctrl+R")
         self._action(m, "Pin selected unit's trace", self.pin_selected, "P")
         m = bar.addMenu("&View")
+        self.view_menu = m
         for d in self.docks.values():
             m.addAction(d.toggleViewAction())
-        m.addSeparator()
+        self._view_docks_end = m.addSeparator()
         self.theme_actions = {}
         group = QtGui.QActionGroup(self)
         for name in ("light", "dark"):
@@ -251,6 +255,20 @@ class MainWindow(QtWidgets.QMainWindow):
             self.theme_actions[name] = a
         m.addSeparator()
         self._action(m, "Default layout", self.default_layout)
+
+    def add_dock(self, key: str, dock: QtWidgets.QDockWidget) -> None:
+        """A dock that a tool adds (interventions, latents): kept with the others and
+        listed with them in the View menu."""
+        self.docks[key] = dock
+        if self.view_menu is not None:  # else _build_menus lists it
+            self.view_menu.insertAction(self._view_docks_end, dock.toggleViewAction())
+
+    def add_below_views(self, widget: QtWidgets.QWidget) -> None:
+        """A strip under the hierarchy (the playback timeline)."""
+        self._central.addWidget(widget)
+
+    def remove_below_views(self, widget: QtWidgets.QWidget) -> None:
+        self._central.removeWidget(widget)
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
@@ -272,7 +290,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.resizeDocks([self.docks["network"], self.docks["basis"]], [max(320, int(0.27 * w))] * 2, H)
         self.resizeDocks([self.docks["network"], self.docks["basis"]], [1, 1], V)
         self.resizeDocks([self.docks["timeseries"]], [max(200, int(0.27 * h))], V)
-        from pcviz.gui.session import arrange_interventions_dock
+        from pcviz.gui.window.session import arrange_interventions_dock
 
         arrange_interventions_dock(self)
         arrange_vae_dock(self)
@@ -305,12 +323,12 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # --------------------------------------------------------------- running
     def send(self, cmd: C.Command) -> None:
-        if self.source.live or getattr(self.source, "plays_commands", False):
+        if self.source.takes_commands:
             self.source.submit(cmd)
 
     def toggle_play(self) -> None:
-        if getattr(self.source, "plays_commands", False):  # a recording's player
-            self.source.toggle_play()
+        if not self.source.live:  # a recording's player: the controls are idle
+            self.send(C.Pause() if self.source.running else C.Play())
             return
         self.controls.toggle_play()
 
@@ -326,7 +344,8 @@ class MainWindow(QtWidgets.QMainWindow):
             layer = ev.payload.get("layer")
             name = self.source.spec.layers[layer].name if isinstance(layer, int) else "?"
             msg = _esc(ev.payload.get("message", "the run diverged"))
-            dt = getattr(getattr(getattr(self.source, "config", None), "model", None), "dt", None)
+            cfg = self.source.config
+            dt = getattr(cfg.model, "dt", None) if cfg is not None else None  # PC families step in time; VAEs not
             actions = [("Reset", lambda: self.send(C.Reset(weights=True)))]
             if dt is not None:
                 actions.insert(0, ("Halve dt and reset", self.halve_dt_and_reset))

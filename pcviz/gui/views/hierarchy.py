@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from pcviz.gui.raster import RasterImage, bar_label_width, draw_colour_bar, fit_rect, fit_text, lut32
-from pcviz.gui.source import FrameSource
+from pcviz.gui.views.raster import RasterImage, bar_label_width, draw_colour_bar, fit_rect, fit_text, lut32
+from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.gui.theme import POSITIVE_MAP, Theme, ui_font
-from pcviz.gui.tiling import LevelTracker, Tiler, is_signed
+from pcviz.display.tiling import LevelTracker, Tiler, is_signed
 from pcviz.models.base import COMMON_QUANTITIES
 from pcviz.sim.frames import Frame, FrameSpec, LayerFrameSpec
 

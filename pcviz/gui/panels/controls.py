@@ -12,7 +12,7 @@ from typing import Any, Callable
 import torch
 from PyQt6 import QtCore, QtWidgets
 
-from pcviz.gui.source import FrameSource
+from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.sim import commands as C
 from pcviz.sim.presets import PresetEntry
 
@@ -42,7 +42,7 @@ class ControlPanel(QtWidgets.QWidget):
         self.params: dict[str, QtWidgets.QWidget] = {}  # config key -> widget
         self._syncing = False
         live = bool(source.live)
-        cfg = getattr(source, "config", None)
+        cfg = source.config
         outer = QtWidgets.QVBoxLayout(self)
         outer.setContentsMargins(6, 6, 6, 6)
 
@@ -62,7 +62,7 @@ class ControlPanel(QtWidgets.QWidget):
             self.device.addItem(name, name)
             if not ok:
                 self.device.model().item(self.device.count() - 1).setEnabled(False)
-        dev = str(getattr(getattr(source, "engine", None), "device", "cpu")).split(":")[0]
+        dev = source.device
         self.device.setCurrentIndex(max(0, self.device.findData(dev)))
         for w in (self.preset, self.device):
             w.setFocusPolicy(QtCore.Qt.FocusPolicy.ClickFocus)
@@ -190,7 +190,7 @@ class ControlPanel(QtWidgets.QWidget):
             self.source.submit(cmd)
 
     def toggle_play(self) -> None:
-        running = bool(getattr(self.source, "running", False))
+        running = self.source.running
         self.send(C.Pause() if running else C.Play())
 
     def _request_preset(self, *_: Any) -> None:
@@ -203,10 +203,10 @@ class ControlPanel(QtWidgets.QWidget):
 
     def sync(self) -> None:
         """Show the engine's current config and run state."""
-        cfg = getattr(self.source, "config", None)
+        cfg = self.source.config
         self._syncing = True
         try:
-            self.play.setText("Pause" if getattr(self.source, "running", False) else "Play")
+            self.play.setText("Pause" if self.source.running else "Play")
             if cfg is None:
                 return
             for key, w in self.params.items():

@@ -17,8 +17,8 @@ from PyQt6 import QtCore
 
 import torch
 
-from pcviz.gui.source import FrameSource
-from pcviz.sim.commands import Call, Command, Step
+from pcviz.gui.sources.frame_source import FrameSource
+from pcviz.sim.commands import Command, Step
 from pcviz.sim.engine import Engine
 from pcviz.sim.events import Event
 from pcviz.sim.frames import Frame
@@ -34,20 +34,13 @@ def engine_threads(engine: Engine | None = None) -> int:
     return configured if configured > 0 else max(1, torch.get_num_threads() - 1)
 
 
-def _set_threads(n: int):
-    def apply(engine) -> None:
-        torch.set_num_threads(n)
-
-    return apply
-
-
 class EngineBridge(FrameSource):
     live = True
 
     def __init__(self, engine: Engine, display_hz: float = 60.0, threads: int | None = None,
                  parent: QtCore.QObject | None = None):
         super().__init__(engine.spec, display_hz, parent)
-        self.engine = engine
+        self._engine = engine
         self.threads = engine_threads(engine) if threads is None else int(threads)
         self._slot = engine.subscribe_latest(with_basis=True)
         self._cursor = 0
@@ -58,7 +51,7 @@ class EngineBridge(FrameSource):
         """Start the engine thread (paused unless ``play``) and the display timer."""
         if self._closed:
             raise RuntimeError("this bridge was closed; make a new one")
-        self.engine.submit(Call(_set_threads(self.threads)))  # applied in the engine's thread
+        self.engine.threads = self.threads  # the engine applies it in its own thread
         self.engine.start(running=play)
         if display:
             self.start_display()
@@ -75,6 +68,10 @@ class EngineBridge(FrameSource):
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
 
     @property
     def alive(self) -> bool:
@@ -109,8 +106,8 @@ class EngineBridge(FrameSource):
         return self.engine.config
 
     @property
-    def hold_steps(self) -> int:
-        return int(self.engine.config.data.hold_steps)
+    def device(self) -> str:
+        return self.engine.device.type
 
     def describe(self) -> dict[str, Any]:
         e = self.engine

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pcviz.gui.tiling import LevelTracker, Tiler, image_shape, is_signed, mosaic, nice_ceil, to_indices
+from pcviz.display.tiling import LevelTracker, Tiler, image_shape, is_signed, mosaic, nice_ceil, to_indices
 
 
 @pytest.mark.parametrize("shape,size", [((64,), 64), ((7,), 7), ((8, 8), 64), ((2, 5), 10), ((3, 4, 5), 60),

@@ -14,10 +14,10 @@ import math
 import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from pcviz.gui.raster import fit_text, fmt, lut32
-from pcviz.gui.source import FrameSource
+from pcviz.gui.views.raster import fit_text, fmt, lut32
+from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.gui.theme import SURPRISE_MAP, Theme, ui_font
-from pcviz.gui.tiling import LevelTracker
+from pcviz.display.tiling import LevelTracker
 from pcviz.sim.frames import Frame
 
 _LO, _HI = 0.15, 0.9  # the part of the colour map used (both ends are too close to the background)

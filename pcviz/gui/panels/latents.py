@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from PyQt6 import QtCore, QtWidgets
 
-from pcviz.gui.source import FrameSource
+from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.gui.theme import Theme
-from pcviz.gui.traversal import TraversalStrip
-from pcviz.gui.vae_views import ActiveUnitsView, BuWeightView, bu_weight_layers, level_scalars
+from pcviz.gui.views.traversal import TraversalStrip
+from pcviz.gui.views.vae import ActiveUnitsView, BuWeightView, bu_weight_layers, level_scalars
 from pcviz.sim.frames import FrameSpec
 
 KEY = "vae"
@@ -101,11 +101,7 @@ def install_vae_dock(win) -> VaePanel | None:
                          | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable)
         win.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, dock)
         win.tabifyDockWidget(win.docks["basis"], dock)
-        win.docks[KEY] = dock
-        view_menu = _menu(win, "&View")
-        if view_menu is not None:  # the window's menus exist already (a preset switch)
-            first = view_menu.actions()[0] if view_menu.actions() else None
-            view_menu.insertAction(first, dock.toggleViewAction())
+        win.add_dock(KEY, dock)
     panel = VaePanel(win.source, win.theme)
     dock.setWidget(panel)
     win.views[KEY] = panel
@@ -122,10 +118,3 @@ def arrange_vae_dock(win) -> None:
     dock.show()
     dock.raise_()
     win.resizeDocks([win.docks["network"], dock], [1, 3], QtCore.Qt.Orientation.Vertical)
-
-
-def _menu(win, title: str) -> QtWidgets.QMenu | None:
-    for a in win.menuBar().actions():
-        if a.menu() is not None and a.text() == title:
-            return a.menu()
-    return None

@@ -18,7 +18,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from pcviz.gui.source import FrameSource
+from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.gui.theme import Theme, series_colour
 from pcviz.sim.frames import Frame, FrameSpec
 
@@ -447,7 +447,7 @@ class TimeSeriesView(QtWidgets.QWidget):
         prev = self._last_boundary
         if prev is not None and b <= prev:
             return
-        hold = getattr(self.source, "hold_steps", None)
+        hold = self.source.hold_steps
         if prev is not None and hold and (b - prev) // hold <= 500:
             for k in range(prev + hold, b, hold):  # holds that came and went between frames
                 self.markers.append(float(k), 0.0)

@@ -9,74 +9,21 @@ from __future__ import annotations
 import copy
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtWidgets
 
 from pcviz.config import run_config_to_dict
-from pcviz.gui.interventions import INTERVENTION_KINDS, command_from_event, describe_command, undo_command
-from pcviz.gui.source import FrameSource
-from pcviz.gui.timeseries import TimeSeriesView
+from pcviz.gui.panels.interventions import describe_command
+from pcviz.gui.sources.frame_source import FrameSource
+from pcviz.gui.views.timeseries import TimeSeriesView
 from pcviz.sim import commands as C
 from pcviz.sim.events import Event
+from pcviz.sim.schedule import listed_command, save_schedule
 
-LISTED_KINDS = (*INTERVENTION_KINDS, "set_param")
 MARKER_COLOUR = "#e0218a"
-
-
-def _plain(v: Any) -> Any:
-    """A TOML-writable copy: no None (TOML has no null), tuples as lists."""
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items() if x is not None}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v if x is not None]
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
-
-
-def schedule_entries(events: list[Event], n_layers: int, has_label: bool) -> list[dict[str, Any]]:
-    """The hand-made (not scheduled) commands of ``events`` as preset tables."""
-    out: list[dict[str, Any]] = []
-    for ev in events:
-        if ev.payload.get("scheduled") or ev.kind not in LISTED_KINDS:
-            continue
-        cmd = command_from_event(ev)
-        if isinstance(cmd, C.ClearInterventions):  # no schedule kind of its own: its parts
-            parts: list[C.Command] = [C.Release(None), C.Unocclude()]
-            parts += [C.Lesion(l, 1.0) for l in range(n_layers)]
-            if has_label:
-                parts.append(C.SetLabel(None))
-        else:
-            parts = [] if cmd is None else [cmd]
-        for p in parts:
-            spec = C.spec_from_command(ev.step, p)
-            if spec is not None:
-                out.append(_plain(spec))
-    return out
-
-
-def save_schedule(path: str | os.PathLike, config_doc: dict[str, Any], events: list[Event], n_layers: int,
-                  has_label: bool, name: str | None = None) -> Path:
-    """Write a preset: ``config_doc`` (the run's config as it started) with the events'
-    interventions appended to its schedule. Returns the path written."""
-    import tomli_w
-
-    path = Path(path)
-    doc = copy.deepcopy(config_doc)
-    doc.setdefault("preset", {})
-    doc["preset"]["name"] = name or path.stem
-    base = doc["preset"].get("description", "")
-    doc["preset"]["description"] = (f"{base} (with a hand-made intervention schedule)" if base
-                                    else "a hand-made intervention schedule")
-    sched = list(doc.get("interventions", [])) + schedule_entries(events, n_layers, has_label)
-    sched.sort(key=lambda s: s["step"])
-    doc["interventions"] = sched
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(tomli_w.dumps(_plain(doc)).encode("utf-8"))
-    return path
 
 
 class EventList(QtWidgets.QWidget):
@@ -88,7 +35,7 @@ class EventList(QtWidgets.QWidget):
         super().__init__(parent)
         self.source, self.send = source, send
         self.events: list[Event] = []
-        cfg = getattr(source, "config", None)
+        cfg = source.config
         #: the config as the run started (before parameter changes), for saving
         self.config_doc = copy.deepcopy(run_config_to_dict(cfg)) if cfg is not None and source.live else None
         self.table = QtWidgets.QTableWidget(0, 2)
@@ -120,9 +67,10 @@ class EventList(QtWidgets.QWidget):
         self._refresh_buttons()
 
     def add(self, ev: Event) -> None:
-        if ev.kind not in LISTED_KINDS:
+        cls = C.command_class(ev.kind)
+        if cls is None or not cls.listed:
             return
-        cmd = command_from_event(ev)
+        cmd = listed_command(ev)
         text = describe_command(cmd, self.source.spec) if cmd is not None else ev.kind
         if ev.payload.get("scheduled"):
             text += "  (scheduled)"
@@ -142,22 +90,20 @@ class EventList(QtWidgets.QWidget):
 
     def _refresh_buttons(self) -> None:
         ev = self.selected_event()
-        cmd = None if ev is None else command_from_event(ev)
-        self.undo_button.setEnabled(bool(self.source.live) and cmd is not None and undo_command(cmd) is not None)
+        cmd = None if ev is None else listed_command(ev)
+        self.undo_button.setEnabled(self.source.live and cmd is not None and cmd.inverse() is not None)
 
     def undo_selected(self) -> None:
         ev = self.selected_event()
-        cmd = None if ev is None else command_from_event(ev)
-        undo = None if cmd is None else undo_command(cmd)
+        cmd = None if ev is None else listed_command(ev)
+        undo = None if cmd is None else cmd.inverse()
         if undo is not None:
             self.send(undo)
 
     def save(self, path: str | os.PathLike) -> Path:
         if self.config_doc is None:
             raise RuntimeError("only a live run's interventions can be saved as a schedule")
-        spec = self.source.spec
-        has_label = spec.layers[-1].role == "label"
-        return save_schedule(path, self.config_doc, self.events, len(spec.layers), has_label)
+        return save_schedule(path, self.config_doc, self.events)
 
     def _save_dialog(self) -> None:
         name = (self.config_doc or {}).get("preset", {}).get("name", "demo") or "demo"
@@ -185,7 +131,8 @@ class EventMarkers:
         view.redraw_hooks.append(self.draw)
 
     def add(self, ev: Event) -> None:
-        if ev.kind in INTERVENTION_KINDS:
+        cls = C.command_class(ev.kind)
+        if cls is not None and cls.intervention:
             self.steps.append(float(ev.step))
             self.view._dirty = True
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PyQt6 import QtCore, QtWidgets
 
-from pcviz.gui.source import FrameSource
+from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.io import Recorder, RecordingError, RecordingSummary
 from pcviz.paths import recordings_dir
 
@@ -53,7 +53,7 @@ class RecordControls(QtWidgets.QWidget):
         lay.setContentsMargins(4, 0, 4, 0)
         lay.addWidget(self.button)
         lay.addWidget(self.label)
-        self.setEnabled(bool(source.live) and hasattr(source, "engine"))
+        self.setEnabled(source.engine is not None)
         self._timer = QtCore.QTimer(self)
         self._timer.timeout.connect(self.update_label)
         self._timer.start(250)

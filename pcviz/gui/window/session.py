@@ -10,11 +10,12 @@ from pathlib import Path
 
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from pcviz.gui.event_list import EventList, EventMarkers
+from pcviz.gui.panels.events import EventList, EventMarkers
 from pcviz.gui.export import LiveClip, export_plots, export_recorded_clip, export_widget
-from pcviz.gui.interventions import CanvasSelector, InterventionPanel
-from pcviz.gui.playback import PlaybackSource, Timeline, fill_history
-from pcviz.gui.record_controls import RecordControls
+from pcviz.gui.panels.interventions import CanvasSelector, InterventionPanel
+from pcviz.gui.panels.timeline import Timeline, fill_history
+from pcviz.gui.sources.playback import PlaybackSource
+from pcviz.gui.panels.record import RecordControls
 
 
 class SessionTools(QtCore.QObject):
@@ -33,7 +34,7 @@ class SessionTools(QtCore.QObject):
         self.dock.setObjectName("dock-interventions")
         self.dock.setFeatures(win.docks["controls"].features())
         win.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, self.dock)
-        win.docks["interventions"] = self.dock
+        win.add_dock("interventions", self.dock)
         arrange_interventions_dock(win)
 
         self.toolbar = QtWidgets.QToolBar("Recording")
@@ -70,11 +71,7 @@ class SessionTools(QtCore.QObject):
         self.act_record.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
         self.act_record.triggered.connect(self.toggle_record)
         win.addAction(self.act_record)
-        for a in win.menuBar().actions():
-            if a.text() == "&Run":
-                a.menu().addAction(self.act_record)
-            if a.text() == "&View":
-                a.menu().insertAction(a.menu().actions()[len(win.docks) - 1], self.dock.toggleViewAction())
+        win.run_menu.addAction(self.act_record)
 
     # ------------------------------------------------------------- attaching
     def attach(self) -> None:
@@ -102,9 +99,9 @@ class SessionTools(QtCore.QObject):
         self._record_action = self.toolbar.addWidget(self.record)
         self.record.failed.connect(lambda msg: win.banner.show_message(
             "warn", f"<b>Recording stopped:</b> {msg}", win.theme, timeout_ms=15000))
-        if isinstance(src, PlaybackSource):
+        if src.recording is not None:
             self.timeline = Timeline(src)
-            win._central_layout.addWidget(self.timeline)
+            win.add_below_views(self.timeline)
             src.position_changed.connect(self._on_position)
             self._last_index = src.index
             self.dock.setWindowTitle("Events of the recording")
@@ -141,7 +138,7 @@ class SessionTools(QtCore.QObject):
                 src.position_changed.disconnect(self._on_position)
             except TypeError:
                 pass
-            self.win._central_layout.removeWidget(self.timeline)
+            self.win.remove_below_views(self.timeline)
             self.timeline.deleteLater()
             self.timeline = None
 
@@ -154,7 +151,7 @@ class SessionTools(QtCore.QObject):
 
     def _on_position(self, i: int) -> None:
         if i != self._last_index + 1:  # a jump: the plots show the run up to there
-            fill_history(self.win.timeseries, self.win.source.rec, i)
+            fill_history(self.win.timeseries, self.win.source.recording, i)
         self._last_index = i
 
     def toggle_record(self) -> None:
@@ -198,7 +195,7 @@ class SessionTools(QtCore.QObject):
                                                         "GIF (*.gif);;MP4 (*.mp4)")
         if not path:
             return
-        if isinstance(src, PlaybackSource):
+        if src.recording is not None:
             n = len(src)
             first, ok = QtWidgets.QInputDialog.getInt(self.win, "Clip", "first frame", src.index, 0, n - 1)
             if not ok:
