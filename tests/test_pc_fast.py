@@ -15,7 +15,7 @@ import dataclasses
 from pcviz.data import make_dataset
 from pcviz.models import MODEL_FAMILIES, DataInfo, PCConfig, PCModel
 from pcviz.models.pc_fast import fast_path_covers
-from pcviz.sim import load_preset
+from pcviz.sim import list_presets, load_preset
 
 TOL = dict(rtol=1e-9, atol=1e-11)
 STATE = ("x", "pred", "err", "perr", "fprime")
@@ -138,7 +138,15 @@ def test_hoisting_skips_the_prediction_from_a_clamped_layer():
     assert not any(op.args[1] is model.x[3] for op in mms)
 
 
-@pytest.mark.parametrize("preset", ["digits-pc", "digits-supervised", "patches-rao-ballard", "patches-conv-pc"])
+PC_PRESETS = [e.name for e in list_presets() if issubclass(MODEL_FAMILIES[e.model_kind][1], PCModel)]
+
+
+def test_the_preset_list_covers_the_pc_families():
+    kinds = {e.model_kind for e in list_presets() if e.name in PC_PRESETS}
+    assert {"pc", "pc_conv"} <= kinds
+
+
+@pytest.mark.parametrize("preset", PC_PRESETS)
 def test_every_preset_family_matches_the_reference(preset):
     cfg = load_preset(preset)
     train, _ = make_dataset(cfg.data, seed=0)
