@@ -297,3 +297,31 @@ def test_block_queue_hands_frames_over_within_its_age_limit_at_a_slow_rate():
     with e._lock:
         e._do_step()
     assert q.qsize() == 1 and len(q.get_nowait()) == 4
+
+
+@pytest.mark.parametrize("display", [None, False, True], ids=["no-display", "display", "display-with-basis"])
+def test_a_queue_asking_for_weights_gets_them_whether_or_not_a_display_is_subscribed(display):
+    """A display's frame is built first and shared with queues; a queue that asked for a
+    weights snapshot must get a frame that carries it (the model's own tensors at that step)."""
+    e = small_engine()
+    slot = None if display is None else e.subscribe_latest(with_basis=display)
+    q = e.subscribe_queue(maxsize=100, every=1, weights_every=4)
+    want: dict[int, dict[str, np.ndarray]] = {}
+
+    def after_step(step: int) -> None:
+        if slot is not None:
+            slot.take()  # the display asks for the next frame, as a window does
+        if step % 4 == 0:
+            want[step] = {k: t.detach().cpu().numpy().copy() for k, t in e.model.weight_tensors().items()}
+
+    e.run_steps(12, after_step)
+    frames = [q.get_nowait() for _ in range(12)]
+    assert [f.step for f in frames] == list(range(1, 13))
+    for f in frames:
+        names = sorted(k for k in f.extras if k.startswith("weights/"))
+        if f.step % 4:
+            assert names == [], f.step
+            continue
+        assert names == sorted(f"weights/{k}" for k in want[f.step]), f.step
+        for k, w in want[f.step].items():
+            np.testing.assert_array_equal(f.extras[f"weights/{k}"], w, err_msg=f"{k} at step {f.step}")

@@ -11,6 +11,7 @@ from pcviz.io import format as F
 from pcviz.io.errors import RecordingError
 from pcviz.io.reader import open_recording
 from pcviz.io.recorder import _mb
+from pcviz.io.repair import open_mark, repair_reasons
 
 def describe(path: str) -> str:
     """The text of ``pcviz info``."""
@@ -22,11 +23,19 @@ def describe(path: str) -> str:
         out.append(f"{path}: {_mb(size)}, {F.FORMAT_NAME} version {rec.format_version}"
                    f" (pcviz {a.get('pcviz_version', '?')}, torch {a.get('torch_version', '?')},"
                    f" HDF5 {a.get('hdf5_version', '?')})")
-        state = "complete (closed by its writer)" if rec.complete else \
+        closer = "pcviz repair" if a.get("repaired") else "its writer"
+        state = f"complete (closed by {closer})" if rec.complete else \
             "INCOMPLETE: still being written, or its writer stopped without closing it"
         out.append(f"  created {a.get('created', '?')}; {state}")
-        if a.get("stop_reason"):
+        if a.get("stop_reason") and a.get("stop_reason") != "repaired":
             out.append(f"  stopped early: {a['stop_reason']}")
+        if a.get("repaired"):
+            out.append(f"  repaired: {a['repaired']}")
+        reasons = repair_reasons(path)
+        if reasons:
+            out.append("  NEEDS REPAIR: " + "; ".join(reasons))
+            out.append(f"    `pcviz repair {path}` makes it a closed file that HDF5 1.10 tools open"
+                       + (" (once no program is writing it)" if open_mark(path) else ""))
         if rec.damaged:
             out.append("  the end of the file is missing (its writer failed, e.g. the disk filled up);"
                        " the frames before it are readable")

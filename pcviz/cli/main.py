@@ -4,6 +4,7 @@ Qt is imported only by the window commands (:mod:`pcviz.cli.window`)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from pcviz import __version__
@@ -49,6 +50,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="summarise a recording")
     p.add_argument("file", help="recording (.h5)")
 
+    p = sub.add_parser("repair", help="make a recording whose writer was killed a clean, closed file")
+    p.add_argument("file", help="recording (.h5)")
+    p.add_argument("--out", default=None, help="write the repaired copy here and leave FILE as it is")
+    p.add_argument("--in-place", action="store_true", help="replace FILE without keeping a backup (FILE.bak)")
+
+    p = sub.add_parser("export", help="export a recording to NWB or to a numpy .npz")
+    p.add_argument("file", help="recording (.h5)")
+    p.add_argument("--nwb", metavar="OUT.nwb", help="write a Neurodata Without Borders file (needs pynwb)")
+    p.add_argument("--npz", metavar="OUT.npz", help="write the arrays to a numpy .npz")
+    p.add_argument("--layers", nargs="+", default=None, metavar="LAYER",
+                   help="only these layers (index or name; --npz)")
+    p.add_argument("--steps", default=None, metavar="A:B",
+                   help="only frames of engine steps A to B (either end may be left out; --npz)")
+
     sub.add_parser("presets", help="list the presets and what each shows")
 
     p = sub.add_parser("train", help="train a preset's model and save a checkpoint (remakes shipped ones)")
@@ -79,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pcviz: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`pcviz info FILE | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141
     except PcvizError as exc:  # its message says what is wrong and where
         print(f"pcviz: {exc}", file=sys.stderr)
         return 2
@@ -106,6 +124,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from pcviz.cli.info import cmd_info
 
         return cmd_info(args)
+    if cmd == "repair":
+        from pcviz.cli.repair import cmd_repair
+
+        return cmd_repair(args)
+    if cmd == "export":
+        from pcviz.cli.export import cmd_export
+
+        return cmd_export(args)
     if cmd == "bench":
         from pcviz.cli.bench import cmd_bench
 

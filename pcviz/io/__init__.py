@@ -2,7 +2,8 @@
 writes a live engine to it from its own thread, and the reader (no Qt needed)."""
 
 from pcviz.io.errors import (
-    CorruptRecordingError, DiskFullError, FrameIndexError, MissingDataError, NotARecordingError, RecordingError,
+    CorruptRecordingError, DiskFullError, ExportError, FrameIndexError, MissingDataError, NotARecordingError,
+    RecordingError,
     RecordingNotFoundError, RecordingWriteError, TruncatedRecordingError, UnsupportedVersionError,
 )
 from pcviz.io.format import FORMAT_NAME, FORMAT_VERSION
@@ -11,7 +12,8 @@ from pcviz.io.recorder import Recorder, RecordingSummary
 from pcviz.io.writer import RecordingWriter
 
 __all__ = [
-    "CorruptRecordingError", "DiskFullError", "FORMAT_NAME", "FORMAT_VERSION", "FrameIndexError", "MissingDataError",
+    "CorruptRecordingError", "DiskFullError", "ExportError", "FORMAT_NAME", "FORMAT_VERSION", "FrameIndexError",
+    "MissingDataError",
     "NotARecordingError", "Recorder", "Recording", "RecordingError", "RecordingNotFoundError", "RecordingSummary",
     "RecordingWriteError", "RecordingWriter", "TruncatedRecordingError", "UnsupportedVersionError",
     "open_recording",

@@ -50,7 +50,21 @@ class DiskFullError(RecordingWriteError):
     """The file system is (nearly) full: the recording stopped and was closed."""
 
 
+class ExportError(RecordingError):
+    """A recording cannot be exported as asked (a missing optional package, a selection
+    that matches nothing, an output that exists)."""
+
+
+def missing_package(package: str, what: str, requirement: str | None = None) -> ExportError:
+    """The error for an optional package that is not installed (or too old), with how
+    to install it."""
+    req = requirement or package
+    return ExportError(f"{what} needs the Python package {req}, which is not installed: install it with"
+                       f" `pip install '{req}'`, or `pip install 'pcviz[export]'` for every export format")
+
+
 __all__ = [
-    "CorruptRecordingError", "DiskFullError", "FrameIndexError", "MissingDataError", "NotARecordingError", "RecordingError",
+    "CorruptRecordingError", "DiskFullError", "ExportError", "FrameIndexError", "MissingDataError",
+    "NotARecordingError", "RecordingError",
     "RecordingNotFoundError", "RecordingWriteError", "TruncatedRecordingError", "UnsupportedVersionError",
 ]

@@ -24,6 +24,27 @@ from pcviz.sim.frames import FrameSpec, LayerFrameSpec
 FORMAT_NAME = "pcviz-recording"
 FORMAT_VERSION = 1
 
+#: library-version bounds of a new file: the oldest that SWMR allows (1.10), also as the
+#: upper bound, so that HDF5 1.10 and 1.12 tools read every object, however new the HDF5
+#: that writes it (``"latest"`` let HDF5 2.0 write encodings older tools cannot open)
+LIBVER = ("v110", "v110")
+
+#: root attributes that hold a boolean, stored as int8 0/1: the boolean type of h5py
+#: (an HDF5 enum) as written by HDF5 2.0 is unreadable for HDF5 1.10 and 1.12. Readers
+#: take both (files written before pcviz stored them as integers hold enums).
+BOOL_ATTRS = ("batch", "complete")
+
+
+def bool_attr(value: bool) -> np.int8:
+    """How a boolean attribute is stored."""
+    return np.int8(1 if value else 0)
+
+
+def read_bool(attrs: Any, name: str, default: bool = False) -> bool:
+    """A boolean attribute, stored as int8 0/1 or (older files) as h5py's enum bool."""
+    v = attrs.get(name)
+    return default if v is None else bool(v)
+
 #: /time datasets of every frame: name -> (dtype, fill value)
 TIME_FIELDS: dict[str, tuple[str, Any]] = {
     "step": ("int64", -1),
@@ -239,8 +260,9 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 def superblock_info(path: str | Path) -> dict[str, int] | None:
     """Version, consistency flags and end-of-allocation address of an HDF5 superblock
-    (versions 2 and 3, written with ``libver="latest"``); None when the file does not
-    start with one (older superblocks, or a user block)."""
+    (versions 2 and 3: every file written with a lower bound of 1.8 or later); None when
+    the file does not start with one (older superblocks, or a user block). A flag set in
+    a version 3 superblock says a writer has the file open (for SWMR writing: bit 2)."""
     with open(path, "rb") as fh:
         head = fh.read(48)
     if len(head) < 12 or head[:8] != HDF5_SIGNATURE:

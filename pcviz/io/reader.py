@@ -79,7 +79,8 @@ class Recording:
                     from None
             raise self._open_error(exc) from None
         try:
-            if short and (self._f.attrs.get("complete", True) or self._f.attrs.get("format") != F.FORMAT_NAME):
+            complete = F.read_bool(self._f.attrs, "complete", True)
+            if short and (complete or self._f.attrs.get("format") != F.FORMAT_NAME):
                 raise TruncatedRecordingError(
                     f"{p}: truncated: its end ({short} bytes) is missing; an incomplete copy or download?", str(p))
             #: the end of the file is missing (its writer failed, e.g. a full disk): the
@@ -127,7 +128,7 @@ class Recording:
             self.config_dict: dict[str, Any] = json.loads(_text(attrs["config"]))
         except (ValueError, KeyError, TypeError) as exc:
             raise CorruptRecordingError(f"{p}: unreadable frame_spec or config attribute ({exc})", str(p)) from None
-        self.batch = bool(attrs.get("batch", False))
+        self.batch = F.read_bool(attrs, "batch")
         self.every = int(attrs.get("every", 1))
         self.weights_every = int(attrs.get("weights_every", 0))
         self._ds: dict[str, h5py.Dataset] = {}
@@ -226,7 +227,11 @@ class Recording:
     # ----------------------------------------------------------------- metadata
     @property
     def attrs(self) -> dict[str, Any]:
-        return {k: _plain(v) for k, v in self._f.attrs.items()}
+        out = {k: _plain(v) for k, v in self._f.attrs.items()}
+        for k in F.BOOL_ATTRS:
+            if k in out:
+                out[k] = bool(out[k])
+        return out
 
     @property
     def config(self):
@@ -251,7 +256,7 @@ class Recording:
     @property
     def complete(self) -> bool:
         """True when the writer closed the file; False while it writes or if it died."""
-        return bool(self._f.attrs.get("complete", False))
+        return F.read_bool(self._f.attrs, "complete")
 
     @property
     def dropped(self) -> int:
@@ -420,6 +425,16 @@ class Recording:
             have = ", ".join(self.weight_names) or "none (record with --weights-every)"
             raise FrameIndexError(f"{self.path}: no weights {name!r} (recorded: {have})", str(self.path))
         return self.array(F.weight_path(name), index)
+
+    def to_xarray(self, layer: int | str, quantity: str | None = None, index: slice = slice(None)):
+        """One quantity of a layer as an ``xarray.DataArray``, or (no ``quantity``)
+        every quantity of it as an ``xarray.Dataset``, with named dimensions (``step``,
+        then ``batch``, then ``unit`` / ``y, x`` / ``channel, y, x``). Needs xarray."""
+        from pcviz.io import export_arrays
+
+        if quantity is None:
+            return export_arrays.layer_dataset(self, layer, index)
+        return export_arrays.quantity_dataarray(self, layer, quantity, index)
 
     # -------------------------------------------------------------------- close
     def close(self) -> None:

@@ -108,7 +108,7 @@ class RecordingWriter:
             # no raw-data chunk cache: every write goes to the file at once, so a failed
             # write fails there and then, and nothing is left half-cached to fail again
             # (or crash the HDF5 library) when the file is closed
-            f = h5py.File(p, "w", libver="latest", rdcc_nbytes=0)
+            f = h5py.File(p, "w", libver=F.LIBVER, rdcc_nbytes=0)
         except OSError as exc:
             raise RecordingWriteError(f"cannot record to {p}: {describe_os_error(exc)}", str(p)) from None
         try:
@@ -117,11 +117,11 @@ class RecordingWriter:
             a["format_version"] = np.int64(F.FORMAT_VERSION)
             a["created"] = now_iso()
             a["frame_spec"] = json.dumps(self.spec.to_dict())
-            a["batch"] = self.batch
-            for k, v in attrs.items():
-                a[k] = v
+            a["batch"] = F.bool_attr(self.batch)
+            for k, v in attrs.items():  # booleans as int8: see F.BOOL_ATTRS
+                a[k] = F.bool_attr(v) if isinstance(v, (bool, np.bool_)) else v
             # updated in place while recording (SWMR allows rewriting an attribute, not adding one)
-            a.create("complete", False)
+            a.create("complete", F.bool_attr(False))
             a.create("dropped_frames", np.int64(0))
             a.create("closed", np.bytes_(b""), dtype="S40")
             a.create("stop_reason", np.bytes_(b""), dtype="S400")
@@ -324,7 +324,7 @@ class RecordingWriter:
             self.flush(dropped, check_space=not reason)
             if reason:
                 self._f.attrs.modify("stop_reason", np.bytes_(reason.encode("utf-8")[:400]))
-            self._f.attrs.modify("complete", True)
+            self._f.attrs.modify("complete", F.bool_attr(True))
             self._f.attrs.modify("closed", np.bytes_(now_iso().encode("ascii")))
             self._f.close()
         except (OSError, RuntimeError) as exc:

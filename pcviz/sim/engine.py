@@ -373,7 +373,9 @@ class Engine(CommandHandling):
                     batch_frame = self._build_frame(True, basis=False, weights=weights, phase=phase)
                 q.offer(batch_frame)
             else:
-                if frame is None or (weights and not frame.extras):
+                # a display's frame carries no weights (at most the basis): build one
+                # that does when this queue asked for a snapshot
+                if frame is None or (weights and not _has_weights(frame)):
                     frame = self._build_frame(False, basis=False, weights=weights, phase=phase)
                 q.offer(frame)
 
@@ -385,6 +387,10 @@ class Engine(CommandHandling):
         parameters, so that each block's host-side scalars use the right ones)."""
         for ring in self._rings.values():
             ring.flush()
+
+
+def _has_weights(frame: Frame) -> bool:
+    return any(k.startswith("weights/") for k in frame.extras)
 
 
 #: engines whose thread runs; stopped at interpreter exit, so no thread is inside
