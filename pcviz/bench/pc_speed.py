@@ -78,7 +78,8 @@ def default_preset_floor(device: torch.device, repeats: int = 5, n: int = 2000) 
     floor = Measure([c * calls for c in per_call.values])
     return {"sizes": model.sizes, "batch": model.batch_size, "unavoidable_calls": calls,
             "plan_calls": len(model._fast.plan.ops) if model._fast.plan is not None else None,
-            "step_us": steps.as_dict(), "reference_step_us": ref.as_dict(), "per_call_us": per_call.as_dict(), "floor_us": floor.as_dict(),
+            "step_us": steps.as_dict(), "reference_step_us": ref.as_dict(), "per_call_us": per_call.as_dict(),
+            "floor_us": floor.as_dict(),
             "step_vs_floor": paired_ratio(steps, floor).as_dict()}
 
 

@@ -14,6 +14,10 @@ as :meth:`PCModel.reference_step`, with less work per step.
   ``addmm`` with β = −1. Precisions and step scales that change between holds are
   copied into the plan's own tensors, so the plan (and a captured graph) survives
   weight and precision updates.
+* **Layers batched.** The model's state is one flat tensor per quantity, layer after
+  layer (:class:`LayerBuffers`; each layer a contiguous (B, n_l) view), so the
+  elementwise stages of consecutive layers (activation, derivative, error, precision
+  weighting, drive, update) are one call each.
 * **CUDA graphs.** On a CUDA device (``cuda_graph = true``) the plan of one step is
   captured as a CUDA graph and replayed: one launch per step instead of one per
   operation, and no host synchronisation.
@@ -147,7 +151,8 @@ class StepPlan:
                 infer += [partial(torch.mul, x, x, out=t), partial(t.add_, 1.0),
                           partial(torch.div, x, t, out=t), partial(dx.add_, t, alpha=-2 * lam)]
         for a, b in _runs(free):  # x += dt D⁻¹ (−∂F/∂x) on free units (the scale is 0 on held ones)
-            infer.append(partial(span("x", a, b).addcmul_, span("dx", a, b), self.scale[B * buf.offsets[a] : B * buf.offsets[b]]))
+            scale = self.scale[B * buf.offsets[a] : B * buf.offsets[b]]
+            infer.append(partial(span("x", a, b).addcmul_, span("dx", a, b), scale))
         fwd: list[Op] = []
         moved = [l for l in range(L) if not m._all_fixed[l + 1]]  # predictions from layers that moved
         # Wᵀ as its own contiguous copy (refreshed with the precisions): a product with a
