@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import torch
 
 from pcviz.config import meta
 from pcviz.models.base import DataInfo, GenerativeModel, LayerSpec, ModelError, grid_shape
+from pcviz.models.pc_activations import activation  # noqa: F401 - families that build on this one use it
 from pcviz.models.pc_fast import FastStep, LayerBuffers, fast_path_covers
 from pcviz.models.pc_interventions import PCInterventions
 from pcviz.models.pc_streaming import PCStreaming
@@ -131,27 +132,6 @@ class PCConfig(PCDynamicsConfig):
         super().validate()
 
 
-def _activation(name: str) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable | None]:
-    """(f, f′ expressed from (a, f(a))); f′ None means identity (linear)."""
-    if name == "linear":
-        return (lambda a: a), None
-    if name == "tanh":
-        return torch.tanh, lambda a, y: 1.0 - y * y
-    if name == "sigmoid":
-        return torch.sigmoid, lambda a, y: y * (1.0 - y)
-    if name == "relu":
-        return torch.relu, lambda a, y: (a > 0).to(a.dtype)
-    if name == "softplus":
-        return torch.nn.functional.softplus, lambda a, y: torch.sigmoid(a)
-    raise ModelError(f"model.activation = {name!r}: unknown")
-
-
-def activation(name: str) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable | None]:
-    """The activation ``name`` as (f, f′ from (a, f(a))), f′ None for linear: for
-    families that build on this one (the hybrid family's forward model)."""
-    return _activation(name)
-
-
 class PCModel(PCStreaming, PCInterventions, GenerativeModel):
     kind: ClassVar[str] = "pc"
     structural: ClassVar[frozenset[str]] = frozenset({"kind", "sizes", "mode", "precision", "init_scale"})
@@ -239,7 +219,7 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
 
     def param_changed(self, name: str) -> None:
         cfg = self.config
-        self._f = [_activation(cfg.input_activation if l == 0 else cfg.activation) for l in range(self.L)]
+        self._f = [activation(cfg.input_activation if l == 0 else cfg.activation) for l in range(self.L)]
         self._kinds = [cfg.input_activation if l == 0 else cfg.activation for l in range(self.L)]
         self._diag = None  # prior_strength may have changed
         self._scale = None  # dt may have changed
