@@ -78,6 +78,8 @@ class Engine(CommandHandling):
         self.step_count = 0
         self.running = False
         self.diverged: Divergence | None = None
+        #: what ended the engine thread, if anything escaped its loop
+        self.failure: BaseException | None = None
         self._pending = 0
         self._to_hold_end = False
         self._slots: list[LatestFrame] = []
@@ -272,6 +274,17 @@ class Engine(CommandHandling):
         return self._thread is not None and self._thread.is_alive()
 
     def _loop(self) -> None:
+        try:
+            self._run_loop()
+        except BaseException as exc:  # noqa: BLE001 - the thread ends, but says why
+            self.failure = exc
+            try:
+                self.engine_failed("engine loop (the engine thread stopped)", exc)
+            except Exception:  # noqa: BLE001 - the event log is plain Python; the failure attribute stays
+                pass
+            raise
+
+    def _run_loop(self) -> None:
         self._use_threads()
         with self._lock:
             if self.step_count == 0:
@@ -287,8 +300,14 @@ class Engine(CommandHandling):
                     self.flush_rings()
                 next_t = time.perf_counter()  # a resumed run starts at the cap, not with a catch-up burst
                 continue
-            with self._lock:
-                self._do_step()
+            try:
+                with self._lock:
+                    self._do_step()
+            except Exception as exc:  # noqa: BLE001 - an event and a paused run, never a dead thread
+                with self._lock:
+                    self.engine_failed(f"step {self.step_count + 1}", exc)
+                    self._publish("paused", only_if_stale=True)
+                continue
             if self._pending > 0:
                 self._pending -= 1
             if self._to_hold_end and self.stream.hold_due:
