@@ -87,7 +87,7 @@ def test_fast_step_equals_reference(activation, prior, mode):
     sizes = [3, 7, 5, 12] if mode == "discriminative" else [12, 7, 5, 3]
     n_in = sizes[-1] if mode == "discriminative" else sizes[0]
     cfg = PCConfig(sizes=sizes, mode=mode, activation=activation, input_activation="tanh", dt=0.1,
-                   preconditioner="diagonal" if activation in ("tanh", "relu") else "none",
+                   preconditioner={"tanh": "bound", "relu": "diagonal"}.get(activation, "none"),
                    precision="diagonal" if activation == "sigmoid" else "scalar", prior=prior_name,
                    prior_strength=lam, lr_weights=0.05, lr_precision=0.05, weight_decay=1e-3,
                    state_init="keep" if activation == "softplus" else "topdown")

@@ -1,5 +1,6 @@
-"""The activations of the predictive-coding families: f, and f′ written from f(a)
-where that is cheaper."""
+"""The activations of the predictive-coding families: f, f′ (written from f(a) where
+that is cheaper) and sup |f′|, which the curvature bound of
+:mod:`pcviz.models.pc_curvature` needs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from typing import Callable
 import torch
 
 from pcviz.models.base import ModelError
+
+#: sup |f′| of each activation (relu's and softplus's are 1)
+FPRIME_SUP = {"linear": 1.0, "tanh": 1.0, "sigmoid": 0.25, "relu": 1.0, "softplus": 1.0}
 
 
 def activation(name: str) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable | None]:

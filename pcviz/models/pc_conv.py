@@ -23,8 +23,11 @@ dense model's update Σ ← Σ + ρ(⟨ε²⟩ − Σ) (fixed point Π = 1/⟨ε
 
 Stability. Overlapping kernels couple neighbouring causes, so dividing by the
 curvature's diagonal (``preconditioner = "diagonal"``, as in the dense model) can
-still oscillate; ``"bound"`` divides by the curvature's absolute row sums, which
-bound it (Gershgorin), so the energy falls at every step for dt < 2. The same bound
+still oscillate; ``"bound"`` divides by the Gauss-Newton curvature's absolute row
+sums, which bound it (Gershgorin), so with linear layers the energy falls at every
+step for dt < 2; with nonlinear ones the ε·f″ term is outside the bound (as in the
+dense model, :mod:`pcviz.models.pc_curvature`), and the tests check the preset on
+ill-conditioned kernels. The same bound
 in the weights (``weight_preconditioner = "bound"``) keeps the weight step safe as
 precisions and activities grow, and ``kernel_norm`` holds each cause's kernel at a
 fixed norm (Olshausen & Field), so a sparse prior cannot be dodged by growing kernels.
@@ -50,6 +53,7 @@ from pcviz.models.base import DataInfo, GenerativeModel, LayerSpec, ModelError
 from pcviz.models.conv_maps import conv_transpose
 from pcviz.models.kernel_measures import kernel_localisation, kernel_orientation
 from pcviz.models.pc import PCDynamicsConfig, PCModel
+from pcviz.models.pc_fast import FastStep
 
 
 @dataclass
@@ -59,7 +63,8 @@ class PCConvConfig(PCDynamicsConfig):
         default="none",
         metadata=meta("inference flow: plain gradient (none), or divided per unit by the Gauss-Newton"
                       " diagonal of the curvature (diagonal), or by a bound of the whole curvature's row"
-                      " (bound: smaller steps, but the energy falls for any dt < 2); same fixed points",
+                      " (bound: smaller steps, but with linear layers the energy falls for any dt < 2);"
+                      " same fixed points",
                       choices=("none", "diagonal", "bound")),
     )
     precision: str = field(
@@ -173,6 +178,7 @@ class PCConvModel(PCModel):
         self._data_labels = None
         self._learning = True
         self._diag = None
+        self._fast = FastStep(self)  # declines this family: the reference step runs
         self._basis_stats: tuple[torch.Tensor, torch.Tensor] | None = None
         self.param_changed("")
         self._alloc(1)
@@ -184,6 +190,10 @@ class PCConvModel(PCModel):
             role = "top" if l == len(sizes) - 1 else "hidden"
             specs.append(LayerSpec("top" if role == "top" else f"x{l}", role, sizes[l], self.shapes[l]))
         return specs
+
+    @property
+    def streams_bp_cosine(self) -> bool:
+        return False  # no discriminative mode
 
     @property
     def data_layer(self) -> int:
@@ -278,7 +288,8 @@ class PCConvModel(PCModel):
         row j of layer l sums Π_lj (own error) + Π_lj (|M_l| 1)_j (coupling to the layer
         above) + (|M_{l−1}|ᵀ Π_{l−1} (|M_{l−1}| 1))_j (overlapping causes) + (|M_{l−1}|ᵀ
         Π_{l−1})_j (coupling to the layer below). Then D − H is diagonally dominant, so
-        H ≼ D and a step −dt D⁻¹∇F lowers a quadratic F for every dt < 2.
+        H ≼ D and a step −dt D⁻¹∇F lowers a quadratic F (linear layers) for every dt < 2;
+        with nonlinear layers the ε·f″ part of the curvature is not bounded.
         Both add λ (Gaussian prior) or 2λ (Cauchy) and bound the curvature for |f′| ≤ 1."""
         cfg = self.config
         bound = cfg.preconditioner == "bound"

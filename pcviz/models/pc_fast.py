@@ -245,9 +245,13 @@ class FastStep:
         m = self.m
         return m.device.type == "cuda" and m.config.cuda_graph
 
-    def step(self) -> None:
-        """One inference step (the learning flag is settled by the caller)."""
+    def step(self) -> bool:
+        """One inference step (the learning flag is settled by the caller); False, and
+        nothing done, where the fast step does not cover the model (the caller then
+        runs the reference step)."""
         m = self.m
+        if fast_path_covers(m) is not None or m.config.implementation != "fast" or m._peff is None:
+            return False
         new_params = m._peff is not self._peff_src  # a full forward() ran: every prediction is fresh
         stale = m._scale is None or m._scale is not self._scale_src
         if new_params or stale:
@@ -262,7 +266,7 @@ class FastStep:
                 for op in plan.infer:
                     op()
                 m.forward(params_changed=False)
-                return
+                return True
             if self._use_graph() and plan.graph is None:
                 plan.capture(m)
                 self.captures += 1
@@ -272,3 +276,4 @@ class FastStep:
         else:
             for op in plan.ops:
                 op()
+        return True
