@@ -27,7 +27,7 @@ def cmd_live(args: argparse.Namespace) -> int:
     from pcviz.api import Session
 
     return app.live_window(args.preset, args.device, args.overrides, engine=args.engine,
-                           session_factory=Session.from_engine)
+                           session_factory=Session.on)
 
 
 def cmd_play(args: argparse.Namespace) -> int:
