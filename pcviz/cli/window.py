@@ -56,4 +56,6 @@ def cmd_attach(args: argparse.Namespace) -> int:
         print("pcviz: pcviz attach ADDRESS --screenshot FILE.png draws the attached window without a display",
               file=sys.stderr)
         return 2
-    return app.attach_window(args.address, token)
+    from pcviz.api import Session
+
+    return app.attach_window(args.address, token, session_factory=Session.on)
