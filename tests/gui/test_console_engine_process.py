@@ -44,9 +44,9 @@ def test_console_session_steers_the_windows_engine_process(qtbot, monkeypatch):
     assert f["x1"]["activity"][3] == pytest.approx(0.5)  # the clamped value, held through the steps
     np.testing.assert_allclose(f["input"]["error"], f["input"]["activity"] - f["input"]["prediction"], atol=1e-6)
     # the window's event list (fed by the window's own polling of the host) lists the clamp
-    qtbot.waitUntil(lambda: [e.kind for e in win.session.events.events if e.kind == "clamp"] == ["clamp"],
+    qtbot.waitUntil(lambda: [e.kind for e in win.interventions.events.events if e.kind == "clamp"] == ["clamp"],
                     timeout=20000)
-    clamp = next(e for e in win.session.events.events if e.kind == "clamp")
+    clamp = next(e for e in win.interventions.events.events if e.kind == "clamp")
     assert clamp.step == 0 and clamp.payload.get("layer") == 1
     win.close()
     src.close()
