@@ -132,6 +132,9 @@ class MainWindow(QtWidgets.QMainWindow):
         from pcviz.gui.window.session import SessionTools  # interventions, recording, playback, export
 
         self.session = SessionTools(self)
+        from pcviz.gui.panels.probe import ProbeTool  # the stimulus probe (needs the session's selector)
+
+        self.probe = ProbeTool(self)
         self._status_timer = QtCore.QTimer(self)
         self._status_timer.timeout.connect(self.update_status)
         self._status_timer.start(250)
@@ -294,6 +297,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
         arrange_interventions_dock(self)
         arrange_vae_dock(self)
+        from pcviz.gui.panels.probe import arrange_probe_dock
+
+        arrange_probe_dock(self)
 
     def restore_settings(self) -> None:
         s = self.settings
