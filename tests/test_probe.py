@@ -153,3 +153,12 @@ def test_probe_command_errors_are_messages(tmp_path, capsys):
     assert main(["probe", "--preset", "digits-pc", "--stimulus", "bars", "--vary", "colour",
                  "--out", str(tmp_path / "c.csv")]) == 2
     assert "no parameter 'colour'" in capsys.readouterr().err
+
+
+def test_auto_units_among_a_subset(bars):
+    m = linear_model()
+    x1, _ = closed_form(m, bars.images)
+    res = probe(m, bars, 1, quantity="activity", units="auto", n_auto=1, among=[0, 2], hold_steps=400)
+    assert res.units == [[0, 2][int(np.argmax(x1[bars.centre_index, [0, 2]]))]]
+    with pytest.raises(ProbeError, match="--among"):
+        probe(m, bars, 1, among=[5])

@@ -28,6 +28,8 @@ def add_probe_parser(sub) -> None:
     p.add_argument("--units", default="auto", help="auto (the units responding most to the centre stimulus)"
                    " or comma-separated unit indices")
     p.add_argument("--n-auto", type=int, default=5, help="how many units auto picks (default 5)")
+    p.add_argument("--among", default=None, metavar="A-B|N,M,...",
+                   help="auto picks among these units only (e.g. 32-63: the middle module of patches-end-stopping)")
     p.add_argument("--quantity", default="error", help="error, activity or another quantity the layer streams")
     p.add_argument("--response", default="steady", choices=("steady", "mean"),
                    help="the value at the end of the hold, or its mean over the hold")
@@ -46,6 +48,21 @@ def _floats(text: str, where: str) -> list[float]:
         return [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise PcvizError(f"{where} {text!r}: comma-separated numbers") from None
+
+
+def _unit_list(text: str) -> list[int]:
+    """``A-B`` (inclusive) or comma-separated indices, or a mix: ``0-3,9``."""
+    out: list[int] = []
+    try:
+        for part in (p.strip() for p in text.split(",") if p.strip()):
+            if "-" in part:
+                a, b = part.split("-", 1)
+                out.extend(range(int(a), int(b) + 1))
+            else:
+                out.append(int(part))
+    except ValueError:
+        raise PcvizError(f"--among {text!r}: unit indices, A-B ranges, separated by commas") from None
+    return out
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
@@ -69,9 +86,11 @@ def cmd_probe(args: argparse.Namespace) -> int:
         raise ProbeError(f"--digits {args.digits!r}: two digits")
     images = family_images(engine.test_data, args.stimulus, args.sample, digits)
     stim = stimulus_set(args.stimulus, tuple(engine.dataset.display_shape), args.vary, values, params, images)
-    units = "auto" if args.units == "auto" else [int(v) for v in _floats(args.units, "--units")]
+    units = "auto" if args.units == "auto" else _unit_list(args.units)
+    among = None if args.among is None else _unit_list(args.among)
     hold = args.hold or cfg.data.hold_steps
     result = probe(engine.model, stim, args.layer, quantity=args.quantity, units=units, n_auto=args.n_auto,
+                   among=among,
                    conditions=args.conditions or ["intact"], hold_steps=hold, response=args.response)
     out = result.write_csv(args.out)
     png = plot_curves(result, args.png or Path(args.out).with_suffix(".png"),

@@ -179,12 +179,13 @@ def _present(model: GenerativeModel, x: torch.Tensor, layer: int, quantity: str,
 
 
 def probe(model: GenerativeModel, stimuli: StimulusSet, layer: int, *, quantity: str = "error",
-          units: Sequence[int] | str = "auto", n_auto: int = 5, conditions: Sequence[str | Condition] = ("intact",),
+          units: Sequence[int] | str = "auto", n_auto: int = 5, among: Sequence[int] | None = None, conditions: Sequence[str | Condition] = ("intact",),
           hold_steps: int = 100, response: str = "steady") -> ProbeResult:
     """Present ``stimuli`` to copies of ``model`` under each condition and record the
     responses of ``units`` of ``layer``'s ``quantity`` (see the module docstring).
     ``units="auto"``: the ``n_auto`` units that respond most (largest value) to the
-    family's centre stimulus in the first condition."""
+    family's centre stimulus in the first condition, chosen ``among`` the given
+    units (all when None: e.g. one module of a modular hierarchy)."""
     if not 0 <= layer < len(model.layers):
         raise ProbeError(f"--layer {layer}: the model has layers 0..{len(model.layers) - 1}")
     shapes = model.quantity_shapes()[layer]
@@ -217,9 +218,12 @@ def probe(model: GenerativeModel, stimuli: StimulusSet, layer: int, *, quantity:
     if isinstance(units, str):
         if units != "auto":
             raise ProbeError(f"--units {units!r}: auto or comma-separated unit indices")
-        k = max(1, min(int(n_auto), n))
-        centre = resp[0, stimuli.centre_index]  # (n,)
-        chosen = [int(u) for u in np.argsort(-centre, kind="stable")[:k]]
+        pool = np.arange(n) if among is None else np.asarray(list(among), np.int64)
+        if pool.size == 0 or pool.min() < 0 or pool.max() >= n:
+            raise ProbeError(f"--among: layer {layer} {quantity} has units 0..{n - 1}")
+        k = max(1, min(int(n_auto), pool.size))
+        centre = resp[0, stimuli.centre_index, pool]  # (len(pool),)
+        chosen = [int(u) for u in pool[np.argsort(-centre, kind="stable")[:k]]]
     else:
         chosen = [int(u) for u in units]
         bad = [u for u in chosen if not 0 <= u < n]
