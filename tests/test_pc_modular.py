@@ -45,3 +45,22 @@ def test_a_strip_of_the_wrong_width_is_a_clear_error():
         build_model(PCModularConfig(sizes=[416, 96, 8]), DataInfo(16 * 26, (16, 26)))
     with pytest.raises(ValueError, match="modules x module_units"):
         PCModularConfig(sizes=[416, 90, 8]).validate()
+
+
+def test_without_feedback_the_middle_modules_error_units_saturate_with_bar_length():
+    """Rao & Ballard's control: with level 2's prediction of level 1 lesioned, the
+    modules are independent, so a bar growing beyond the middle patch changes nothing
+    there and the response does not fall (last/peak >= 0.9). Feedback explains most
+    of the error away. (The end-stopping of the intact network, last/peak <= 0.6 in
+    the paper, is not reached by this checkpoint: see the README.)"""
+    from pcviz.data.stimuli import stimulus_set
+    from pcviz.sim.engine import Engine
+    from pcviz.sim.probe import probe
+
+    engine = Engine(load_preset("patches-end-stopping", ["data.n_samples=200"]), device="cpu")
+    st = stimulus_set("bars", (16, 26), "length", [1, 2, 4, 6, 8, 10, 12, 16, 20, 26], {"orientation": 0})
+    res = probe(engine.model, st, 1, quantity="error", units="auto", among=range(32, 64),
+                conditions=["intact", "no-feedback"], hold_steps=30)
+    assert res.last_to_peak("no-feedback") >= 0.9
+    assert res.curve("intact").max() < 0.5 * res.curve("no-feedback").max()
+
