@@ -17,7 +17,7 @@ $(BIN)/python:
 	-$(BIN)/python -m pip install -q --upgrade pip
 
 $(STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
-	$(BIN)/python -m pip install -c $(CONSTRAINTS) -e '.[test,export]'
+	$(BIN)/python -m pip install -c $(CONSTRAINTS) -e '.[test,export,sweep]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -42,7 +42,7 @@ test: $(STAMP) system-deps
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[test,export,bench]'
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[test,export,sweep,bench]'
 	QT_QPA_PLATFORM=offscreen $(BIN)/pcviz bench --out docs/performance.json
 
 clean-venv:

@@ -24,8 +24,10 @@ def test_headless_parts_import_without_qt():
         "import sys\n"
         "import pcviz.cli.main, pcviz.cli.run, pcviz.cli.record, pcviz.cli.info, pcviz.cli.train\n"
         "import pcviz.config, pcviz.data, pcviz.models, pcviz.sim, pcviz.sim.train, pcviz.io, pcviz.display.tiling\n"
+        "import pcviz.sweep, pcviz.cli.sweep, pcviz.bench.sweep\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('PyQt6', 'pyqtgraph')]\n"
         "assert not bad, bad\n"
+        "assert 'ray' not in sys.modules, 'pcviz imports Ray before a sweep runs'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 

@@ -129,3 +129,25 @@ def test_bad_options(tmp_path, capsys, args, message):
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_info_into_a_closed_pipe_is_quiet(tmp_path, capsys):
+    """`pcviz info FILE | head -1`: the reader has gone before pcviz writes; no
+    traceback, no error message, exit status 141 as a shell reports SIGPIPE."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "r.h5"
+    rc, err = record(capsys, out, "--preset", "digits-pc-scratch")
+    assert rc == 0, err
+    r, w = os.pipe()
+    os.close(r)  # nobody will read: the first write fails with EPIPE
+    try:
+        info = subprocess.run([sys.executable, "-m", "pcviz", "info", str(out)], stdout=w,
+                              stderr=subprocess.PIPE, timeout=120)
+    finally:
+        os.close(w)
+    stderr = info.stderr.decode()
+    assert "Traceback" not in stderr and "Error" not in stderr, stderr
+    assert info.returncode == 141

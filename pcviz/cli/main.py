@@ -4,9 +4,11 @@ Qt is imported only by the window commands (:mod:`pcviz.cli.window`)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from pcviz import __version__
+from pcviz.cli.sweep import add_parser as add_sweep_parser
 from pcviz.config import ConfigError
 from pcviz.errors import PcvizError
 
@@ -78,8 +80,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(p)
     p.add_argument("--steps", type=int, default=2000)
 
+    add_sweep_parser(sub)
+
+    # pcviz.cli.compare imports Qt: its options are declared here
+    p = sub.add_parser("compare", help="recordings side by side, or a sweep's index (sweep.csv)")
+    p.add_argument("files", nargs="+", help="two to four recordings (.h5), or one sweep.csv")
+    p.add_argument("--screenshot", metavar="FILE.png", help="draw the window, save it and exit")
+    p.add_argument("--frame", type=int, default=-1,
+                   help="frame of the first run shown by --screenshot (default: the end)")
+    p.add_argument("--by", default="step", choices=("step", "sample", "wall"), help="shared timeline (default step)")
+
     p = sub.add_parser("bench", help="the benchmark table, as ratios measured side by side")
     p.add_argument("--quick", action="store_true", help="small sizes, about 70 seconds on two CPU cores")
+    p.add_argument("--sweep", action="store_true",
+                   help="only the sweep benchmark: 8 runs of 20,000 steps on local Ray against one after another")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--out", default=None, help="write the report as JSON")
     return parser
@@ -95,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pcviz: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`pcviz info FILE | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141
     except PcvizError as exc:  # its message says what is wrong and where
         print(f"pcviz: {exc}", file=sys.stderr)
         return 2
@@ -134,6 +151,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from pcviz.cli.probe import cmd_probe
 
         return cmd_probe(args)
+    if cmd == "sweep":
+        from pcviz.cli.sweep import cmd_sweep
+
+        return cmd_sweep(args)
+    if cmd == "compare":
+        from pcviz.cli.compare import cmd_compare  # Qt, through pcviz.gui
+
+        return cmd_compare(args)
     if cmd == "bench":
         from pcviz.cli.bench import cmd_bench
 

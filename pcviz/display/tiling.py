@@ -13,7 +13,8 @@ import numpy as np
 from pcviz.models.base import grid_shape
 
 #: quantities drawn on a sequential (non-negative) scale; the rest are signed
-NONNEGATIVE = frozenset({"precision", "bu_precision", "td_precision", "bu_weight", "variance", "std", "sigma"})
+NONNEGATIVE = frozenset({"precision", "bu_precision", "td_precision", "bu_weight", "variance", "std", "sigma",
+                         "forward_precision"})
 
 
 def is_signed(quantity: str) -> bool:

@@ -129,6 +129,7 @@ def screenshot(preset: str, path: str | os.PathLike, steps: int = 200, device: s
         ok = save_settled(app, win, out)
         diverged = bridge.engine.diverged
         win.close()
+        win.deleteLater()  # only Qt deletes a window (see MainWindow): here, in the GUI thread
     finally:
         bridge.close()
     if not ok:
@@ -196,6 +197,7 @@ def play_screenshot(path: str | os.PathLike, out: str | os.PathLike, frame: int 
         source.tick()
         ok = save_settled(app, win, out)
         win.close()
+        win.deleteLater()
     finally:
         source.close()
     if not ok:

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from pcviz.models.base import COMMON_QUANTITIES, DataInfo, GenerativeModel, LayerSpec, ModelError, grid_shape
+from pcviz.models.hybrid_pc import HybridPCConfig, HybridPCModel
 from pcviz.models.lvae import BidirectionalVAE, BVAEConfig, LadderVAE, LVAEConfig
 from pcviz.models.pc import PCConfig, PCModel
 from pcviz.models.pc_conv import PCConvConfig, PCConvModel
@@ -27,6 +28,7 @@ def register(kind: str, config_cls: type, model_cls: type[GenerativeModel]) -> N
 
 register("lvae", LVAEConfig, LadderVAE)
 register("bvae", BVAEConfig, BidirectionalVAE)
+register("hybrid_pc", HybridPCConfig, HybridPCModel)
 
 
 def model_configs() -> dict[str, type]:
@@ -41,6 +43,6 @@ def build_model(config: Any, data: DataInfo, device: torch.device | str = "cpu",
 
 
 __all__ = [
-    "COMMON_QUANTITIES", "DataInfo", "GenerativeModel", "LayerSpec", "MODEL_FAMILIES", "ModelError", "PCConfig",
+    "COMMON_QUANTITIES", "DataInfo", "GenerativeModel", "HybridPCConfig", "HybridPCModel", "LayerSpec", "MODEL_FAMILIES", "ModelError", "PCConfig",
     "PCModel", "build_model", "grid_shape", "model_configs", "register",
 ]

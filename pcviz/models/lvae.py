@@ -46,15 +46,16 @@ from pcviz.config import meta
 from pcviz.models.base import ModelError, units_tensor
 from pcviz.models.vae_base import HierarchicalVAE
 from pcviz.models.vae_parts import GaussianHead, VAEConfig, block, precision_merge
+from pcviz.models.vae_refine import RefineConfig
 
 
 @dataclass
-class LVAEConfig(VAEConfig):
+class LVAEConfig(VAEConfig, RefineConfig):
     kind: str = field(default="lvae", metadata=meta("model family", choices=("lvae",)))
 
 
 @dataclass
-class BVAEConfig(VAEConfig):
+class BVAEConfig(VAEConfig, RefineConfig):
     kind: str = field(default="bvae", metadata=meta("model family", choices=("bvae",)))
 
 

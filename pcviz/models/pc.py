@@ -142,6 +142,12 @@ def _activation(name: str) -> tuple[Callable[[torch.Tensor], torch.Tensor], Call
     raise ModelError(f"model.activation = {name!r}: unknown")
 
 
+def activation(name: str) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable | None]:
+    """The activation ``name`` as (f, f′ from (a, f(a))), f′ None for linear: for
+    families that build on this one (the hybrid family's forward model)."""
+    return _activation(name)
+
+
 class PCModel(PCStreaming, PCInterventions, GenerativeModel):
     kind: ClassVar[str] = "pc"
     structural: ClassVar[frozenset[str]] = frozenset({"kind", "sizes", "mode", "precision", "init_scale"})
@@ -265,15 +271,18 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
                 t.zero_()
         self._rebuild_masks()
         if self.config.state_init == "topdown":
-            # start from the prior: sweep the prediction down from the top, keeping
-            # the units that are held (data, labels, clamps)
-            L = self.L
-            self.x[L].copy_(torch.where(self._fixed[L], self.x[L], self.b[L].expand_as(self.x[L])))
-            for l in range(L - 1, -1, -1):
-                f, _ = self._f[l]
-                pred = f(torch.addmm(self.b[l], self.x[l + 1], self.W[l].T))  # (B, n_l)
-                self.x[l].copy_(torch.where(self._fixed[l], self.x[l], pred))
+            self.start_topdown()
         self.forward()
+
+    def start_topdown(self) -> None:
+        """Start from the prior: sweep the prediction down from the top, keeping the
+        units that are held (data, labels, clamps)."""
+        L = self.L
+        self.x[L].copy_(torch.where(self._fixed[L], self.x[L], self.b[L].expand_as(self.x[L])))
+        for l in range(L - 1, -1, -1):
+            f, _ = self._f[l]
+            pred = f(torch.addmm(self.b[l], self.x[l + 1], self.W[l].T))  # (B, n_l)
+            self.x[l].copy_(torch.where(self._fixed[l], self.x[l], pred))
 
     def forward(self, params_changed: bool = True) -> None:
         """Predictions, errors and precision-weighted errors for the current state.

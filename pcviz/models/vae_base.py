@@ -1,7 +1,8 @@
 """The machinery both hierarchical VAE families of :mod:`pcviz.models.lvae` share:
 the bottom-up and top-down passes, the ELBO step, diagnostics, what the frame
-streams, evaluation (ELBO, importance-sampled log-likelihood), generation (latent
-traversals, prior samples from a chosen level down), interventions and checkpoints.
+streams, evaluation (ELBO, importance-sampled log-likelihood), interventions and
+checkpoints; generation (latent traversals, prior samples) is in
+:mod:`pcviz.models.vae_generation`, the semi-amortised mode in :mod:`pcviz.models.vae_refine`.
 A family only says how a level's posterior is formed (:meth:`HierarchicalVAE._posterior`).
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Sequence
 
 import torch
@@ -18,6 +19,8 @@ from torch import nn
 from pcviz.models.base import DataInfo, GenerativeModel, LayerSpec, ModelError, grid_shape, units_tensor
 from pcviz.models.vae_parts import (GaussianHead, VAEConfig, block, gaussian_log_prob, kl_diag_gaussians,
                                     kl_weights, likelihood_mean_precision, log_likelihood)
+from pcviz.models.vae_generation import VAEGeneration
+from pcviz.models.vae_refine import RefineConfig, Refinement, implied_bottom_up
 
 @dataclass
 class Pass:
@@ -37,7 +40,7 @@ class Pass:
     log_w: torch.Tensor | None = None  # (B,) log p(z) − log q(z) of the draw, when asked
 
 
-class HierarchicalVAE(GenerativeModel):
+class HierarchicalVAE(VAEGeneration, GenerativeModel):
     """The machinery both families share; they differ in :meth:`_posterior`."""
 
     structural: ClassVar[frozenset[str]] = frozenset(
@@ -56,6 +59,8 @@ class HierarchicalVAE(GenerativeModel):
         self._gen = torch.Generator(device=self.device).manual_seed(seed)
         self.opt_steps = 0
         self._new_optimiser()
+        self.refinement = Refinement(self)  # the semi-amortised mode (vae_refine)
+        self._learning = True
         dev = self.device
         self._clamp_mask = [torch.zeros(n, dtype=torch.bool, device=dev) for n in config.latents]
         self._clamp_value = [torch.zeros(n, device=dev) for n in config.latents]
@@ -111,10 +116,12 @@ class HierarchicalVAE(GenerativeModel):
     # ----------------------------------------------------------------- the pass
     def _run(self, x: torch.Tensor, policy: Sequence[str], gen: torch.Generator | None,
              interventions: bool = True, override: dict[int, tuple[int, torch.Tensor]] | None = None,
-             log_w: bool = False) -> Pass:
+             log_w: bool = False, offsets: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> Pass:
         """Bottom-up then top-down. ``policy[l-1]`` picks z_l: "q" (posterior draw),
         "q_mean", "p" (prior draw) or "p_mean". ``override`` {level: (unit, (B,) values)}
-        sets one unit after the clamps."""
+        sets one unit after the clamps. ``offsets`` (per level (Δμ, Δs), (B, n_l) each)
+        shift the posterior's mean and log-variance (the refined posterior of
+        :mod:`pcviz.models.vae_refine`); the bottom-up factor is then the implied one."""
         d, h = [], x
         for blk in self.net["bu"]:
             h = blk(h)
@@ -137,6 +144,9 @@ class HierarchicalVAE(GenerativeModel):
             if interventions and self._any_lesion[i]:
                 prec_p = prec_p * self._prior_gain[i]
             mu_q, var_q, mu_bu, prec_bu = self._posterior(i, d[i], htd, mu_p, prec_p)
+            if offsets is not None:
+                mu_q, var_q = mu_q + offsets[i][0], var_q * torch.exp(offsets[i][1])
+                mu_bu, prec_bu = implied_bottom_up(mu_q.detach(), var_q.detach(), mu_p.detach(), prec_p.detach())
             pol = policy[i]
             if pol in ("q", "p"):
                 eps = torch.randn(B, n, generator=gen, device=x.device)
@@ -202,14 +212,25 @@ class HierarchicalVAE(GenerativeModel):
         self._x = x
         self._fill = torch.zeros_like(x)
         self.batch_size = x.shape[0]
+        self._learning = learning
         self._stale = True
+        self.refinement.invalidate()
 
     def set_reference_data(self, x: torch.Tensor) -> None:
         self._ref = x[: self.config.diagnostics_samples].to(self.device, torch.float32)
         self._diag_due = True
 
+    def _refining(self, learning: bool) -> bool:
+        return not learning and self.config.inference == "refine"
+
     def step(self, learning: bool = True) -> None:
         x = self._input()
+        self._learning = learning
+        if self._refining(learning):  # semi-amortised: one gradient step of the posterior
+            self.refinement.step(x)
+            self._store_refined(x)
+            return
+        self.refinement.invalidate()
         policy = ["q"] * self.L
         if learning:
             p = self._run(x, policy, self._gen)
@@ -231,8 +252,18 @@ class HierarchicalVAE(GenerativeModel):
         self._store(p, recon, kl, loss)
 
     @torch.no_grad()
+    def _store_refined(self, x: torch.Tensor) -> None:
+        if not self.refinement.active:
+            self.refinement.reset(x)
+        p = self.refinement.draw(x)
+        recon, kl = self._loglik(p, x), self._kls(p)
+        self._store(p, recon, kl, -self.refinement.elbo_refined.mean())
+
+    @torch.no_grad()
     def _refresh(self) -> None:
-        if self._stale:
+        if self._stale and self._refining(self._learning):
+            self._store_refined(self._input())
+        elif self._stale:
             x = self._input()
             p = self._run(x, ["q"] * self.L, self._gen)
             recon, kl = self._loglik(p, x), self._kls(p)
@@ -306,6 +337,7 @@ class HierarchicalVAE(GenerativeModel):
             out[f"active_units/level_{l}"] = self._diag["active"][l - 1]
         for l in range(1, self.L + 1):
             out[f"collapsed/level_{l}"] = self._diag["collapsed"][l - 1]
+        out.update(self.refinement.scalars(index))
         return out
 
     def layer_energies(self) -> torch.Tensor:
@@ -343,68 +375,6 @@ class HierarchicalVAE(GenerativeModel):
             p = self._run(xr, ["q"] * self.L, generator, interventions=False, log_w=True)
             logs.append((self._loglik(p, xr, mask=False) + p.log_w).reshape(m, B))
         return torch.logsumexp(torch.cat(logs), 0) - math.log(k)
-
-    # ------------------------------------------------------------ generation
-    def _check_level(self, level: int, where: str) -> int:
-        if not 1 <= int(level) <= self.L:
-            raise ModelError(f"{where}: level {level} out of range (latent levels are 1..{self.L})")
-        return int(level)
-
-    def _index(self, index: int | None) -> int:
-        i = 0 if index is None else int(index)
-        if not 0 <= i < self._x.shape[0]:
-            raise ModelError(f"batch index {i} out of range (the batch has {self._x.shape[0]} items)")
-        return i
-
-    def _images(self, out: torch.Tensor) -> torch.Tensor:
-        lik = self.net["lik"]["logvar"] if "lik" in self.net else None
-        mean, _ = likelihood_mean_precision(self.config.likelihood, out, lik)
-        return mean.reshape(out.shape[0], *self.data.display_shape)
-
-    @torch.no_grad()
-    def posterior_means(self, x: torch.Tensor | None = None) -> list[torch.Tensor]:
-        """Per level, (B, n_l) posterior means with posterior means (not draws) passed
-        down; ``x`` None: the held batch (occlusion filled in); clamps apply."""
-        x = self._input() if x is None else x.to(self.device, torch.float32)
-        return self._run(x, ["q_mean"] * self.L, None).mu_q
-
-    @torch.no_grad()
-    def traverse(self, level: int, unit: int, values: Sequence[float] | torch.Tensor,
-                 index: int | None = None) -> torch.Tensor:
-        """Images (K, *display_shape): unit ``unit`` of ``level`` set to each of ``values``,
-        the levels above and the rest of ``level`` at the posterior means of batch item
-        ``index``, the levels below at their prior means; clamps apply."""
-        level = self._check_level(level, "traverse")
-        unit = units_tensor([unit], self.sizes[level], f"traverse level {level}")[0]
-        vals = torch.as_tensor(values, dtype=torch.float32, device=self.device).reshape(-1)  # (K,)
-        if vals.numel() == 0:
-            raise ModelError("traverse: no values given")
-        i = self._index(index)
-        x = self._input()[i : i + 1].expand(vals.numel(), -1)  # (K, D)
-        policy = ["q_mean" if l >= level else "p_mean" for l in range(1, self.L + 1)]
-        p = self._run(x, policy, None, override={level: (unit, vals)})
-        return self._images(p.out)
-
-    @torch.no_grad()
-    def sample_prior(self, level: int, n: int, index: int | None = None, generator: torch.Generator | None = None,
-                     return_latents: bool = False):
-        """Images (n, *display_shape) sampled from the prior from ``level`` down; the
-        levels above ``level`` are held at the posterior means of batch item ``index``
-        (``level`` = L: plain ancestral samples); clamps apply. With ``return_latents``,
-        also the list of z per level, (n, n_l) each."""
-        level = self._check_level(level, "sample_prior")
-        if int(n) < 1:
-            raise ModelError(f"sample_prior: n = {n} must be at least 1")
-        i = self._index(index)
-        x = self._input()[i : i + 1].expand(int(n), -1)  # (n, D)
-        policy = ["q_mean" if l > level else "p" for l in range(1, self.L + 1)]
-        p = self._run(x, policy, generator if generator is not None else self._gen)
-        images = self._images(p.out)
-        return (images, p.z) if return_latents else images
-
-    def manual_seed(self, seed: int) -> None:
-        """Reseed the posterior and prior draws."""
-        self._gen.manual_seed(int(seed))
 
     # ----------------------------------------------------------- interventions
     def clamp(self, layer: int, units: Sequence[int] | None, value: float) -> None:
@@ -453,6 +423,7 @@ class HierarchicalVAE(GenerativeModel):
         self._any_lesion = [bool((g != 1).any()) for g in self._prior_gain]
         self._any_occluded = bool(self._occluded.any())
         self._stale = True
+        self.refinement.invalidate()
 
     # -------------------------------------------------------------- parameters
     def state_tensors(self) -> dict[str, torch.Tensor]:
@@ -484,3 +455,6 @@ class HierarchicalVAE(GenerativeModel):
                 g["lr"] = self.config.lr
         if name in ("active_threshold", "collapse_kl", "diagnostics_samples"):
             self._diag_due = True
+        if name in {f.name for f in fields(RefineConfig)}:
+            self.refinement.invalidate()
+            self._stale = True

@@ -288,3 +288,23 @@ def test_the_event_list_lists_and_undoes_a_command_type_it_has_never_heard_of(qt
     events.table.selectRow(0)
     events.undo_selected()
     assert sent == [Dim(1, 4.0)]
+
+
+def test_garbage_collection_never_deletes_an_open_window(open_window, qtbot):
+    """Once a test (or the app) drops its last reference, the window and its views are
+    a reference cycle; the cyclic collector used to delete the window then, even in the
+    middle of its own paint event (a segfault), before closeEvent stopped its engine.
+    Qt owns the window: a collection leaves it alone until it is deleted."""
+    import gc
+    import weakref
+
+    from PyQt6 import sip
+
+    ref = weakref.ref(open_window("digits-pc", *SMALL))
+    gc.collect()
+    win = ref()
+    assert win is not None and not sip.isdeleted(win)
+    assert win.source.alive  # its engine was not left behind either
+    run_steps(win, 2)
+    win.close()
+    assert not win.source.alive

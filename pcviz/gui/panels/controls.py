@@ -1,6 +1,7 @@
 """Run controls: preset and device, play/pause, step, step one hold, reset, speed,
 inference step dt, steps per hold T, learning and its rates, precision learning,
-which batch item is shown, and the display rate. Every change goes to the engine
+the VAEs' posterior mode (one draw per step, or refine), the hybrid family's forward
+gain and early stop, which batch item is shown, and the display rate. Every change goes to the engine
 as a typed command; the widgets follow the engine's config back (a refused value
 springs back, a scheduled change shows)."""
 
@@ -13,6 +14,8 @@ import torch
 from PyQt6 import QtCore, QtWidgets
 
 from pcviz.gui.sources.frame_source import FrameSource
+from pcviz.models.hybrid_pc import HybridPCConfig
+from pcviz.models.vae_refine import RefineConfig
 from pcviz.sim import commands as C
 from pcviz.sim.presets import PresetEntry
 
@@ -122,6 +125,26 @@ class ControlPanel(QtWidgets.QWidget):
                     w = self._double(0.0, float(md.get("max", 100.0)), 5, md.get("help", f.name))
                     self._bind(w, f"model.{f.name}")
                     form.addRow(f.name.replace("_", " "), w)
+            if isinstance(model, RefineConfig):  # the VAEs' semi-amortised mode
+                self.inference = QtWidgets.QComboBox()
+                self.inference.addItem("one draw per step", "draw")
+                self.inference.addItem("refine", "refine")
+                self.inference.setSizeAdjustPolicy(  # narrow: the longest item must not widen the column
+                    QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+                self.inference.setMinimumContentsLength(8)
+                self.inference.setToolTip(field_meta(model, "inference").get("help", ""))
+                self._bind(self.inference, "model.inference")
+                form.addRow("posterior", self.inference)
+            if isinstance(model, HybridPCConfig):  # the forward (amortised) path
+                md = field_meta(model, "forward_gain")
+                self.forward_gain = self._double(0.0, 1.0, 2, md.get("help", ""))
+                self.forward_gain.setSingleStep(0.1)
+                self._bind(self.forward_gain, "model.forward_gain")
+                form.addRow("forward gain", self.forward_gain)
+                self.early_stop = QtWidgets.QCheckBox("stop refining once settled")
+                self.early_stop.setToolTip(field_meta(model, "early_stop").get("help", ""))
+                self._bind(self.early_stop, "model.early_stop")
+                form.addRow(self.early_stop)
             if hasattr(model, "learn_precision"):
                 self.learn_precision = QtWidgets.QCheckBox("learn precision")
                 self.learn_precision.setToolTip(field_meta(model, "learn_precision").get("help", ""))
@@ -180,6 +203,9 @@ class ControlPanel(QtWidgets.QWidget):
         if isinstance(w, QtWidgets.QCheckBox):
             w.setFocusPolicy(_FOCUS_NONE)
             w.toggled.connect(lambda v, k=key: self._syncing or self.send(C.SetParam(k, bool(v))))
+        elif isinstance(w, QtWidgets.QComboBox):
+            w.setFocusPolicy(QtCore.Qt.FocusPolicy.ClickFocus)
+            w.activated.connect(lambda i, k=key, w=w: self._syncing or self.send(C.SetParam(k, w.itemData(i))))
         elif isinstance(w, QtWidgets.QSpinBox):
             w.valueChanged.connect(lambda v, k=key: self._syncing or self.send(C.SetParam(k, int(v))))
         else:
@@ -214,6 +240,8 @@ class ControlPanel(QtWidgets.QWidget):
                 value = getattr(getattr(cfg, section), attr)
                 if isinstance(w, QtWidgets.QCheckBox):
                     w.setChecked(bool(value))
+                elif isinstance(w, QtWidgets.QComboBox):
+                    w.setCurrentIndex(max(0, w.findData(value)))
                 elif not w.hasFocus():  # do not overwrite what the user is typing
                     w.setValue(value)
             self.item.setRange(0, max(0, cfg.data.batch_size - 1))

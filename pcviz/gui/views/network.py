@@ -5,6 +5,11 @@ flow of surprise up the hierarchy shows at a glance.
 
 The error of layer l is the precision-weighted RMS error sqrt(mean_i Pi_li eps_li^2),
 the quantity that drives inference; the top layer's error link goes to its prior.
+
+For a model with a forward (amortised) path (the hybrid family streams
+``forward_error``), a third link per level goes up on the left: the forward guess of
+layer l+1 from layer l (dotted), coloured and as wide as its precision-weighted RMS
+forward error sqrt(mean Phi delta^2), on the same scale as the errors.
 """
 
 from __future__ import annotations
@@ -23,11 +28,11 @@ from pcviz.sim.frames import Frame
 _LO, _HI = 0.15, 0.9  # the part of the colour map used (both ends are too close to the background)
 
 
-def weighted_error(layer: dict[str, np.ndarray]) -> float:
+def weighted_error(layer: dict[str, np.ndarray], error: str = "error", precision: str = "precision") -> float:
     """sqrt(mean(Pi eps^2)) of one layer (plain RMS error when no precision is streamed)."""
-    err = np.asarray(layer["error"], dtype=np.float64).reshape(-1)
+    err = np.asarray(layer[error], dtype=np.float64).reshape(-1)
     sq = err * err
-    prec = layer.get("precision")
+    prec = layer.get(precision)
     if prec is not None:
         sq = sq * np.asarray(prec, dtype=np.float64).reshape(-1)
     m = float(sq.mean()) if sq.size else 0.0
@@ -41,6 +46,9 @@ class NetworkView(QtWidgets.QWidget):
         self.spec = source.spec
         self.levels = LevelTracker(signed=False, patience=90)
         self.errors = np.zeros(len(self.spec.layers))
+        # layers that a forward (amortised) model predicts from the one below
+        self.forward_layers = [l.index for l in self.spec.layers if "forward_error" in l.quantities]
+        self.forward_errors = np.zeros(len(self.spec.layers))
         self.setMinimumSize(220, 200)
         self.font_normal = ui_font(10)
         self.font_small = ui_font(9)
@@ -65,7 +73,9 @@ class NetworkView(QtWidgets.QWidget):
         for l, layer in enumerate(frame.layers):
             if "error" in layer:
                 self.errors[l] = weighted_error(layer)
-        self.levels.update(self.errors)
+            if "forward_error" in layer:
+                self.forward_errors[l] = weighted_error(layer, "forward_error", "forward_precision")
+        self.levels.update(np.concatenate([self.errors, self.forward_errors[self.forward_layers]]))
         self.update()
 
     # ----------------------------------------------------------------- paint
@@ -97,9 +107,14 @@ class NetworkView(QtWidgets.QWidget):
         text, muted = QtGui.QColor(th.text), QtGui.QColor(th.muted)
         p.setFont(self.font_bold)
         p.setPen(text)
-        title = fit_text(self.font_bold, ["prediction \u2193 (dashed)   precision-weighted error \u2191",
-                                          "prediction \u2193   weighted error \u2191",
-                                          "prediction \u2193  error \u2191"], self.width() - 16)
+        if self.forward_layers:
+            title = fit_text(self.font_bold, ["forward guess \u2191 (dotted)   prediction \u2193 (dashed)   error \u2191",
+                                              "guess \u2191   prediction \u2193   error \u2191",
+                                              "guess \u2191 pred. \u2193 error \u2191"], self.width() - 16)
+        else:
+            title = fit_text(self.font_bold, ["prediction \u2193 (dashed)   precision-weighted error \u2191",
+                                              "prediction \u2193   weighted error \u2191",
+                                              "prediction \u2193  error \u2191"], self.width() - 16)
         p.drawText(QtCore.QRectF(8, 6, self.width() - 16, 20), QtCore.Qt.AlignmentFlag.AlignLeft, title)
         n = len(self.spec.layers)
         cx = self.cx
@@ -169,6 +184,21 @@ class NetworkView(QtWidgets.QWidget):
             p.setPen(text)
             label = fmt(v) if ok else "not finite"
             p.drawText(QtCore.QPointF(cx + 30 + width, (y0 + y1) / 2 + fm.capHeight() / 2), f"\u03b5{_sub(l)} {label}")
+        for l in self.forward_layers:  # the forward guess of layer l from layer l-1 goes up on the left
+            y0, y1 = self.link_ends(l - 1)
+            v = self.forward_errors[l]
+            ok = math.isfinite(v)
+            frac = math.sqrt(min(v / hi, 1.0)) if ok and hi > 0 else 1.0
+            colour = self.colour(frac) if ok else QtGui.QColor("#ff00ff")
+            width = 2.0 + 10.0 * frac
+            x = cx - 34 - width / 2
+            p.setPen(QtGui.QPen(colour, width, QtCore.Qt.PenStyle.DotLine, QtCore.Qt.PenCapStyle.FlatCap))
+            p.drawLine(QtCore.QPointF(x, y0), QtCore.QPointF(x, y1 + 8))
+            self._arrow(p, x, y1, down=False, colour=colour, size=4 + width / 2)
+            p.setPen(text)
+            label = f"\u03b4{_sub(l)} {fmt(v) if ok else 'not finite'}"
+            p.drawText(QtCore.QRectF(0, (y0 + y1) / 2 - 9, x - width / 2 - 6, 18),
+                       QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter, label)
         x0, y0, w = self._legend_geometry()
         p.setFont(self.font_small)
         p.drawText(QtCore.QRectF(x0 + w + 4, y0 - 3, 80, 16), QtCore.Qt.AlignmentFlag.AlignLeft, fmt(hi))

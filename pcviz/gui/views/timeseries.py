@@ -28,6 +28,7 @@ GROUPS = (
     ("error_norm", "error norm \u2016\u03b5\u2016 per layer", False),
     ("precision", "mean precision \u03a0 per layer", False),
     ("kl", "KL per level", False),
+    ("refine", "ELBO along the refinement (nats)", False),
 )
 _INDEX = re.compile(r"(?:layer|level)_(\d+)$")
 MAX_POINTS = 1500  # per curve drawn; longer visible stretches are decimated (min/max pairs)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from PyQt6 import QtCore, QtGui, QtWidgets
+from PyQt6 import QtCore, QtGui, QtWidgets, sip
 
 from pcviz.errors import PcvizError
 from pcviz.gui.views.basis import BasisView
@@ -78,6 +78,20 @@ class Banner(QtWidgets.QFrame):
         self.hide()
 
 
+#: every window whose Qt object still exists. The window and its views are a reference
+#: cycle; without this reference the cyclic garbage collector deleted a window as soon
+#: as its last outside reference went: in the middle of one of its own paint events (a
+#: segfault), before closeEvent had stopped its engine, or from whichever thread the
+#: collection ran in. A window goes when Qt deletes it (deleteLater, in the GUI thread).
+_LIVE_WINDOWS: set["MainWindow"] = set()
+
+
+def _keep_until_deleted(win: "MainWindow") -> None:
+    for w in [w for w in _LIVE_WINDOWS if sip.isdeleted(w)]:
+        _LIVE_WINDOWS.discard(w)
+    _LIVE_WINDOWS.add(win)
+
+
 class MainWindow(QtWidgets.QMainWindow):
     #: the source is about to be closed (a preset switch, a recording opened, the window closing)
     source_leaving = QtCore.pyqtSignal()
@@ -89,6 +103,7 @@ class MainWindow(QtWidgets.QMainWindow):
                  open_source: Callable[[str, str], FrameSource] | None = None,
                  presets: list[PresetEntry] | None = None):
         super().__init__()
+        _keep_until_deleted(self)
         self.settings = settings if settings is not None else app_settings()
         self.persist = persist
         self.open_source = open_source
@@ -98,6 +113,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if app is not None:
             apply_theme(app, self.theme)
         self.source = source
+        source.setParent(self)  # the same for the source (a QObject with a timer)
         self.views: dict[str, QtWidgets.QWidget] = {}
         self.run_menu: QtWidgets.QMenu | None = None
         self.view_menu: QtWidgets.QMenu | None = None
@@ -197,7 +213,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.source_leaving.emit()
         self._drop_views()
         old.close()
+        old.deleteLater()
         self.source = source
+        source.setParent(self)
         self._build_views()
         self.source_changed.emit()
         self.banner.clear()

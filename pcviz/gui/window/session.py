@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PyQt6 import QtCore, QtGui, QtWidgets
+from PyQt6 import QtCore, QtGui, QtWidgets, sip
 
 from pcviz.gui.panels.events import EventList, EventMarkers
 from pcviz.gui.export import LiveClip, export_plots, export_recorded_clip, export_widget
@@ -42,6 +42,7 @@ class SessionTools(QtCore.QObject):
         self.toolbar.setMovable(False)
         win.addToolBar(QtCore.Qt.ToolBarArea.TopToolBarArea, self.toolbar)
         self.record: RecordControls | None = None
+        self.compare_windows: list[QtWidgets.QMainWindow] = []  # windows opened by File > Compare
         self._build_menus()
         win.source_leaving.connect(self.leave)
         win.source_changed.connect(self.attach)
@@ -57,6 +58,9 @@ class SessionTools(QtCore.QObject):
         act.triggered.connect(self._open_dialog)
         m.insertAction(first, act)
         win.addAction(act)
+        cmp_act = QtGui.QAction("Compare recordings or a sweep\u2026", win)
+        cmp_act.triggered.connect(self._compare_dialog)
+        m.insertAction(first, cmp_act)
         m.insertSeparator(first)
         ex = m.addMenu("Export")
         for text, slot in (("Window as PNG or SVG\u2026", lambda: self._export_dialog("window")),
@@ -175,6 +179,27 @@ class SessionTools(QtCore.QObject):
                 self.open_recording(path)
             except RecordingError as exc:
                 self.win.banner.show_message("warn", f"<b>Cannot open</b> {exc}", self.win.theme)
+
+    def _compare_dialog(self) -> None:
+        """File > Compare: 2 to 4 recordings side by side, or one sweep.csv as a table."""
+        from pcviz.gui.compare.app import build_window
+        from pcviz.gui.compare.window import CompareError
+        from pcviz.io import RecordingError
+        from pcviz.paths import recordings_dir
+
+        paths, _ = QtWidgets.QFileDialog.getOpenFileNames(
+            self.win, "Compare 2 to 4 recordings, or open a sweep index", str(recordings_dir()),
+            "recordings or sweep index (*.h5 *.hdf5 sweep.csv *.csv)")
+        if not paths:
+            return
+        try:
+            w = build_window(paths, theme=self.win.theme.name)
+        except (CompareError, RecordingError, OSError) as exc:
+            self.win.banner.show_message("warn", f"<b>Cannot compare</b> {exc}", self.win.theme)
+            return
+        w.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)  # Qt deletes it when closed
+        self.compare_windows = [x for x in self.compare_windows if not sip.isdeleted(x)] + [w]
+        w.show()
 
     def _export_dialog(self, what: str) -> None:
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self.win, "Export", f"pcviz-{what}.png",
