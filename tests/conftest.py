@@ -19,3 +19,25 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def no_orphan_process():
+    """Fail a test that leaves a child process running (an engine process nobody joined);
+    the leftover is killed so it cannot hold the next test up."""
+    import multiprocessing as mp
+    import time
+
+    before = {p.pid for p in mp.active_children()}
+    yield
+    deadline = time.monotonic() + 5.0
+    while True:
+        left = [p for p in mp.active_children() if p.pid not in before]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    for p in left:
+        p.kill()
+        p.join(5.0)
+    if left:
+        pytest.fail("processes left running: " + ", ".join(f"{p.name} (pid {p.pid})" for p in left), pytrace=False)

@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--screenshot", metavar="FILE.png", help="run --steps steps, save the window and exit")
     parser.add_argument("--steps", type=int, default=None,
                         help="steps before --screenshot (default 200), or of --headless (default 2000)")
+    parser.add_argument("--engine", choices=("process", "thread"), default=None,
+                        help="where the window runs the engine: its own process (default) or a thread"
+                             " of the window's process")
     parser.add_argument("--headless", action="store_true",
                         help="no window: run the preset in the terminal and print what it does")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -42,6 +45,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", action="store_true", help="record the whole batch, not only the displayed sample")
     p.add_argument("--weights-every", type=int, default=0, help="snapshot the weights every K steps (0: never)")
     p.add_argument("--lzf", action="store_true", help="compress datasets with lzf")
+    p.add_argument("--serve", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="accept a window (pcviz attach) while recording: a Unix socket path (default in the"
+                        " runtime folder) or HOST:PORT for TCP (a token is printed)")
+    p.add_argument("--token", default=None, help="with --serve: the token windows must give (default: a random one)")
+
+    p = sub.add_parser("attach", help="open the window on a run served by pcviz record --serve")
+    p.add_argument("address", nargs="?", default=None,
+                   help="the server's Unix socket path (default: the local default) or HOST:PORT")
+    p.add_argument("--token", default=None,
+                   help="the token the server printed (TCP; default $PCVIZ_TOKEN; a local socket's is read from"
+                        " its file)")
+    p.add_argument("--screenshot", metavar="FILE.png", help="attach, show --seconds of the run, save the window, detach")
+    p.add_argument("--seconds", type=float, default=2.0, help="seconds shown before --screenshot (default 2)")
 
     p = sub.add_parser("play", help="play a recording in the window")
     p.add_argument("file", help="recording (.h5)")
@@ -163,8 +179,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from pcviz.cli.bench import cmd_bench
 
         return cmd_bench(args)
-    from pcviz.cli.window import cmd_live, cmd_play  # Qt is imported only from here
+    from pcviz.cli.window import cmd_attach, cmd_live, cmd_play  # Qt is imported only from here
 
+    if cmd == "attach":
+        return cmd_attach(args)
     if cmd == "play":
         return cmd_play(args)
     return cmd_live(args)

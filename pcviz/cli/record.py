@@ -71,6 +71,21 @@ def _record(args: argparse.Namespace, stop: threading.Event) -> int:
     rec = Recorder(engine, args.out, every=args.every, batch=args.batch, weights_every=args.weights_every,
                    compression="lzf" if args.lzf else None)
     rec.start()
+    server = None
+    if args.serve is not None:
+        from pcviz.sim.process import EngineServer
+
+        try:
+            server = EngineServer(engine, args.serve or None, token=args.token).start()
+        except Exception:
+            rec.stop()
+            raise
+        if server.family == "AF_INET":
+            print(f"pcviz record: serving on {server.where}; attach with: pcviz attach {server.where}"
+                  f" --token {server.token}", file=sys.stderr, flush=True)
+        else:
+            print(f"pcviz record: serving on {server.where}; attach with: pcviz attach {server.where}",
+                  file=sys.stderr, flush=True)
     what = f"the whole batch ({cfg.data.batch_size})" if args.batch else "the displayed sample"
     print(f"pcviz record: {cfg.preset.name or args.preset} on {engine.device}, {args.steps} steps, every"
           f" {args.every}, {what} -> {args.out}", file=sys.stderr)
@@ -107,6 +122,10 @@ def _record(args: argparse.Namespace, stop: threading.Event) -> int:
         summary = rec.stop()
     except KeyboardInterrupt:  # a second Ctrl-C while closing: let it finish anyway
         summary = rec.stop()
+    if server is not None:
+        server.close()  # an attached window hears that the run ended
+        print(f"pcviz record: {server.attached} window(s) attached, {server.refused} refused,"
+              f" {server.bytes_sent / 1e6:.1f} MB of frames sent", file=sys.stderr)
     engine.stop()
     if rec.error is not None:
         print(f"pcviz record: {rec.error}", file=sys.stderr)

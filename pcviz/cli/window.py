@@ -14,7 +14,8 @@ from pcviz.gui.display_check import display_problem
 def cmd_live(args: argparse.Namespace) -> int:
     if args.screenshot:
         steps = 200 if args.steps is None else int(args.steps)
-        return app.screenshot(args.preset, args.screenshot, steps=steps, device=args.device, overrides=args.overrides)
+        return app.screenshot(args.preset, args.screenshot, steps=steps, device=args.device, overrides=args.overrides,
+                              engine=args.engine)
     problem = display_problem()
     if problem:
         from pcviz.cli.run import cmd_run
@@ -23,7 +24,7 @@ def cmd_live(args: argparse.Namespace) -> int:
         print("pcviz: running the headless demo instead (pcviz --headless); "
               "pcviz --screenshot FILE.png draws the window without a display", file=sys.stderr)
         return cmd_run(args)
-    return app.live_window(args.preset, args.device, args.overrides)
+    return app.live_window(args.preset, args.device, args.overrides, engine=args.engine)
 
 
 def cmd_play(args: argparse.Namespace) -> int:
@@ -37,3 +38,19 @@ def cmd_play(args: argparse.Namespace) -> int:
               " pcviz info FILE.h5 summarises the recording", file=sys.stderr)
         return 2
     return app.playback_window(args.file)
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    """``pcviz attach [ADDRESS] [--token T] [--screenshot FILE.png [--seconds S]]``."""
+    import os
+
+    token = args.token or os.environ.get("PCVIZ_TOKEN") or None
+    if args.screenshot:
+        return app.attach_screenshot(args.address, token, args.screenshot, seconds=float(args.seconds))
+    problem = display_problem()
+    if problem:
+        print(f"pcviz: cannot open the window. {problem}", file=sys.stderr)
+        print("pcviz: pcviz attach ADDRESS --screenshot FILE.png draws the attached window without a display",
+              file=sys.stderr)
+        return 2
+    return app.attach_window(args.address, token)

@@ -50,9 +50,36 @@ def open_engine(preset: str, device: str | None = None, overrides: Sequence[str]
     return EngineBridge(engine, display_hz=display_hz)
 
 
-def _switcher(watch: bool):
+def open_engine_process(preset: str, device: str | None = None, overrides: Sequence[str] = (),
+                        display_hz: float = 60.0):
+    """A :class:`~pcviz.gui.sources.process.ProcessSource`: the engine built in its own
+    process (paused), the display not started. Configuration problems found here raise
+    the user errors; those found in the engine process raise EngineProcessError."""
+    from pcviz.gui.sources.process import ProcessSource
+    from pcviz.sim import load_preset
+
+    cfg = load_preset(preset, list(overrides))
+    return ProcessSource(cfg, device if device not in (None, "") else None, threads=cfg.engine.threads,
+                         display_hz=display_hz)
+
+
+#: where the live window runs its engine by default (see docs/design.md: measured)
+DEFAULT_ENGINE = "process"
+
+
+def open_live(preset: str, device: str | None = None, overrides: Sequence[str] = (), engine: str | None = None):
+    """A live source, not started: the engine in its own process or in a thread here."""
+    kind = engine or DEFAULT_ENGINE
+    if kind == "process":
+        return open_engine_process(preset, device, overrides)
+    if kind == "thread":
+        return open_engine(preset, device, overrides)
+    raise ConfigError(f"--engine {kind}: must be 'process' or 'thread'")
+
+
+def _switcher(watch: bool, engine: str | None = None):
     def open_source(name: str, device: str):
-        bridge = open_engine(name, device)
+        bridge = open_live(name, device, engine=engine)
         _start(bridge, watch)
         return bridge
 
@@ -82,18 +109,34 @@ def _keep_going_on_errors(win) -> None:
     sys.excepthook = hook
 
 
-def live_window(preset: str, device: str | None = None, overrides: Sequence[str] = ()) -> int:
+def _quit_on_sigterm(app) -> None:
+    """SIGTERM closes the window like its close button (the engine process is shut down
+    and joined, a recording closed); Python's default would leave the child running."""
+    import signal
+
+    from PyQt6 import QtCore
+
+    signal.signal(signal.SIGTERM, lambda *_: app.quit())
+    timer = QtCore.QTimer(app)  # Python runs signal handlers only when it gets control
+    timer.timeout.connect(lambda: None)
+    timer.start(200)
+    app._sigterm_timer = timer
+
+
+def live_window(preset: str, device: str | None = None, overrides: Sequence[str] = (),
+                engine: str | None = None) -> int:
     """Open the window on a new engine running ``preset``; return when it closes."""
-    bridge = open_engine(preset, device, overrides)
+    bridge = open_live(preset, device, overrides, engine)
     app = make_app()
     from pcviz.gui.window.main_window import MainWindow
 
     try:
-        win = MainWindow(bridge, open_source=_switcher(watch=True))
+        win = MainWindow(bridge, open_source=_switcher(watch=True, engine=engine))
     except BaseException:
         bridge.close()
         raise
-    app.aboutToQuit.connect(bridge.close)
+    app.aboutToQuit.connect(lambda: win.source.close())
+    _quit_on_sigterm(app)
     _keep_going_on_errors(win)
     _start(bridge, watch=True)
     win.show()
@@ -103,7 +146,8 @@ def live_window(preset: str, device: str | None = None, overrides: Sequence[str]
 
 
 def screenshot(preset: str, path: str | os.PathLike, steps: int = 200, device: str | None = None,
-               overrides: Sequence[str] = (), theme: str | None = None, size: tuple[int, int] = (1920, 1080)) -> int:
+               overrides: Sequence[str] = (), theme: str | None = None, size: tuple[int, int] = (1920, 1080),
+               engine: str | None = None) -> int:
     """Run ``steps`` steps, save the whole window (``size``) to ``path``, exit. No display
     is needed: Qt draws offscreen unless ``QT_QPA_PLATFORM`` says otherwise."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -112,7 +156,7 @@ def screenshot(preset: str, path: str | os.PathLike, steps: int = 200, device: s
     out = Path(path)
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp"):
         raise ConfigError(f"--screenshot {out}: give a .png (or .jpg) file name")
-    bridge = open_engine(preset, device, overrides)
+    bridge = open_live(preset, device, overrides, engine)
     app = make_app()
     from pcviz.gui.window.main_window import MainWindow
 
@@ -127,7 +171,8 @@ def screenshot(preset: str, path: str | os.PathLike, steps: int = 200, device: s
         bridge.advance(steps)
         bridge.tick()
         ok = save_settled(app, win, out)
-        diverged = bridge.engine.diverged
+        state = bridge.describe()
+        divergence = win.last_divergence
         win.close()
         win.deleteLater()  # only Qt deletes a window (see MainWindow): here, in the GUI thread
     finally:
@@ -135,10 +180,78 @@ def screenshot(preset: str, path: str | os.PathLike, steps: int = 200, device: s
     if not ok:
         print(f"pcviz: could not write {out}", file=sys.stderr)
         return 1
-    print(f"pcviz: {bridge.engine.step_count} steps of {bridge.config.preset.name}; wrote {out} ({size[0]}x{size[1]})")
-    if diverged is not None:
-        print(f"pcviz: {diverged.message}", file=sys.stderr)
+    print(f"pcviz: {state['step']} steps of {bridge.config.preset.name}; wrote {out} ({size[0]}x{size[1]})")
+    if state["state"] == "diverged":
+        print(f"pcviz: {divergence or 'the run diverged'}", file=sys.stderr)
         return 1
+    return 0
+
+
+# --------------------------------------------------------------------- attach
+def attach_window(address: str | None, token: str | None) -> int:
+    """Open the window on a run served by ``pcviz record --serve``; closing it detaches."""
+    from pcviz.gui.sources.process import AttachedSource
+    from pcviz.gui.window.main_window import MainWindow
+
+    source = AttachedSource(address, token)  # a ServeError names the address and what is wrong
+    app = make_app()
+    try:
+        win = MainWindow(source)
+    except BaseException:
+        source.close()
+        raise
+    app.aboutToQuit.connect(lambda: win.source.close())
+    _quit_on_sigterm(app)
+    _keep_going_on_errors(win)
+    source.start_display()
+    win.show()
+    app.exec()
+    win.source.close()
+    return 0
+
+
+def attach_screenshot(address: str | None, token: str | None, path: str | os.PathLike, seconds: float = 2.0,
+                      size: tuple[int, int] = (1920, 1080)) -> int:
+    """Attach, show ``seconds`` of the served run, save the whole window, detach (for
+    tests: no display needed). Prints the frames' bandwidth."""
+    import time
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    out = Path(path)
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp"):
+        raise ConfigError(f"--screenshot {out}: give a .png (or .jpg) file name")
+    from pcviz.gui.sources.process import AttachedSource
+    from pcviz.gui.window.main_window import MainWindow
+
+    source = AttachedSource(address, token)
+    app = make_app()
+    try:
+        win = MainWindow(source, theme=os.environ.get("PCVIZ_THEME") or "light", persist=False, restore=False)
+        win.resize(*size)
+        win.default_layout()
+        win.show()
+        source.start_display()
+        t0 = time.perf_counter()
+        b0 = source.bytes_received
+        while time.perf_counter() - t0 < seconds or source.last_frame is None:
+            app.processEvents()
+            time.sleep(0.005)
+            if time.perf_counter() - t0 > seconds + 30:
+                break
+        dt = time.perf_counter() - t0
+        rate = (source.bytes_received - b0) / dt
+        fps = source.fps
+        ok = source.last_frame is not None and save_settled(app, win, out)
+        state = source.describe()
+        win.close()
+        win.deleteLater()  # only Qt deletes a window (see MainWindow)
+    finally:
+        source.close()
+    if not ok:
+        print(f"pcviz: no frame from the served run, or could not write {out}", file=sys.stderr)
+        return 1
+    print(f"pcviz: attached at step {state['step']} of {source.config.preset.name}: {fps:.0f} fps,"
+          f" {rate / 1e3:.0f} kB/s of frames; wrote {out} ({size[0]}x{size[1]})")
     return 0
 
 

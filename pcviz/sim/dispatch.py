@@ -5,6 +5,7 @@ in the engine's thread, between steps."""
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 from pcviz.config import ConfigError, set_field
@@ -28,18 +29,35 @@ class CommandHandling:
         self.events.add(self.step_count, kind, **payload)
 
     def _apply(self, cmd: C.Command, scheduled: bool = False) -> None:
-        """Apply one command now. Errors become 'error' events, never exceptions."""
-        self.flush_rings()
+        """Apply one command now. Errors become events, never exceptions: a refused
+        command (a user error) an 'error' event; anything else (a bug, a device out of
+        memory) an 'engine_error' event with its traceback, and the run paused."""
         try:
+            self.flush_rings()
             cmd.apply(self)
         except (ConfigError, ModelError, CheckpointError, DataError, ValueError) as exc:
             self._log("error", command=cmd.kind, message=str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - nothing the engine does may fail unseen
+            self.engine_failed(f"command {cmd.kind}", exc)
             return
         if cmd.logged:
             payload = cmd.describe()
             if scheduled:
                 payload["scheduled"] = True
             self._log(cmd.kind, **payload)
+        self._version += 1
+
+    def engine_failed(self, where: str, exc: BaseException) -> None:
+        """An exception the engine did not expect (in a step, a command, a ``Call``, a
+        recorder): an ``engine_error`` event that says where, what and the traceback,
+        and the run paused. The engine itself goes on taking commands."""
+        self.running = False
+        self._pending = 0
+        self._to_hold_end = False
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        self._log("engine_error", where=where, error=type(exc).__name__, message=str(exc),
+                  last_line=error_line(exc), traceback=tb)
         self._version += 1
 
     # ------------------------------------------------------- CommandTarget
@@ -128,3 +146,8 @@ class CommandHandling:
             self._start_hold()
             self.spec = self._make_spec()
 
+
+
+def error_line(exc: BaseException) -> str:
+    """The last line of a traceback: ``Type: message``."""
+    return traceback.format_exception_only(type(exc), exc)[-1].strip()

@@ -78,6 +78,8 @@ class Engine(CommandHandling):
         self.step_count = 0
         self.running = False
         self.diverged: Divergence | None = None
+        #: what ended the engine thread, if anything escaped its loop
+        self.failure: BaseException | None = None
         self._pending = 0
         self._to_hold_end = False
         self._slots: list[LatestFrame] = []
@@ -126,7 +128,8 @@ class Engine(CommandHandling):
             LayerFrameSpec(i, spec.name, spec.role, spec.size, tuple(spec.display_shape), dict(shapes[i]))
             for i, spec in enumerate(self.model.layers)
         )
-        return FrameSpec(self.model.kind, layers, tuple(self.model.scalar_names()), self.config.data.batch_size)
+        return FrameSpec(self.model.kind, layers, tuple(self.model.scalar_names()), self.config.data.batch_size,
+                         scalar_notes=self.model.scalar_notes())
 
     def _start_hold(self) -> None:
         batch = self.stream.start_hold()
@@ -180,13 +183,16 @@ class Engine(CommandHandling):
         if self.stream.hold_due:
             self._start_hold()
         self.model.step(learning)
-        hold_ended = self.stream.advance()
+        hold_ended = self.stream.ends_hold
         phase = "inference"
         if hold_ended:
             self.model.end_hold(learning)
             if learning:
                 phase = "learning"
+        # the count first, then the hold: a thread that sees the hold over (hold_due)
+        # also sees the step that ended it counted
         self.step_count += 1
+        self.stream.advance()
         now = time.perf_counter()
         self.step_wall = now - self.events.t0  # the wall time every frame of this step carries
         self._version += 1
@@ -272,6 +278,17 @@ class Engine(CommandHandling):
         return self._thread is not None and self._thread.is_alive()
 
     def _loop(self) -> None:
+        try:
+            self._run_loop()
+        except BaseException as exc:  # noqa: BLE001 - the thread ends, but says why
+            self.failure = exc
+            try:
+                self.engine_failed("engine loop (the engine thread stopped)", exc)
+            except Exception:  # noqa: BLE001 - the event log is plain Python; the failure attribute stays
+                pass
+            raise
+
+    def _run_loop(self) -> None:
         self._use_threads()
         with self._lock:
             if self.step_count == 0:
@@ -287,8 +304,14 @@ class Engine(CommandHandling):
                     self.flush_rings()
                 next_t = time.perf_counter()  # a resumed run starts at the cap, not with a catch-up burst
                 continue
-            with self._lock:
-                self._do_step()
+            try:
+                with self._lock:
+                    self._do_step()
+            except Exception as exc:  # noqa: BLE001 - an event and a paused run, never a dead thread
+                with self._lock:
+                    self.engine_failed(f"step {self.step_count + 1}", exc)
+                    self._publish("paused", only_if_stale=True)
+                continue
             if self._pending > 0:
                 self._pending -= 1
             if self._to_hold_end and self.stream.hold_due:

@@ -163,7 +163,7 @@ def test_recording_from_the_window_holds_the_interventions_at_their_steps(open_w
     run_steps(win, 2)
     qtbot.keyClick(win, QtCore.Qt.Key.Key_R)
     assert tools.record.recording
-    path = tools.record.recorder.path
+    path = tools.record.path
     assert path.parent == tmp_path and path.name.startswith("digits-pc-") and path.suffix == ".h5"
     run_steps(win, 5)
     clamp_step = win.source.engine.step_count
@@ -173,7 +173,7 @@ def test_recording_from_the_window_holds_the_interventions_at_their_steps(open_w
     occlude_step = win.source.engine.step_count
     tools.panel.occlude((0, 0, 2, 2))
     run_steps(win, 5)
-    qtbot.waitUntil(lambda: tools.record.recorder.frames_written >= 15, timeout=10000)
+    qtbot.waitUntil(lambda: win.source.recording_status().frames >= 15, timeout=10000)
     assert "frames" in tools.record.label.text()
     qtbot.keyClick(win, QtCore.Qt.Key.Key_R)
     assert not tools.record.recording
@@ -210,8 +210,8 @@ def test_closing_the_window_during_a_recording_leaves_a_valid_file(open_window, 
     tools = win.session
     record = tools.record
     assert record.start()
-    path = record.recorder.path
-    qtbot.waitUntil(lambda: record.recorder.frames_written >= 20, timeout=15000)
+    path = record.path
+    qtbot.waitUntil(lambda: win.source.recording_status().frames >= 20, timeout=15000)
     win.close()
     assert not record.recording and record.last_summary.complete
     with open_recording(path) as rec:

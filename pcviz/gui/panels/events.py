@@ -67,11 +67,17 @@ class EventList(QtWidgets.QWidget):
         self._refresh_buttons()
 
     def add(self, ev: Event) -> None:
-        cls = C.command_class(ev.kind)
-        if cls is None or not cls.listed:
-            return
-        cmd = listed_command(ev)
-        text = describe_command(cmd, self.source.spec) if cmd is not None else ev.kind
+        tip = ""
+        if ev.kind in ("engine_error", "engine_dead"):  # failures are listed too, the traceback as a tip
+            text = (f"engine error in {ev.payload.get('where', '?')}: {ev.payload.get('last_line', '')}"
+                    if ev.kind == "engine_error" else f"engine stopped: {ev.payload.get('message', '')}")
+            tip = str(ev.payload.get("traceback", ""))
+        else:
+            cls = C.command_class(ev.kind)
+            if cls is None or not cls.listed:
+                return
+            cmd = listed_command(ev)
+            text = describe_command(cmd, self.source.spec) if cmd is not None else ev.kind
         if ev.payload.get("scheduled"):
             text += "  (scheduled)"
         self.events.append(ev)
@@ -80,7 +86,10 @@ class EventList(QtWidgets.QWidget):
         step = QtWidgets.QTableWidgetItem(str(ev.step))
         step.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
         self.table.setItem(r, 0, step)
-        self.table.setItem(r, 1, QtWidgets.QTableWidgetItem(text))
+        item = QtWidgets.QTableWidgetItem(text)
+        if tip:
+            item.setToolTip(tip)
+        self.table.setItem(r, 1, item)
         self.table.resizeColumnToContents(0)
         self.table.scrollToBottom()
 

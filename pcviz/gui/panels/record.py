@@ -1,7 +1,8 @@
-"""Record the live run from the window: a button (and R) starts and stops a
-:class:`~pcviz.io.Recorder` writing ``recordings/<preset>-<time>.h5``; a label shows
-frames written, size and dropped frames. The window stops the recording (and so
-closes the file cleanly) before its engine goes away."""
+"""Record the live run from the window: a button (and R) asks the source to start and
+stop a recorder writing ``recordings/<preset>-<time>.h5`` (beside the engine: in its
+thread's process, or in the engine process); a label shows frames written, size and
+dropped frames. The window stops the recording (and so closes the file cleanly)
+before its engine goes away."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 from PyQt6 import QtCore, QtWidgets
 
 from pcviz.gui.sources.frame_source import FrameSource
-from pcviz.io import Recorder, RecordingError, RecordingSummary
+from pcviz.io import RecordingError, RecordingSummary
 from pcviz.paths import recordings_dir
 
 
@@ -40,7 +41,7 @@ class RecordControls(QtWidgets.QWidget):
         super().__init__(parent)
         self.source = source
         self.folder = folder
-        self.recorder: Recorder | None = None
+        self.path: Path | None = None  # the recording in progress
         self.last_summary: RecordingSummary | None = None
         self.button = QtWidgets.QPushButton("\u25cf Record")
         self.button.setCheckable(True)
@@ -53,42 +54,40 @@ class RecordControls(QtWidgets.QWidget):
         lay.setContentsMargins(4, 0, 4, 0)
         lay.addWidget(self.button)
         lay.addWidget(self.label)
-        self.setEnabled(source.engine is not None)
+        self.setEnabled(source.can_record)
         self._timer = QtCore.QTimer(self)
         self._timer.timeout.connect(self.update_label)
         self._timer.start(250)
-        self._error: str | None = None
 
     @property
     def recording(self) -> bool:
-        return self.recorder is not None
+        return self.path is not None
 
     def toggle(self) -> None:
         if self.isEnabled():
             self.button.toggle()
 
     def _toggled(self, on: bool) -> None:
-        if on and self.recorder is None:
+        if on and self.path is None:
             if not self.start():
                 self.button.blockSignals(True)
                 self.button.setChecked(False)
                 self.button.blockSignals(False)
-        elif not on and self.recorder is not None:
+        elif not on and self.path is not None:
             self.stop()
 
     def start(self, path: str | Path | None = None) -> bool:
-        engine = self.source.engine
-        path = Path(path) if path is not None else recording_path(engine.config.preset.name, self.folder)
+        cfg = self.source.config
+        preset = "" if cfg is None else cfg.preset.name
+        path = Path(path) if path is not None else recording_path(preset, self.folder)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            rec = Recorder(engine, path, on_error=self._on_error)
-            rec.start()
-        except (RecordingError, OSError) as exc:
+            self.source.start_recording(path)
+        except (RecordingError, OSError, RuntimeError) as exc:
             self.label.setText(f"cannot record: {exc}")
             self.failed.emit(str(exc))
             return False
-        self._error = None
-        self.recorder = rec
+        self.path = path
         if not self.button.isChecked():
             self.button.blockSignals(True)
             self.button.setChecked(True)
@@ -98,38 +97,47 @@ class RecordControls(QtWidgets.QWidget):
 
     def stop(self) -> RecordingSummary | None:
         """Stop the recording (writes what is queued, closes the file). Idempotent."""
-        rec, self.recorder = self.recorder, None
-        if rec is None:
+        path, self.path = self.path, None
+        if path is None:
             return None
-        summary = rec.stop()
-        self.last_summary = summary
+        try:
+            summary = self.source.stop_recording()
+        except (RecordingError, RuntimeError) as exc:
+            summary = None
+            self.label.setText(f"recording stopped: {exc}")
         if self.button.isChecked():
             self.button.blockSignals(True)
             self.button.setChecked(False)
             self.button.blockSignals(False)
+        if summary is None:
+            return None
+        self.last_summary = summary
         self.label.setText(f"saved {Path(summary.path).name}: {summary.frames} frames, {_size(summary.bytes)},"
                            f" {summary.dropped} dropped")
         self.label.setToolTip(str(summary.path))
         self.finished.emit(summary)
         return summary
 
-    def _on_error(self, err: RecordingError) -> None:  # the recorder's thread: only note it
-        self._error = str(err)
-
     def update_label(self) -> None:
-        rec = self.recorder
-        if rec is None:
+        if self.path is None:
             return
-        if self._error is not None:
-            msg = self._error
+        st = self.source.recording_status()
+        if st is None:  # the engine went away with it (the source says why)
+            path, self.path = self.path, None
+            self.label.setText(f"recording stopped: {path.name}")
+            self.button.blockSignals(True)
+            self.button.setChecked(False)
+            self.button.blockSignals(False)
+            return
+        if st.error is not None:
+            msg = st.error
             self.stop()
             self.label.setText(f"recording stopped: {msg}")
             self.failed.emit(msg)
             return
-        text = (f"\u25cf {rec.path.name}: {rec.frames_written} frames, {_size(rec.bytes)},"
-                f" {rec.dropped} dropped")
+        text = f"\u25cf {Path(st.path).name}: {st.frames} frames, {_size(st.bytes)}, {st.dropped} dropped"
         self.label.setText(text)
-        self.label.setToolTip(str(rec.path))
+        self.label.setToolTip(st.path)
 
     def detach(self) -> None:
         self._timer.stop()

@@ -4,8 +4,12 @@ recording player both implement.
 A :class:`FrameSource` pulls the newest frame on a display timer (target 60 Hz) and
 emits it; views subscribe to its signals and never ask where frames come from.
 Everything a view may want to know about its source is declared here (``live``,
-``config``, ``running``, ``hold_steps``, ``takes_commands``, ``closed``, ``device``,
-``engine``, ``recording``), so no view probes attributes or checks the source's type.
+``config``, ``running``, ``health``, ``hold_steps``, ``takes_commands``, ``closed``,
+``device``, ``engine``, ``recording``, ``can_record`` and the recording calls,
+``compute``, ``restarted``), so no view probes attributes or checks the source's type.
+Implementations: the engine thread here (``live.EngineBridge``), the engine in its
+own process (``process.ProcessSource``) and a recording's player
+(``playback.PlaybackSource``).
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from __future__ import annotations
 import abc
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 from PyQt6 import QtCore
 
@@ -23,7 +29,7 @@ from pcviz.sim.frames import Frame, FrameSpec
 
 if TYPE_CHECKING:
     from pcviz.config import RunConfig
-    from pcviz.io import Recording
+    from pcviz.io import Recording, RecordingSummary
     from pcviz.sim.engine import Engine
 
 
@@ -48,6 +54,17 @@ class RateMeter:
             return 0.0
         span = max(now - self._t[0], self._t[-1] - self._t[0])
         return (len(self._t) - 1) / span if span > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class RecordStatus:
+    """A recording in progress, as the record button shows it."""
+
+    path: str
+    frames: int
+    bytes: int
+    dropped: int
+    error: str | None = None  # it stopped: why
 
 
 class _QObjectABCMeta(type(QtCore.QObject), abc.ABCMeta):
@@ -128,6 +145,45 @@ class FrameSource(QtCore.QObject, metaclass=_QObjectABCMeta):
     def recording(self) -> Recording | None:
         """The recording a player shows (the window adds a timeline for it); None otherwise."""
         return None
+
+    @property
+    def health(self) -> str:
+        """What the status bar and the banner say of the engine: "running", "paused",
+        "diverged", "stalled" (running, but no frame or heartbeat for a while), "dead"
+        (its thread or process is gone); a player says "playing" or "paused"."""
+        return "running" if self.running else "paused"
+
+    @property
+    def can_record(self) -> bool:
+        """:meth:`start_recording` works (a live engine here or in its process)."""
+        return False
+
+    def start_recording(self, path: Path) -> None:
+        """Record the run to ``path`` (the recorder runs beside the engine); raises
+        :class:`pcviz.io.RecordingError` (or OSError) when the file cannot be made."""
+        raise RuntimeError(f"{type(self).__name__} cannot record")
+
+    def stop_recording(self) -> RecordingSummary | None:
+        """Stop the recording (what is queued is written, the file closed); None when
+        none runs."""
+        return None
+
+    def recording_status(self) -> RecordStatus | None:
+        """The recording in progress, if any."""
+        return None
+
+    def compute(self, fn: Callable[..., Any], args: tuple, on_result: Callable[[Any, str | None], None]) -> None:
+        """Run ``fn(engine, *args)`` in the engine (its thread, or its process: then
+        ``fn`` must be a module-level function and ``args`` and the result plain data)
+        and call ``on_result(result, None)``, or ``on_result(None, "Type: message")``,
+        here on a later display tick. Raises RuntimeError when there is no engine."""
+        raise RuntimeError(f"{type(self).__name__} has no engine to compute with")
+
+    def restarted(self) -> FrameSource:
+        """A fresh source of the same kind on the run's first configuration (and the last
+        checkpoint saved from it, if any), its engine started and paused, its display
+        not yet started: "restart engine"."""
+        raise RuntimeError(f"{type(self).__name__} cannot restart an engine")
 
     def attach(self, show_frame) -> None:
         """Call ``show_frame(frame)`` for every frame from now on, and once now with the

@@ -10,15 +10,18 @@ on. The engine never waits for the GUI.
 
 from __future__ import annotations
 
+import copy
+import queue
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 from PyQt6 import QtCore
 
 import torch
 
-from pcviz.gui.sources.frame_source import FrameSource
-from pcviz.sim.commands import Command, Step
+from pcviz.gui.sources.frame_source import FrameSource, RecordStatus
+from pcviz.sim.commands import Call, Command, LoadCheckpoint, Step
 from pcviz.sim.engine import Engine
 from pcviz.sim.events import Event
 from pcviz.sim.frames import Frame
@@ -45,6 +48,14 @@ class EngineBridge(FrameSource):
         self._slot = engine.subscribe_latest(with_basis=True)
         self._cursor = 0
         self._closed = False
+        self._started = False
+        self._dead_said = False
+        self._first_config = copy.deepcopy(engine.config)  # what "restart engine" starts again
+        self._device = str(engine.device)
+        self.last_checkpoint: str | None = None  # the last one saved from this run
+        self._recorder = None
+        self._rec_error: str | None = None
+        self._results: queue.SimpleQueue = queue.SimpleQueue()  # compute() results, from the engine thread
 
     # ---------------------------------------------------------------- lifecycle
     def start(self, play: bool = False, display: bool = True) -> None:
@@ -53,6 +64,7 @@ class EngineBridge(FrameSource):
             raise RuntimeError("this bridge was closed; make a new one")
         self.engine.threads = self.threads  # the engine applies it in its own thread
         self.engine.start(running=play)
+        self._started = True
         if display:
             self.start_display()
 
@@ -62,6 +74,7 @@ class EngineBridge(FrameSource):
         if self._closed:
             return
         self._closed = True
+        self.stop_recording()  # the file is closed before the engine goes
         self.engine.unsubscribe(self._slot)
         self.engine.stop()
 
@@ -86,7 +99,27 @@ class EngineBridge(FrameSource):
 
     def poll_events(self) -> list[Event]:
         new, self._cursor = self.engine.events.since(self._cursor)
+        for ev in new:
+            if ev.kind == "save_checkpoint":
+                self.last_checkpoint = str(ev.payload.get("path"))
+        while True:
+            try:
+                on_result, result, error = self._results.get_nowait()
+            except queue.Empty:
+                break
+            on_result(result, error)
+        if not self._dead_said and self._started and not self._closed and not self.engine.alive:
+            self._dead_said = True  # the loop ended without Shutdown: say so, once
+            failure = self.engine.failure
+            what = "the engine thread stopped" if failure is None else f"{type(failure).__name__}: {failure}"
+            new.append(Event(self.engine.step_count, "engine_dead", {"message": what}))
         return new
+
+    @property
+    def health(self) -> str:
+        if self._dead_said or (self._started and not self._closed and not self.engine.alive):
+            return "dead"
+        return "diverged" if self.engine.diverged is not None else ("running" if self.engine.running else "paused")
 
     def state(self) -> tuple:
         e = self.engine
@@ -100,6 +133,57 @@ class EngineBridge(FrameSource):
     @property
     def running(self) -> bool:
         return bool(self.engine.running)
+
+    # ------------------------------------------------------- recording, compute
+    @property
+    def can_record(self) -> bool:
+        return not self._closed
+
+    def start_recording(self, path: Path) -> None:
+        from pcviz.io import Recorder
+
+        if self._recorder is not None:
+            raise RuntimeError("a recording already runs")
+        rec = Recorder(self.engine, path, on_error=self._on_record_error)
+        rec.start()
+        self._rec_error = None
+        self._recorder = rec
+
+    def _on_record_error(self, err) -> None:  # the recorder's thread: only note it
+        self._rec_error = str(err)
+
+    def stop_recording(self):
+        rec, self._recorder = self._recorder, None
+        return None if rec is None else rec.stop()
+
+    def recording_status(self) -> RecordStatus | None:
+        rec = self._recorder
+        if rec is None:
+            return None
+        return RecordStatus(str(rec.path), rec.frames_written, rec.bytes, rec.dropped, self._rec_error)
+
+    def compute(self, fn: Callable[..., Any], args: tuple, on_result: Callable[[Any, str | None], None]) -> None:
+        if self._closed:
+            raise RuntimeError("the engine was stopped")
+        results = self._results
+
+        def run(engine) -> None:  # in the engine thread
+            try:
+                out, err = fn(engine, *args), None
+            except Exception as exc:  # noqa: BLE001 - the caller is told, the run goes on
+                out, err = None, f"{type(exc).__name__}: {exc}"
+            results.put((on_result, out, err))
+
+        self.engine.submit(Call(run))
+
+    def restarted(self) -> "EngineBridge":
+        engine = Engine(copy.deepcopy(self._first_config), device=self._device)
+        bridge = EngineBridge(engine, self.display_hz, self.threads)
+        if self.last_checkpoint:
+            engine.submit(LoadCheckpoint(self.last_checkpoint))
+            bridge.last_checkpoint = self.last_checkpoint
+        bridge.start(play=False, display=False)
+        return bridge
 
     @property
     def config(self):
@@ -118,7 +202,7 @@ class EngineBridge(FrameSource):
             "steps_per_second": e.steps_per_second if e.running else 0.0,
             "device": str(e.device),
             "preset": e.config.preset.name,
-            "state": "diverged" if e.diverged is not None else ("running" if e.running else "paused"),
+            "state": self.health,
         }
 
     # ------------------------------------------------------------ scripted runs

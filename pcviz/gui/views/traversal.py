@@ -5,10 +5,10 @@ across a range while the rest of the level and the levels above stay at the disp
 sample's posterior means (``model.traverse``), and a row of samples from the prior
 from that level down (``model.sample_prior``), the levels above held likewise.
 
-The model belongs to the engine thread: the strip sends a
-:class:`~pcviz.sim.commands.Call` whose function runs there (between steps, or while
-paused) and emits the images through a Qt signal, which Qt queues to the GUI thread.
-The GUI thread never touches the model. Prior samples use their own generator, so
+The model belongs to the engine: the strip asks its source to compute
+:func:`pcviz.sim.queries.latent_images` there (in the engine's thread or process,
+between steps or while paused); the answer comes back on a display tick. The GUI
+never touches the model. Prior samples use their own generator, so
 asking for them does not change the run's random stream.
 """
 
@@ -18,14 +18,13 @@ import itertools
 import time
 
 import numpy as np
-import torch
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from pcviz.gui.views.raster import RasterImage, fit_rect, lut32
 from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.gui.theme import BASIS_MAP, Theme, ui_font
 from pcviz.display.tiling import Tiler
-from pcviz.sim.commands import Call
+from pcviz.sim.queries import latent_images
 from pcviz.sim.frames import Frame
 
 
@@ -240,31 +239,21 @@ class TraversalStrip(QtWidgets.QWidget):
         level, unit, vals, n = self.current_level, int(self.unit.value()), self.values(), int(self.count.value())
         if kind == "traverse" and self._auto_unit:
             unit, self._auto_unit = None, False
-        seed, results = self._seed, self._results
+        seed = self._seed
 
-        def run(engine) -> None:  # in the engine thread
-            nonlocal unit
-            model = engine.model
+        def done(result, error, token=token, kind=kind, level=level, unit=unit, vals=vals) -> None:
+            if error is not None:
+                out = (token, kind, None, error, None, (level, unit, vals))
+            else:
+                imgs, step, used = result
+                out = (token, kind, imgs, None, step, (level, used, vals))
             try:
-                idx = engine.display_index
-                if kind == "traverse" and unit is None:
-                    unit = int(model.posterior_means()[level - 1].var(0).argmax())  # (B, n_l) -> the most active
-                if kind == "traverse":
-                    imgs = model.traverse(level, unit, vals, index=idx)
-                else:
-                    gen = torch.Generator(device=model.device).manual_seed(seed)
-                    imgs = model.sample_prior(level, n, index=idx, generator=gen)
-                out = (token, kind, imgs.detach().float().cpu().numpy(), None, engine.step_count,
-                       (level, unit, vals))
-            except Exception as exc:  # a model refusing (a bad level): said in the strip, the run goes on
-                out = (token, kind, None, f"{type(exc).__name__}: {exc}", engine.step_count, (level, unit, vals))
-            try:
-                results.ready.emit(out)
+                self._results.ready.emit(out)
             except RuntimeError:  # the strip was closed meanwhile
                 pass
 
         try:
-            self.source.submit(Call(run))
+            self.source.compute(latent_images, (kind, level, unit, vals, n, seed), done)
         except RuntimeError as exc:
             self.status.setText(str(exc))
             return False
@@ -278,7 +267,12 @@ class TraversalStrip(QtWidgets.QWidget):
         token, kind, imgs, error, step, (level, unit, vals) = out
         if self._pending.get(kind) == token:
             del self._pending[kind]
-        if kind in self._again:
+        if (error is None and kind == "traverse" and unit is not None and unit != self.unit.value()
+                and level == self.current_level):
+            self.unit.blockSignals(True)  # the unit picked in the engine thread
+            self.unit.setValue(unit)
+            self.unit.blockSignals(False)
+        if kind in self._again:  # after the unit is known: a queued request keeps the picked unit
             self._again.discard(kind)
             self.request(kind)
         if error is not None:
@@ -286,10 +280,6 @@ class TraversalStrip(QtWidgets.QWidget):
             return
         name = self.spec.layers[level].name
         self.images[kind] = imgs
-        if kind == "traverse" and unit is not None and unit != self.unit.value() and level == self.current_level:
-            self.unit.blockSignals(True)  # the unit picked in the engine thread
-            self.unit.setValue(unit)
-            self.unit.blockSignals(False)
         if kind == "traverse":
             caption = f"{name} unit {unit} from {vals[0]:+.3g} to {vals[-1]:+.3g}, the rest held (step {step})"
             labels = [f"{v:+.2g}" for v in vals]

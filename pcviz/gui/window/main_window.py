@@ -114,6 +114,7 @@ class MainWindow(QtWidgets.QMainWindow):
             apply_theme(app, self.theme)
         self.source = source
         source.setParent(self)  # the same for the source (a QObject with a timer)
+        self.last_divergence: str | None = None  # the message of the last divergence shown
         self.views: dict[str, QtWidgets.QWidget] = {}
         self.run_menu: QtWidgets.QMenu | None = None
         self.view_menu: QtWidgets.QMenu | None = None
@@ -365,6 +366,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_event(self, ev) -> None:
         if ev.kind == "divergence":
+            self.last_divergence = str(ev.payload.get("message", "the run diverged"))
             layer = ev.payload.get("layer")
             name = self.source.spec.layers[layer].name if isinstance(layer, int) else "?"
             msg = _esc(ev.payload.get("message", "the run diverged"))
@@ -383,8 +385,31 @@ class MainWindow(QtWidgets.QMainWindow):
             else:
                 self.banner.show_message("warn", f"<b>{_esc(cmd)} refused:</b> {_esc(msg)}", self.theme,
                                          timeout_ms=10000)
+        elif ev.kind == "engine_error":
+            where = _esc(ev.payload.get("where", "the engine"))
+            line = _esc(ev.payload.get("last_line") or ev.payload.get("message", ""))
+            self.banner.show_message(
+                "error", f"<b>The engine failed</b> in {where} at step {ev.step}; the run is paused "
+                f"(the traceback is in the event list).<br><tt>{line}</tt>", self.theme,
+                [("Restart engine", self.restart_engine)])
+        elif ev.kind == "engine_dead":
+            self.banner.show_message(
+                "error", f"<b>The engine stopped</b> after step {ev.step}: "
+                f"{_esc(ev.payload.get('message', ''))}. The window stays; restart the engine to go on.",
+                self.theme, [("Restart engine", self.restart_engine)])
         elif ev.kind == "reset" and self.banner.kind == "error":
             self.banner.clear()
+
+    def restart_engine(self) -> None:
+        """A fresh engine on the same configuration (and the last checkpoint saved from
+        it): the source makes one of its own kind."""
+        try:
+            new = self.source.restarted()
+        except Exception as exc:  # a user error (config, checkpoint, device) or a failed start: say it
+            self.banner.show_message("error", f"<b>Could not restart the engine:</b> {_esc(exc)}", self.theme,
+                                     [("Restart engine", self.restart_engine)])
+            return
+        self.set_source(new)
 
     def show_internal_error(self, text: str) -> None:
         """A bug, not a user error: said in the window (the terminal has the traceback)."""
