@@ -162,3 +162,15 @@ def test_auto_units_among_a_subset(bars):
     assert res.units == [[0, 2][int(np.argmax(x1[bars.centre_index, [0, 2]]))]]
     with pytest.raises(ProbeError, match="--among"):
         probe(m, bars, 1, among=[5])
+
+
+def test_session_probe_matches_the_function_and_leaves_the_run_alone():
+    from pcviz import Session
+
+    with Session("patches-conv-pc", set={"data.n_samples": 200, "engine.learning": False}, device="cpu") as s:
+        before = s.step_count
+        res = s.probe("bars", "length", [2, 6, 12], layer=1, conditions=["intact", "no-feedback"], hold_steps=5)
+        st = stimulus_set("bars", (16, 16), "length", [2, 6, 12])
+        direct = probe(s.engine.model, st, 1, units=res.units, hold_steps=5, conditions=["intact", "no-feedback"])
+        np.testing.assert_allclose(res.responses, direct.responses, rtol=1e-5, atol=1e-7)
+        assert s.step_count == before

@@ -124,14 +124,16 @@ def _quit_on_sigterm(app) -> None:
 
 
 def live_window(preset: str, device: str | None = None, overrides: Sequence[str] = (),
-                engine: str | None = None) -> int:
-    """Open the window on a new engine running ``preset``; return when it closes."""
+                engine: str | None = None, session_factory=None) -> int:
+    """Open the window on a new engine running ``preset``; return when it closes.
+    ``session_factory(engine)``: the ``pcviz.Session`` its console offers on an engine
+    in this process (``--engine thread``)."""
     bridge = open_live(preset, device, overrides, engine)
     app = make_app()
     from pcviz.gui.window.main_window import MainWindow
 
     try:
-        win = MainWindow(bridge, open_source=_switcher(watch=True, engine=engine))
+        win = MainWindow(bridge, open_source=_switcher(watch=True, engine=engine), session_factory=session_factory)
     except BaseException:
         bridge.close()
         raise
