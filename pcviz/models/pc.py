@@ -21,8 +21,7 @@ weights grow (plain Euler needs dt < 2/λ_max). ``diagonal`` divides by the
 Gauss-Newton diagonal and guarantees nothing when causes overlap; ``bound`` divides
 by a bound of the whole curvature, and the energy then cannot rise for any dt < 2
 with linear layers (:mod:`pcviz.models.pc_curvature` says exactly what each promises).
-After each hold,
-the Hebbian weight step ΔW_l = η (Π_l ε_l ⊙ f′(a_l)) x_{l+1}ᵀ − η κ W_l (= −η ∂F/∂W_l),
+After each hold, the Hebbian weight step ΔW_l = η (Π_l ε_l ⊙ f′(a_l)) x_{l+1}ᵀ − η κ W_l (= −η ∂F/∂W_l),
 and a precision step on the variances Σ_l = 1/Π_l, ΔΣ = ρ (⟨ε²⟩ + v − Σ), with v the
 posterior variance of ε (variational Laplace, :mod:`pcviz.models.pc_precision`; 0 with
 ``precision_update = "point"``): the EM fixed point, maximum likelihood for a linear
@@ -39,10 +38,11 @@ import torch
 
 from pcviz.config import meta
 from pcviz.models.base import DataInfo, GenerativeModel, LayerSpec, ModelError, grid_shape
-from pcviz.models.pc_interventions import PCInterventions
 from pcviz.models.pc_activations import activation  # noqa: F401 - families that build on this one use it
 from pcviz.models.pc_backprop import backprop_cosine
 from pcviz.models.pc_curvature import curvature_scale
+from pcviz.models.pc_fast import FastStep, LayerBuffers
+from pcviz.models.pc_interventions import PCInterventions
 from pcviz.models.pc_precision import posterior_error_variance, update_variances
 from pcviz.models.pc_streaming import PCStreaming
 
@@ -93,6 +93,9 @@ class PCDynamicsConfig:
         default=0.0, metadata=meta("τ: Langevin noise of inference (Monte Carlo PC); 0 = none", min=0.0)
     )
     init_scale: float = field(default=1.0, metadata=meta("scale of the random initial weights", min=0.0))
+    implementation: str = field(default="fast", metadata=meta(
+        "inference step: fast (pcviz.models.pc_fast, tested equal) or reference", choices=("fast", "reference")))
+    cuda_graph: bool = field(default=True, metadata=meta("on CUDA, replay the fast step as a captured CUDA graph"))
 
     def validate(self) -> None:
         if self.precision_min >= self.precision_max:
@@ -128,15 +131,16 @@ class PCConfig(PCDynamicsConfig):
                       " point (point: biased low when hidden layers are inferred)",
                       choices=("laplace", "point")),
     )
+    bp_cosine_every: int = field(default=10, metadata=meta(
+        "discriminative mode: measure bp_cosine (an autograd pass, about a hold's cost) every k learning holds", min=1))
     posterior_covariance: str = field(
         default="auto",
         metadata=meta("C of the laplace update: the full inverse Gauss-Newton curvature over the free units"
                       " (full), its diagonal approximation (diagonal), or full up to 512 free units (auto)",
                       choices=("auto", "full", "diagonal")),
     )
-    label_at_test: str = field(
-        default="free", metadata=meta("label layer when learning is off", choices=("free", "clamped"))
-    )
+    label_at_test: str = field(default="free", metadata=meta("label layer when learning is off",
+                                                             choices=("free", "clamped")))
     normalize_basis: bool = field(
         default=False,
         metadata=meta("keep every column of W_0 (each cause's basis image) at unit norm, as Olshausen & Field"
@@ -154,6 +158,7 @@ class PCConfig(PCDynamicsConfig):
 class PCModel(PCStreaming, PCInterventions, GenerativeModel):
     kind: ClassVar[str] = "pc"
     structural: ClassVar[frozenset[str]] = frozenset({"kind", "sizes", "mode", "precision", "init_scale"})
+    fast_path_supported: ClassVar[bool] = True  # dense maps: pcviz.models.pc_fast covers this family
 
     def __init__(self, config: PCConfig, data: DataInfo, device: torch.device | str = "cpu", seed: int = 0,
                  dtype: torch.dtype = torch.float32):
@@ -165,8 +170,7 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         self.layers = self._layer_specs(sizes, data)
         self._gen = torch.Generator(device=self.device).manual_seed(seed)
         dev, dt = self.device, dtype
-        # parameters
-        self.W: list[torch.Tensor] = []  # W[l]: (n_l, n_{l+1})
+        self.W: list[torch.Tensor] = []  # parameters; W[l]: (n_l, n_{l+1})
         for l in range(self.L):
             w = torch.randn(sizes[l], sizes[l + 1], generator=self._gen, device=dev, dtype=dt)
             self.W.append(w * (config.init_scale / math.sqrt(sizes[l + 1])))
@@ -189,8 +193,9 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         self._logdet: torch.Tensor | None = None
         self._logdet_key: int | None = None
         self._one = torch.ones((), device=self.device, dtype=dtype)
+        self._fast = FastStep(self)
         # discriminative mode: cosine of each layer's update with backprop's (NaN until measured)
-        self.bp_cosine = torch.full((self.L,), float("nan"), device=dev, dtype=dt)
+        self.bp_cosine, self._learned_holds = torch.full((self.L,), float("nan"), device=dev, dtype=dt), 0
         self.param_changed("")
         self._alloc(1)
 
@@ -229,14 +234,9 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
     def _alloc(self, B: int) -> None:
         dev, dt, sizes = self.device, self.dtype, self.sizes
         self.batch_size = B
-        self.x = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes]  # (B, n_l)
-        self.pred = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes]  # (B, n_l)
-        self.err = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes]  # (B, n_l)
-        self.perr = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes]  # Π ε, (B, n_l)
-        self.a = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes[:-1]]  # pre-activations (B, n_l)
-        self.fprime = [torch.ones(B, n, device=dev, dtype=dt) for n in sizes[:-1]]
-        self.dx = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes]
-        self._g = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes[:-1]]  # Π ε ⊙ f′
+        self._buffers = buf = LayerBuffers(sizes, B, dev, dt)  # one flat tensor per quantity, layer after layer
+        self.x, self.pred, self.err, self.perr, self.dx = (buf.views(n) for n in ("x", "pred", "err", "perr", "dx"))
+        self.a, self.fprime, self._g = (buf.views(n, self.L) for n in ("a", "fprime", "g"))  # a, f′, Π ε ⊙ f′ for l < L
         self._fixed_value = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes]
         self._rebuild_masks()
 
@@ -367,12 +367,17 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         return self._scale
 
     def step(self, learning: bool = True) -> None:
-        cfg = self.config
-        dt = cfg.dt
         if learning != self._learning:  # the label layer is held only while learning
             self._learning = learning
             self._rebuild_masks()
             self.forward()
+        if not self._fast.step():  # False where the fast step does not cover the model
+            self.reference_step()
+
+    def reference_step(self) -> None:
+        """One Euler step of inference as the equations read (the fast step is tested equal)."""
+        cfg = self.config
+        dt = cfg.dt
         self.gradients(skip_held=True)
         scale = self._step_scale()
         tau = cfg.langevin_temperature
@@ -412,8 +417,9 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         learn_prec = cfg.precision != "fixed" and cfg.learn_precision and cfg.lr_precision > 0
         # the posterior variance at the inferred point, before the weights move
         post = self.posterior_error_variance() if learn_prec else None
-        if self.streams_bp_cosine:
-            self.bp_cosine.copy_(backprop_cosine(self))
+        if self.streams_bp_cosine and self._learned_holds % cfg.bp_cosine_every == 0:
+            self.bp_cosine.copy_(backprop_cosine(self))  # held between measurements
+        self._learned_holds += 1
         if cfg.lr_weights > 0:
             dW, db = self.weight_gradients()
             for l in range(self.L):

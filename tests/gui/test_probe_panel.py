@@ -55,7 +55,7 @@ def test_probe_panel_uses_the_units_selected_in_the_window(open_window, qtbot):
     _form(panel, values="4, 8")
     panel.no_feedback.setChecked(False)
     panel.units.setCurrentIndex(1)
-    sel = win.session.selector
+    sel = win.interventions.selector
     sel.selection.layer, sel.selection.units = 0, [5]
     assert not panel.run()  # units of another layer than the probed one
     assert "select units of layer 1" in panel.status.text()

@@ -316,8 +316,8 @@ class ProbeTool(QtCore.QObject):
         self.attach()
 
     def _selected(self):
-        sel = self.win.session.selector
-        if sel is None or sel.selection.layer is None:
+        sel = self.win.interventions.selector  # the units picked on the hierarchy
+        if sel.selection.layer is None:
             return None
         return sel.selection.layer, list(sel.selection.units)
 
