@@ -79,6 +79,8 @@ class DataConfig:
     split: str = field(default="train", metadata=meta("which split the stream shows", choices=("train", "test")))
     n_samples: int = field(default=2000, metadata=meta("size of generated data sets", min=10, max=10_000_000))
     patch_size: int = field(default=16, metadata=meta("side of image patches (patches, photos)", min=4, max=256))
+    patch_width: int = field(default=0, metadata=meta("width of generated patches when not square (0: patch_size)",
+                                                      min=0, max=256))
     image_size: int = field(default=8, metadata=meta("side of bars/shapes images", min=4, max=256))
     whiten: bool = field(default=True, metadata=meta("whiten patches as Rao & Ballard did"))
     path: str = field(default="", metadata=meta("folder of photos, or MNIST IDX/npz file or folder"))

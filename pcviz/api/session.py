@@ -289,6 +289,24 @@ class Session:
         """Which batch item the frames show (the window's "batch item")."""
         self._send(C.SetDisplayIndex(int(index)))
 
+    # ------------------------------------------------------------------ probe
+    def probe(self, stimulus: str, vary: str, values: Sequence[float] | None = None, *,
+              params: dict[str, float] | None = None, layer: int | str = 1, units: Any = "auto",
+              n_auto: int = 5, among: Sequence[int] | None = None, quantity: str = "error",
+              conditions: Sequence[str] = ("intact",), hold_steps: int | None = None,
+              response: str = "steady", sample: int = 0, digits: tuple[int, int] = (3, 8)):
+        """In-silico electrophysiology (:func:`pcviz.sim.probe.probe`) on a copy of this
+        session's model, taken in the engine thread; the run itself is not touched.
+        ``s.probe("bars", "length", conditions=["intact", "no-feedback"])`` returns a
+        :class:`~pcviz.sim.probe.ProbeResult` (``write_csv``, ``curve``, ``last_to_peak``)."""
+        from pcviz.sim.probe import probe_engine
+
+        index = self._layer(layer, "probe")
+        options = dict(quantity=quantity, units=units, n_auto=n_auto, among=among,
+                       conditions=list(conditions), response=response)
+        return self._compute(probe_engine, stimulus, vary, values, params, index, sample, tuple(digits),
+                             hold_steps, options)
+
     # -------------------------------------------------------------- recording
     @contextlib.contextmanager
     def record(self, path: str | Path, every: int = 1, **options: Any):

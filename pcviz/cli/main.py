@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="checkpoint file to write")
     p.add_argument("--steps", type=int, default=None, help="engine steps (default: the preset's train_steps)")
 
+    from pcviz.cli.probe import add_probe_parser
+
+    add_probe_parser(sub)
+
     p = sub.add_parser("run", help="run a preset headless and print energies (no window, no recording)")
     _add_run_options(p)
     p.add_argument("--steps", type=int, default=2000)
@@ -161,6 +165,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from pcviz.cli.export import cmd_export
 
         return cmd_export(args)
+    if cmd == "probe":
+        from pcviz.cli.probe import cmd_probe
+
+        return cmd_probe(args)
     if cmd == "sweep":
         from pcviz.cli.sweep import cmd_sweep
 

@@ -26,7 +26,7 @@ def make_dataset(cfg, seed: int = 0) -> tuple[Dataset, Dataset]:
     elif src == "shapes":
         full = make_shapes(cfg.n_samples, cfg.image_size, seed=seed)
     elif src == "patches":
-        full = make_dead_leaves_patches(cfg.n_samples, cfg.patch_size, cfg.whiten, seed=seed)
+        full = make_dead_leaves_patches(cfg.n_samples, cfg.patch_size, cfg.whiten, seed=seed, width=cfg.patch_width)
     elif src == "photos":
         if not cfg.path:
             raise DataError("data.source = 'photos' needs data.path, a folder of images")

@@ -55,14 +55,17 @@ def whiten(img: np.ndarray, f0: float = 0.4) -> np.ndarray:
     return (out / (out.std() + 1e-12)).astype(np.float32)
 
 
-def sample_patches(images: list[np.ndarray], n: int, patch: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` random ``patch x patch`` crops drawn evenly from ``images`` -> (n, patch*patch)."""
-    out = np.empty((n, patch * patch), np.float32)
+def sample_patches(images: list[np.ndarray], n: int, patch: int, rng: np.random.Generator,
+                   width: int = 0) -> np.ndarray:
+    """``n`` random ``patch x width`` crops (``width`` 0: square) drawn evenly from
+    ``images`` -> (n, patch*width)."""
+    width = width or patch
+    out = np.empty((n, patch * width), np.float32)
     for i in range(n):
         img = images[i % len(images)]
         y = rng.integers(0, img.shape[0] - patch + 1)
-        x = rng.integers(0, img.shape[1] - patch + 1)
-        out[i] = img[y : y + patch, x : x + patch].ravel()
+        x = rng.integers(0, img.shape[1] - width + 1)
+        out[i] = img[y : y + patch, x : x + width].ravel()
     return out
 
 
@@ -72,13 +75,14 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 
 
 def make_dead_leaves_patches(n: int, patch: int = 16, whiten_images: bool = True, seed: int = 0,
-                             image_size: int = 128, n_images: int = 8) -> Dataset:
+                             image_size: int = 128, n_images: int = 8, width: int = 0) -> Dataset:
+    """``n`` whitened ``patch x width`` crops (``width`` 0: square) of dead-leaves images."""
     rng = np.random.default_rng(seed)
     images = [dead_leaves(image_size, rng) for _ in range(n_images)]
     if whiten_images:
         images = [whiten(im) for im in images]
-    x = _normalise(sample_patches(images, n, patch, rng))
-    return Dataset("patches", x, (patch, patch))
+    x = _normalise(sample_patches(images, n, patch, rng, width))
+    return Dataset("patches", x, (patch, width or patch))
 
 
 def load_photo_folder(folder: str | Path, n: int, patch: int = 16, whiten_images: bool = True,

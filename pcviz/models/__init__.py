@@ -12,11 +12,13 @@ from pcviz.models.hybrid_pc import HybridPCConfig, HybridPCModel
 from pcviz.models.lvae import BidirectionalVAE, BVAEConfig, LadderVAE, LVAEConfig
 from pcviz.models.pc import PCConfig, PCModel
 from pcviz.models.pc_conv import PCConvConfig, PCConvModel
+from pcviz.models.pc_modular import PCModularConfig, PCModularModel
 
 #: model.kind -> (config dataclass, model class)
 MODEL_FAMILIES: dict[str, tuple[type, type[GenerativeModel]]] = {
     "pc": (PCConfig, PCModel),
     "pc_conv": (PCConvConfig, PCConvModel),
+    "pc_modular": (PCModularConfig, PCModularModel),
 }
 
 

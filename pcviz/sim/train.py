@@ -34,7 +34,8 @@ def heldout_energy(model: GenerativeModel, data: Dataset, hold_steps: int, n: in
 def heldout_reconstruction(model: GenerativeModel, data: Dataset, hold_steps: int, n: int = 256,
                            batch: int = 64) -> float:
     """Mean squared error per input value between the held-out samples and the model's
-    reconstruction of them (the prediction it streams for its input layer) at the end
+    reconstruction of them (the prediction it streams for its input layer; against each
+    module's copy of its patch for the modular hierarchy) at the end
     of a hold, with learning off, over the first ``n`` samples of ``data``. Unlike the
     energy it does not reward precisions: a model that learned only precisions scores
     as badly as an untrained one. The model's batch state is replaced."""
@@ -49,9 +50,13 @@ def heldout_reconstruction(model: GenerativeModel, data: Dataset, hold_steps: in
         model.set_batch(x, labels, learning=False)
         for _ in range(hold_steps):
             model.step(False)
-        recon = model.frame_tensors()[inputs[0]]["prediction"].reshape(len(x), -1)  # (B, D)
-        sq += float(((recon.to(x.dtype) - x.reshape(len(x), -1)) ** 2).sum())
-        count += x.numel()
+        layer = model.frame_tensors()[inputs[0]]
+        recon = layer["prediction"].reshape(len(x), -1)  # (B, n_0)
+        # the data; where the input layer holds more than the data (the modular
+        # hierarchy's copy of each patch), the input as that layer holds it
+        held = x.reshape(len(x), -1) if recon.shape[1] == x[0].numel() else layer["activity"].reshape(len(x), -1)
+        sq += float(((recon.to(x.dtype) - held.to(x.dtype)) ** 2).sum())
+        count += held.numel()
     return sq / count
 
 

@@ -20,7 +20,9 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 
 from pcviz.display.labels import group_scalars as group_names
 from pcviz.display.labels import scalar_label
+from pcviz.display.scales import settled_range, symlog
 from pcviz.gui.sources.frame_source import FrameSource
+from pcviz.gui.views.timeseries_scale import PlotScales, ScaleAxis, ScaleViewBox, remembered_scale
 from pcviz.gui.theme import Theme, series_colour
 from pcviz.sim.frames import Frame, FrameSpec
 
@@ -113,9 +115,12 @@ class _Plot:
         self.markers = markers
         self.series: list[_Series] = []
         self.y_range: tuple[float, float] | None = None
+        self.scale = "linear"  # linear | symlog | settled (right-click menu; remembered)
+        self.title = key
+        self.clipped = pg.ScatterPlotItem(symbol="t1", size=7, pen=None)  # points above a settled range
 
 
-class TimeSeriesView(QtWidgets.QWidget):
+class TimeSeriesView(PlotScales, QtWidgets.QWidget):
     def __init__(self, source: FrameSource, theme: Theme, capacity: int = 20000, refresh_hz: float = 10.0,
                  parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
@@ -180,9 +185,11 @@ class TimeSeriesView(QtWidgets.QWidget):
         first: pg.PlotItem | None = None
         names = {l.index: l.name for l in self.spec.layers}
         for i, (key, title, log, scalars) in enumerate(groups + [("pins", "pinned units (activity)", False, [])]):
-            p = self.canvas.addPlot(row=i // ncols, col=i % ncols)
+            vb = ScaleViewBox(None if key == "pins" else (lambda pos, k=key: self._scale_menu(k, pos)))
+            p = self.canvas.addPlot(row=i // ncols, col=i % ncols, viewBox=vb,
+                                    axisItems={"left": ScaleAxis(orientation="left")})
             p.setTitle(title, size="10pt")
-            p.setMenuEnabled(False)
+            p.setMenuEnabled(False, True)  # the view box's menu is the scale menu
             p.hideButtons()
             if log:
                 p.getAxis("left").setLogMode(True)
@@ -196,7 +203,11 @@ class TimeSeriesView(QtWidgets.QWidget):
             m = pg.PlotCurveItem(connect="pairs")
             p.addItem(m, ignoreBounds=True)
             plot = _Plot(key, p, log, m)
+            plot.title = title
+            p.addItem(plot.clipped, ignoreBounds=True)
             self.plots[key] = plot
+            if key != "pins":
+                self._use_scale(plot, remembered_scale(key))
             for s in scalars:
                 label = self._label(s, names)
                 item = pg.PlotCurveItem(name=label, antialias=True)
@@ -375,21 +386,33 @@ class TimeSeriesView(QtWidgets.QWidget):
         else:
             (v0, v1), _ = self.first_plot.getViewBox().viewRange()
             x0, x1 = v0 + self._offset, v1 + self._offset
+        bounds = self.markers.x
         for plot in self.plots.values():
             lo, hi = np.inf, -np.inf
+            clipped: list[tuple[np.ndarray, np.ndarray]] = []
             for s in plot.series:
                 x, y = s.trace.visible(x0, x1)
                 if s.log:
                     with np.errstate(divide="ignore", invalid="ignore"):
                         y = np.log10(np.where(y > 0, y, np.nan))
-                finite = s.trace.nonfinite == 0 and not s.log
+                elif plot.scale == "symlog":
+                    y = symlog(y)
+                elif plot.scale == "settled":
+                    r = settled_range(x, y, bounds[(bounds >= x0) & (bounds <= x1)])
+                    if r is not None:
+                        lo, hi = min(lo, r[0]), max(hi, r[1])
+                        clipped.append((x, y))
+                finite = s.trace.nonfinite == 0 and not s.log and plot.scale != "symlog"
                 s.item.setData(x - self._offset, y, connect="all" if finite else "finite", skipFiniteCheck=finite)
+                if plot.scale == "settled":
+                    continue
                 inside = y[(x >= x0) & (x <= x1)]
                 inside = inside[np.isfinite(inside)]
                 if inside.size:
                     lo, hi = min(lo, float(inside.min())), max(hi, float(inside.max()))
-            if self._following and np.isfinite(lo):
+            if np.isfinite(lo) and (self._following or plot.scale == "settled"):
                 self._fit_y(plot, lo, hi)
+            self._mark_clipped(plot, clipped)
             self._draw_markers(plot, x0, x1)
         for hook in self.redraw_hooks:
             hook(x0, x1, self._offset)

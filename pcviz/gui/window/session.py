@@ -32,6 +32,9 @@ class SessionTools(QtCore.QObject):
         self._last_index = 0
         self.record: RecordControls | None = None
         self.compare_windows: list[QtWidgets.QMainWindow] = []  # windows opened by File > Compare
+        from pcviz.gui.panels.probe import ProbeTool
+
+        win.probe = ProbeTool(win)  # the Probe dock (the stimulus probe), a tab beside the time series
         win.source_leaving.connect(self.leave)
         win.source_changed.connect(self.attach)
         self.attach()

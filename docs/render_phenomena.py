@@ -1,0 +1,137 @@
+"""Render the README's gallery of phenomena (offscreen, about two minutes on one core):
+
+    python docs/render_phenomena.py [end-stopping] [bars] [collapse] [probe-window]
+
+docs/images/end-stopping.png (the probe's tuning curves of patches-end-stopping's
+middle-module level-1 error units for horizontal bars, with and without feedback),
+bars-foldiak.png (the learned basis of bars-foldiak with each true bar's best
+cosine), posterior-collapse.png (active units per level of digits-lvae-collapse,
+with free bits switched on by its schedule) and probe-window.png (the window with
+the Probe dock after a run on patches-conv-pc)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "docs" / "images"
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+LENGTHS = [1, 2, 4, 6, 8, 10, 12, 16, 20, 26]
+
+
+def end_stopping() -> None:
+    from pcviz.data.stimuli import stimulus_set
+    from pcviz.sim.engine import Engine
+    from pcviz.sim.presets import load_preset
+    from pcviz.sim.probe import probe
+    from pcviz.sim.probe_plot import plot_curves
+
+    engine = Engine(load_preset("patches-end-stopping"), device="cpu")
+    st = stimulus_set("bars", tuple(engine.dataset.display_shape), "length", LENGTHS, {"orientation": 0})
+    res = probe(engine.model, st, 1, quantity="error", units="auto", among=range(32, 64),
+                conditions=["intact", "no-feedback"], hold_steps=engine.config.data.hold_steps)
+    plot_curves(res, OUT / "end-stopping.png",
+                title="patches-end-stopping: middle-module level-1 error units, horizontal bars")
+    print("end-stopping:", *res.summary_lines(), sep="\n  ")
+
+
+def bars() -> None:
+    from matplotlib.figure import Figure
+
+    from pcviz.bench.bars_recovery import bar_recovery
+    from pcviz.sim.engine import Engine
+    from pcviz.sim.presets import load_preset
+
+    engine = Engine(load_preset("bars-foldiak"), device="cpu")
+    cos = bar_recovery(engine.model, 8)
+    basis = engine.model.basis().numpy()  # (32, 8, 8)
+    data = engine.dataset.x[:8].reshape(-1, 8, 8)
+    fig = Figure(figsize=(8, 5.4), dpi=100)
+    fig.suptitle(f"bars-foldiak: 8 training images (top) and the 32 learned basis images;\n"
+                 f"every one of the 16 true bars has a basis image with |cosine| >= {cos.min():.3f}", fontsize=10)
+    for i in range(8):
+        ax = fig.add_subplot(5, 8, i + 1)
+        ax.imshow(data[i], cmap="gray", interpolation="nearest")
+        ax.set_axis_off()
+    for i in range(32):
+        ax = fig.add_subplot(5, 8, 9 + i)
+        lim = np.abs(basis[i]).max()
+        ax.imshow(basis[i], cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+        ax.set_axis_off()
+    fig.savefig(OUT / "bars-foldiak.png")
+    print("bars: min |cos| %.3f" % cos.min(), np.round(cos, 3).tolist())
+
+
+def collapse() -> None:
+    from matplotlib.figure import Figure
+
+    from pcviz.sim.engine import Engine
+    from pcviz.sim.presets import load_preset
+
+    engine = Engine(load_preset("digits-lvae-collapse"), device="cpu")
+    steps, counts = [], []
+    for _ in range(48):
+        engine.run_steps(250)
+        sc = engine.model.scalar_tensors(None)
+        steps.append(engine.step_count)
+        counts.append([float(sc[f"active_units/level_{l}"]) for l in (1, 2, 3)])
+    counts = np.array(counts)
+    fig = Figure(figsize=(6.4, 3.6), dpi=100)
+    ax = fig.add_axes((0.1, 0.15, 0.86, 0.72))
+    for l in range(3):
+        ax.plot(steps, counts[:, l], label=f"level {l + 1} ({engine.model.config.latents[l]} units)")
+    ax.axvline(6000, color="0.5", ls="--")
+    ax.text(6100, counts.max() * 0.9, "free bits on (schedule)", fontsize=8)
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel("active units")
+    ax.set_title("digits-lvae-collapse: no warm-up, no free bits: every level dies", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.savefig(OUT / "posterior-collapse.png")
+    print("collapse: active units at 6000:", counts[steps.index(6000)], "at 12000:", counts[-1])
+
+
+def probe_window() -> None:
+    from PyQt6 import QtCore
+
+    from pcviz.gui.app import make_app, open_engine
+    from pcviz.gui.window.main_window import MainWindow
+
+    app = make_app()
+    bridge = open_engine("patches-conv-pc", "cpu", ["engine.learning=false"])
+    win = MainWindow(bridge, theme="light", persist=False, restore=False)
+    win.resize(1920, 1080)
+    win.show()
+    bridge.start(play=False)
+    win.default_layout()
+    panel = win.probe.panel
+    win.probe.dock.raise_()
+    panel.extra.setText("l12=lesion:1+lesion:2")
+    done: list[int] = []
+    panel.finished.connect(lambda: done.append(1))
+    panel.run()
+    timer = QtCore.QElapsedTimer()
+    timer.start()
+    while not done and timer.elapsed() < 120000:
+        app.processEvents()
+        QtCore.QThread.msleep(20)
+    for _ in range(20):
+        app.processEvents()
+        QtCore.QThread.msleep(20)
+    win.grab().save(str(OUT / "probe-window.png"))
+    win.close()
+    bridge.close()
+
+
+if __name__ == "__main__":
+    jobs = {"end-stopping": end_stopping, "bars": bars, "collapse": collapse, "probe-window": probe_window}
+    for name in sys.argv[1:] or list(jobs):
+        jobs[name]()

@@ -1,0 +1,106 @@
+"""The Probe dock: runs the stimulus probe on copies of the live model (in the engine's
+thread or process), draws the curves, saves CSV and PNG, takes units selected in the window,
+and says why it cannot run (a bad field, a recording)."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+
+from pcviz.data.stimuli import stimulus_set
+from pcviz.sim.probe import probe
+
+SMALL = ("data.batch_size=2", "data.n_samples=200", "engine.learning=false")
+
+
+def _form(panel, values="2, 6, 12", hold=5):
+    panel.family.setCurrentText("bars")
+    panel.vary.setCurrentText("length")
+    panel.values.setText(values)
+    panel.hold.setValue(hold)
+    panel.layer.setValue(1)
+    panel.quantity.setCurrentText("error")
+
+
+def test_probe_panel_runs_draws_and_saves(open_window, qtbot, tmp_path):
+    win = open_window("patches-conv-pc", *SMALL)
+    panel = win.probe.panel
+    win.probe.dock.raise_()
+    _form(panel)
+    panel.extra.setText("l2=lesion:2")
+    with qtbot.waitSignal(panel.finished, timeout=30000):
+        assert panel.run()
+    res = panel.result
+    assert res is not None, panel.status.text()
+    assert res.conditions == ["intact", "no-feedback", "l2"]
+    assert res.responses.shape == (3, 3, 5)
+    # the same probe run here on the engine's (paused, not learning) model
+    engine = win.source.engine
+    st = stimulus_set("bars", (16, 16), "length", [2, 6, 12])
+    direct = probe(engine.model, st, 1, quantity="error", units=res.units, hold_steps=5,
+                   conditions=["intact", "no-feedback", "l2=lesion:2"])
+    np.testing.assert_allclose(res.responses, direct.responses, rtol=1e-5, atol=1e-6)
+    assert "last/peak" in panel.status.text()
+    assert len(panel.plot.plotItem.listDataItems()) == 3
+    win.grab().save(str(tmp_path / "window.png"))
+    a, b = panel.save(tmp_path / "c.csv")
+    rows = list(csv.DictReader(a.open()))
+    assert len(rows) == 3 * 3 * 5 and b.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_probe_panel_uses_the_units_selected_in_the_window(open_window, qtbot):
+    win = open_window("patches-conv-pc", *SMALL)
+    panel = win.probe.panel
+    _form(panel, values="4, 8")
+    panel.no_feedback.setChecked(False)
+    panel.units.setCurrentIndex(1)
+    sel = win.interventions.selector
+    sel.selection.layer, sel.selection.units = 0, [5]
+    assert not panel.run()  # units of another layer than the probed one
+    assert "select units of layer 1" in panel.status.text()
+    sel.selection.layer, sel.selection.units = 1, [3, 17]
+    with qtbot.waitSignal(panel.finished, timeout=30000):
+        assert panel.run()
+    assert panel.result.units == [3, 17] and panel.result.conditions == ["intact"]
+
+
+def test_probe_panel_reports_bad_fields(open_window, qtbot):
+    win = open_window("patches-conv-pc", *SMALL)
+    panel = win.probe.panel
+    _form(panel, values="2, x")
+    assert not panel.run() and "Values" in panel.status.text()
+    _form(panel)
+    panel.extra.setText("oops")
+    assert not panel.run() and "NAME=SPEC" in panel.status.text()
+
+
+def test_probe_panel_probes_an_engine_in_its_own_process(qtbot):
+    """The default window's engine runs in its own process: the panel asks it through
+    the source's ``compute``, and gets the curves the same probe gives in this process."""
+    from pcviz.gui.sources.process import ProcessSource
+    from pcviz.gui.window.main_window import MainWindow
+    from pcviz.sim.presets import load_preset
+
+    from conftest import preset_overrides
+
+    cfg = load_preset("patches-conv-pc", preset_overrides("patches-conv-pc", SMALL))
+    src = ProcessSource(cfg, "cpu", threads=1)
+    try:
+        win = MainWindow(src, theme="light", persist=False, restore=False)
+    except BaseException:
+        src.close()
+        raise
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    src.start(play=False)
+    panel = win.probe.panel
+    _form(panel)
+    with qtbot.waitSignal(panel.finished, timeout=60000):
+        assert panel.run(), panel.status.text()
+    res = panel.result
+    assert res is not None, panel.status.text()
+    assert res.conditions == ["intact", "no-feedback"] and res.responses.shape == (2, 3, 5)
+    assert np.all(np.isfinite(res.responses))
+    assert len(panel.plot.plotItem.listDataItems()) == 2
