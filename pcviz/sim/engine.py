@@ -80,6 +80,9 @@ class Engine(CommandHandling):
         self.diverged: Divergence | None = None
         #: what ended the engine thread, if anything escaped its loop
         self.failure: BaseException | None = None
+        #: the engine thread steps no further than this step (None: no limit); reached,
+        #: the run pauses (a served ``pcviz record`` runs its N steps this way)
+        self.step_limit: int | None = None
         self._pending = 0
         self._to_hold_end = False
         self._slots: list[LatestFrame] = []
@@ -294,7 +297,11 @@ class Engine(CommandHandling):
             active = self.running or self._pending > 0 or self._to_hold_end
             if not self._drain(block=not active, timeout=1 / 120):
                 break
-            if not (self.running or self._pending > 0 or self._to_hold_end) or self.diverged is not None:
+            at_limit = self.step_limit is not None and self.step_count >= self.step_limit
+            if not (self.running or self._pending > 0 or self._to_hold_end) or self.diverged is not None \
+                    or at_limit:
+                if at_limit and self.running:
+                    self.pause()
                 with self._lock:
                     self._publish("paused", only_if_stale=True)
                     self.flush_rings()
