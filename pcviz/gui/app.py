@@ -109,6 +109,17 @@ def _keep_going_on_errors(win) -> None:
     sys.excepthook = hook
 
 
+def _exit_on_sigterm() -> None:
+    """Before the window runs: SIGTERM exits (status 143) through Python, so the engine
+    process being started is shut down at exit, not left to notice its parent is gone."""
+    import signal
+
+    def leave(signum, frame):
+        raise SystemExit(128 + signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, leave)
+
+
 def _quit_on_sigterm(app) -> None:
     """SIGTERM closes the window like its close button (the engine process is shut down
     and joined, a recording closed); Python's default would leave the child running."""
@@ -126,6 +137,7 @@ def _quit_on_sigterm(app) -> None:
 def live_window(preset: str, device: str | None = None, overrides: Sequence[str] = (),
                 engine: str | None = None) -> int:
     """Open the window on a new engine running ``preset``; return when it closes."""
+    _exit_on_sigterm()  # while the engine and the window are built; then it quits the window
     bridge = open_live(preset, device, overrides, engine)
     app = make_app()
     from pcviz.gui.window.main_window import MainWindow
