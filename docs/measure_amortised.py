@@ -58,6 +58,7 @@ def vae_gaps(name: str, n: int, steps: int) -> None:
     for _ in range(steps):
         model.step(False)
     ref = model.refinement
+    x = model.frame_tensors()[0]["activity"]  # what the model scores: the binarised digits (Bernoulli)
     am_gap = (ref.elbo_refined - ref.elbo_amortised).numpy()
     ref.iw_bound = ref.importance_bound(x)
     ap_gap = (ref.iw_bound - ref.elbo_refined).numpy()

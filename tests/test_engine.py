@@ -163,7 +163,7 @@ def test_set_param_reaches_the_model_and_bad_values_become_error_events():
 
 
 def test_divergence_pauses_and_names_layer_and_step():
-    e = small_engine("model.preconditioner='none'", "engine.check_every=1")
+    e = small_engine("model.preconditioner='none'", "model.dt=0.2", "engine.check_every=1")
     e.run_steps(5)
     e.submit(Call(lambda eng: eng.model.x[1].fill_(float("nan"))))
     done = e.run_steps(20)

@@ -14,7 +14,8 @@ def test_model_matches_the_plain_loop_after_learning(activation, preconditioner,
     torch.manual_seed(0)
     cfg = PCConfig(sizes=[20, 12, 6, 3], activation=activation, input_activation="linear", dt=0.15,
                    preconditioner=preconditioner, precision=precision, lr_weights=0.05, lr_precision=0.05,
-                   weight_decay=1e-3, state_init="topdown")
+                   weight_decay=1e-3, state_init="topdown",
+                   precision_update="point")  # the plain loop's rule (laplace: test_pc_precision_laplace.py)
     model = PCModel(cfg, DataInfo(20, (4, 5)), "cpu", seed=1, dtype=torch.float64)
     hold, holds = 8, 6
     batches = [torch.rand(5, 20, dtype=torch.float64) for _ in range(holds)]

@@ -66,7 +66,8 @@ def twin(conv: PCConvModel, **kw) -> PCModel:
     cfg = PCConfig(sizes=list(conv.sizes), activation=c.activation, input_activation=c.input_activation,
                    dt=c.dt, preconditioner=c.preconditioner, precision=kw.pop("precision", c.precision),
                    precision_init=c.precision_init, prior=c.prior, prior_strength=c.prior_strength,
-                   weight_decay=0.0, lr_weights=c.lr_weights, lr_precision=c.lr_precision, state_init="keep")
+                   weight_decay=0.0, lr_weights=c.lr_weights, lr_precision=c.lr_precision, state_init="keep",
+                   precision_update="point")  # the convolutional family has only the point update
     dense = PCModel(cfg, DataInfo(conv.sizes[0], conv.data.display_shape), dtype=D64)
     for l in range(conv.L):
         dense.W[l].copy_(unroll(conv, l))
@@ -317,7 +318,7 @@ def test_kernels_become_localised_and_oriented_on_patches():
     from pcviz.sim import Engine, load_preset
 
     cfg = load_preset("patches-conv-pc", ["engine.checkpoint=''", "data.n_samples=600", "data.batch_size=16",
-                                          "data.hold_steps=20"])
+                                          "data.hold_steps=20", "engine.learning=true"])
     engine = Engine(cfg, device="cpu")
     k0 = engine.model.kernels().clone()
     loc0, ori0 = float(kernel_localisation(k0).mean()), float(kernel_orientation(k0).mean())

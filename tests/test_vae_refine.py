@@ -77,6 +77,7 @@ def test_refinement_never_ends_below_the_encoder_on_held_out_digits(preset):
     # steps cannot flatter itself here
     refined_offsets = ref.offsets
     zero = [(torch.zeros_like(a), torch.zeros_like(b)) for a, b in refined_offsets]
+    x = model.frame_tensors()[0]["activity"]  # what the model scores: the binarised digits (Bernoulli)
     with torch.no_grad():
         after = ref.elbo_draws(x, 1024, torch.Generator().manual_seed(11), refined_offsets)
         before = ref.elbo_draws(x, 1024, torch.Generator().manual_seed(11), zero)

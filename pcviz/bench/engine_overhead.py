@@ -44,7 +44,10 @@ class DisplayConsumer:
 
 def measure(preset: str = "digits-pc", steps: int = 3000, repeats: int = 5, device: str = "cpu",
             overrides: list[str] | None = None) -> dict:
-    cfg = load_preset(preset, list(overrides or []))
+    # like for like: the bare loop learns, with the diagonal preconditioner and the point
+    # precision update (the presets now open with learning off and use "bound" / "laplace")
+    same = ["engine.learning=true", "model.preconditioner='diagonal'", "model.precision_update='point'"]
+    cfg = load_preset(preset, same + list(overrides or []))
     hold = cfg.data.hold_steps
     steps = max(hold, steps // hold * hold)
     probe = Engine(cfg, device=device)

@@ -65,6 +65,11 @@ class SampleStream:
         self.holds += 1
         return self.current
 
+    @property
+    def ends_hold(self) -> bool:
+        """Whether the step now being taken is the hold's last (before :meth:`advance`)."""
+        return self.hold_step + 1 >= self.hold_steps
+
     def advance(self) -> bool:
         """One step of the hold; True when it was the hold's last."""
         self.hold_step += 1

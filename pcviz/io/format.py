@@ -201,7 +201,8 @@ def spec_from_json(text: str) -> FrameSpec:
         for l in d["layers"]
     )
     return FrameSpec(str(d["model_kind"]), layers, tuple(str(s) for s in d["scalars"]), int(d["batch_size"]),
-                     str(d.get("dtype", "float32")))
+                     str(d.get("dtype", "float32")),
+                     {str(k): str(v) for k, v in d.get("scalar_notes", {}).items()})
 
 
 # --------------------------------------------------------------------- events

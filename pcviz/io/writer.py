@@ -127,6 +127,9 @@ class RecordingWriter:
             a.create("stop_reason", np.bytes_(b""), dtype="S400")
             F.create_layout(f, self.spec, batch=self.batch, weight_shapes=self.weight_shapes,
                             compression=compression)
+            for name, note in self.spec.scalar_notes.items():
+                if F.scalar_path(name) in f:
+                    f[F.scalar_path(name)].attrs["description"] = note
             f.swmr_mode = True
             self._ds = {name: f[name] for name in F.required_paths(self.spec, self.batch)}
             self._ev = {name: f[name] for name in F.EVENT_PATHS}

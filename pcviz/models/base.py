@@ -135,6 +135,12 @@ class GenerativeModel(ABC):
     def scalar_names(self) -> list[str]:
         return list(self.scalar_tensors(0).keys())
 
+    def scalar_notes(self) -> dict[str, str]:
+        """What a scalar means where its name cannot say it (its units, the likelihood
+        it is a bound of), by scalar name; frames' specs carry it to the window and
+        recordings. None by default."""
+        return {}
+
     def layer_energies(self) -> torch.Tensor:
         """(L+1,) batch-mean energy (or loss) per layer; used to detect divergence."""
         return torch.stack([t.float() for k, t in self.scalar_tensors(None).items() if k.startswith("energy/layer_")])

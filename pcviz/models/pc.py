@@ -15,26 +15,35 @@ Inference is Euler on dx/dt = −∂F/∂x:
 
 (the L1 prior is applied as its proximal step, so the energy still decreases), with
 optional Langevin noise √(2 dt τ) ξ (Monte Carlo predictive coding). With
-``preconditioner = "diagonal"`` the flow is dx_l/dt = −D_l⁻¹ ∂F/∂x_l, with D_l the
-Gauss-Newton diagonal of the curvature, Π_l + (W_{l−1}∘W_{l−1})ᵀ Π_{l−1} (+ λ): the
-same fixed points and a non-increasing energy, but a step size that stays stable when
-learned precisions and weights grow (plain Euler needs dt < 2/λ_max). After each hold,
+``preconditioner = "diagonal"`` or ``"bound"`` the flow is dx_l/dt = −D_l⁻¹ ∂F/∂x_l:
+the same fixed points, and a step size that stays stable when learned precisions and
+weights grow (plain Euler needs dt < 2/λ_max). ``diagonal`` divides by the
+Gauss-Newton diagonal and guarantees nothing when causes overlap; ``bound`` divides
+by a bound of the whole curvature, and the energy then cannot rise for any dt < 2
+with linear layers (:mod:`pcviz.models.pc_curvature` says exactly what each promises).
+After each hold,
 the Hebbian weight step ΔW_l = η (Π_l ε_l ⊙ f′(a_l)) x_{l+1}ᵀ − η κ W_l (= −η ∂F/∂W_l),
-and a precision step on the variances Σ_l = 1/Π_l, ΔΣ = ρ (⟨ε²⟩ − Σ), the natural-
-gradient step of F in Σ, whose fixed point is Π_l = 1/⟨ε_l²⟩.
+and a precision step on the variances Σ_l = 1/Π_l, ΔΣ = ρ (⟨ε²⟩ + v − Σ), with v the
+posterior variance of ε (variational Laplace, :mod:`pcviz.models.pc_precision`; 0 with
+``precision_update = "point"``): the EM fixed point, maximum likelihood for a linear
+network.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import torch
 
 from pcviz.config import meta
 from pcviz.models.base import DataInfo, GenerativeModel, LayerSpec, ModelError, grid_shape
 from pcviz.models.pc_interventions import PCInterventions
+from pcviz.models.pc_activations import activation  # noqa: F401 - families that build on this one use it
+from pcviz.models.pc_backprop import backprop_cosine
+from pcviz.models.pc_curvature import curvature_scale
+from pcviz.models.pc_precision import posterior_error_variance, update_variances
 from pcviz.models.pc_streaming import PCStreaming
 
 ACTIVATIONS = ("linear", "tanh", "sigmoid", "relu", "softplus")
@@ -55,9 +64,11 @@ class PCDynamicsConfig:
     dt: float = field(default=0.1, metadata=meta("Euler step of inference", gt=0.0, max=10.0))
     preconditioner: str = field(
         default="none",
-        metadata=meta("inference flow: plain gradient (none) or divided per unit by the diagonal of the"
-                      " energy's curvature (diagonal: same fixed points, stable as precisions grow)",
-                      choices=("none", "diagonal")),
+        metadata=meta("inference flow: plain gradient (none: the energy falls for dt < 2/λ_max of the"
+                      " curvature), divided per unit by the Gauss-Newton diagonal of the curvature (diagonal: no"
+                      " guarantee when causes overlap), or by a bound of the curvature's rows (bound: the energy"
+                      " falls for any dt < 2 with linear layers)",
+                      choices=("none", "diagonal", "bound")),
     )
     state_init: str = field(
         default="topdown",
@@ -110,6 +121,19 @@ class PCConfig(PCDynamicsConfig):
                       "(x_l follows its prediction, ε_l → 0, Π_l grows), so presets often learn only the input's",
                       min=0),
     )
+    precision_update: str = field(
+        default="laplace",
+        metadata=meta("learned variances: Σ_l ← ⟨ε_l²⟩ + diag(J_l C J_lᵀ), the expected squared error under the"
+                      " Laplace posterior (laplace: unbiased, the EM fixed point), or ⟨ε_l²⟩ at the inferred"
+                      " point (point: biased low when hidden layers are inferred)",
+                      choices=("laplace", "point")),
+    )
+    posterior_covariance: str = field(
+        default="auto",
+        metadata=meta("C of the laplace update: the full inverse Gauss-Newton curvature over the free units"
+                      " (full), its diagonal approximation (diagonal), or full up to 512 free units (auto)",
+                      choices=("auto", "full", "diagonal")),
+    )
     label_at_test: str = field(
         default="free", metadata=meta("label layer when learning is off", choices=("free", "clamped"))
     )
@@ -125,27 +149,6 @@ class PCConfig(PCDynamicsConfig):
         if any(l >= len(self.sizes) for l in self.precision_layers):
             raise ValueError(f"precision_layers = {self.precision_layers}: the model has {len(self.sizes)} layers")
         super().validate()
-
-
-def _activation(name: str) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable | None]:
-    """(f, f′ expressed from (a, f(a))); f′ None means identity (linear)."""
-    if name == "linear":
-        return (lambda a: a), None
-    if name == "tanh":
-        return torch.tanh, lambda a, y: 1.0 - y * y
-    if name == "sigmoid":
-        return torch.sigmoid, lambda a, y: y * (1.0 - y)
-    if name == "relu":
-        return torch.relu, lambda a, y: (a > 0).to(a.dtype)
-    if name == "softplus":
-        return torch.nn.functional.softplus, lambda a, y: torch.sigmoid(a)
-    raise ModelError(f"model.activation = {name!r}: unknown")
-
-
-def activation(name: str) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable | None]:
-    """The activation ``name`` as (f, f′ from (a, f(a))), f′ None for linear: for
-    families that build on this one (the hybrid family's forward model)."""
-    return _activation(name)
 
 
 class PCModel(PCStreaming, PCInterventions, GenerativeModel):
@@ -186,6 +189,8 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         self._logdet: torch.Tensor | None = None
         self._logdet_key: int | None = None
         self._one = torch.ones((), device=self.device, dtype=dtype)
+        # discriminative mode: cosine of each layer's update with backprop's (NaN until measured)
+        self.bp_cosine = torch.full((self.L,), float("nan"), device=dev, dtype=dt)
         self.param_changed("")
         self._alloc(1)
 
@@ -237,7 +242,7 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
 
     def param_changed(self, name: str) -> None:
         cfg = self.config
-        self._f = [_activation(cfg.input_activation if l == 0 else cfg.activation) for l in range(self.L)]
+        self._f = [activation(cfg.input_activation if l == 0 else cfg.activation) for l in range(self.L)]
         self._kinds = [cfg.input_activation if l == 0 else cfg.activation for l in range(self.L)]
         self._diag = None  # prior_strength may have changed
         self._scale = None  # dt may have changed
@@ -245,6 +250,11 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
     @property
     def data_layer(self) -> int:
         return self.L if self.config.mode == "discriminative" else 0
+
+    @property
+    def streams_bp_cosine(self) -> bool:
+        """Whether ``bp_cosine/layer_l`` is measured and streamed (discriminative mode)."""
+        return self.config.mode == "discriminative"
 
     @property
     def label_layer(self) -> int | None:
@@ -317,18 +327,8 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
             torch.mul(self.err[l], self._peff[l], out=self.perr[l])
 
     def curvature_diagonal(self) -> list[torch.Tensor]:
-        """D_l (n_l,): Π_l + (W_{l−1}∘W_{l−1})ᵀ Π_{l−1} (+ λ for a Gaussian prior); it
-        bounds the diagonal of ∂²F/∂x_l² from above for |f′| ≤ 1."""
-        cfg = self.config
-        out = []
-        for l in range(self.L + 1):
-            d = self.effective_precision(l).clone()
-            if l >= 1:
-                d = d + (self.W[l - 1] ** 2).T @ self.effective_precision(l - 1)
-                if cfg.prior_strength > 0 and cfg.prior in ("gaussian", "cauchy"):
-                    d = d + (2 if cfg.prior == "cauchy" else 1) * cfg.prior_strength
-            out.append(d.clamp_(min=1e-3))
-        return out
+        """D_l (n_l,) that the preconditioned flow divides by (see :func:`curvature_scale`)."""
+        return curvature_scale(self)
 
     def gradients(self, skip_held: bool = False) -> list[torch.Tensor]:
         """−∂F/∂x_l for every layer (before masks), into ``self.dx``; with
@@ -409,6 +409,11 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         if not learning:
             return
         cfg = self.config
+        learn_prec = cfg.precision != "fixed" and cfg.learn_precision and cfg.lr_precision > 0
+        # the posterior variance at the inferred point, before the weights move
+        post = self.posterior_error_variance() if learn_prec else None
+        if self.streams_bp_cosine:
+            self.bp_cosine.copy_(backprop_cosine(self))
         if cfg.lr_weights > 0:
             dW, db = self.weight_gradients()
             for l in range(self.L):
@@ -419,32 +424,23 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
                 if l == self.data_layer and self.config.mode == "discriminative":
                     continue  # the input at the top has no prior to learn
                 self.b[l].add_(db[l], alpha=cfg.lr_weights)
-        if cfg.precision != "fixed" and cfg.learn_precision and cfg.lr_precision > 0:
-            self.update_precision(cfg.lr_precision)
+        if learn_prec:
+            self.update_precision(cfg.lr_precision, post)
         self.forward()
 
-    def update_precision(self, rate: float) -> None:
-        """Σ ← Σ + ρ(⟨ε²⟩ − Σ) over the batch (and units, for a scalar precision);
-        occluded and lesioned-to-zero units do not count."""
+    def posterior_error_variance(self) -> list[torch.Tensor] | None:
+        """Per layer, the posterior variance of ε_l (B, n_l) that the laplace precision
+        update adds (:mod:`pcviz.models.pc_precision`); None for the point update."""
         cfg = self.config
-        lo, hi = 1.0 / cfg.precision_max, 1.0 / cfg.precision_min
-        self._peff = self._diag = self._scale = None  # precisions change: caches are stale
-        for l in range(self.L + 1):
-            if cfg.precision_layers and l not in cfg.precision_layers:
-                continue
-            valid = (self.gain[l] > 0).to(self.dtype)  # (n_l,)
-            if l == self.data_layer and self._any_occluded and l == 0:
-                valid = valid * (~self._occ_mask).to(self.dtype)
-            sq = (self.err[l] ** 2).mean(0)  # (n_l,)
-            if self.var[l].numel() == 1:
-                n = valid.sum()
-                if n == 0:
-                    continue
-                target = (sq * valid).sum() / n
-                self.var[l].add_(rate * (target - self.var[l]))
-            else:
-                self.var[l].add_(rate * valid * (sq - self.var[l]))
-            self.var[l].clamp_(lo, hi)
+        if cfg.precision_update != "laplace":
+            return None
+        return posterior_error_variance(self, cfg.posterior_covariance)
+
+    def update_precision(self, rate: float, post: list[torch.Tensor] | None = None) -> None:
+        """One step of the learned variances towards their target (see
+        :func:`pcviz.models.pc_precision.update_variances`); ``post`` is the posterior
+        variance of the errors if already computed."""
+        update_variances(self, rate, post if post is not None else self.posterior_error_variance())
 
     # ---------------------------------------------------------------- energy
     def energies(self) -> torch.Tensor:

@@ -23,8 +23,11 @@ dense model's update Σ ← Σ + ρ(⟨ε²⟩ − Σ) (fixed point Π = 1/⟨ε
 
 Stability. Overlapping kernels couple neighbouring causes, so dividing by the
 curvature's diagonal (``preconditioner = "diagonal"``, as in the dense model) can
-still oscillate; ``"bound"`` divides by the curvature's absolute row sums, which
-bound it (Gershgorin), so the energy falls at every step for dt < 2. The same bound
+still oscillate; ``"bound"`` divides by the Gauss-Newton curvature's absolute row
+sums, which bound it (Gershgorin), so with linear layers the energy falls at every
+step for dt < 2; with nonlinear ones the ε·f″ term is outside the bound (as in the
+dense model, :mod:`pcviz.models.pc_curvature`), and the tests check the preset on
+ill-conditioned kernels. The same bound
 in the weights (``weight_preconditioner = "bound"``) keeps the weight step safe as
 precisions and activities grow, and ``kernel_norm`` holds each cause's kernel at a
 fixed norm (Olshausen & Field), so a sparse prior cannot be dodged by growing kernels.
@@ -58,7 +61,8 @@ class PCConvConfig(PCDynamicsConfig):
         default="none",
         metadata=meta("inference flow: plain gradient (none), or divided per unit by the Gauss-Newton"
                       " diagonal of the curvature (diagonal), or by a bound of the whole curvature's row"
-                      " (bound: smaller steps, but the energy falls for any dt < 2); same fixed points",
+                      " (bound: smaller steps, but with linear layers the energy falls for any dt < 2);"
+                      " same fixed points",
                       choices=("none", "diagonal", "bound")),
     )
     precision: str = field(
@@ -184,6 +188,10 @@ class PCConvModel(PCModel):
         return specs
 
     @property
+    def streams_bp_cosine(self) -> bool:
+        return False  # no discriminative mode
+
+    @property
     def data_layer(self) -> int:
         return 0
 
@@ -276,7 +284,8 @@ class PCConvModel(PCModel):
         row j of layer l sums Π_lj (own error) + Π_lj (|M_l| 1)_j (coupling to the layer
         above) + (|M_{l−1}|ᵀ Π_{l−1} (|M_{l−1}| 1))_j (overlapping causes) + (|M_{l−1}|ᵀ
         Π_{l−1})_j (coupling to the layer below). Then D − H is diagonally dominant, so
-        H ≼ D and a step −dt D⁻¹∇F lowers a quadratic F for every dt < 2.
+        H ≼ D and a step −dt D⁻¹∇F lowers a quadratic F (linear layers) for every dt < 2;
+        with nonlinear layers the ε·f″ part of the curvature is not bounded.
         Both add λ (Gaussian prior) or 2λ (Cauchy) and bound the curvature for |f′| ≤ 1."""
         cfg = self.config
         bound = cfg.preconditioner == "bound"

@@ -54,6 +54,7 @@ class PCInterventions:
         self._any_fixed = [bool(m.any()) for m in self._fixed]
         self._all_fixed = [bool(m.all()) for m in self._fixed]
         self._scale = None
+        self._diag = None  # the "bound" preconditioner depends on which layers are free
         self._any_occluded = bool(self._occluded.any()) or (self._imagine and self.data_layer == 0)
         self._occ_mask = (torch.ones_like(self._occluded) if self._imagine and self.data_layer == 0
                           else self._occluded)

@@ -34,6 +34,9 @@ class PCStreaming:
             err = self.err[l] if index is None else self.err[l][index : index + 1]
             out[f"error_norm/layer_{l}"] = err.norm(dim=1).mean()
             out[f"precision/layer_{l}"] = self.effective_precision(l).mean()
+        if self.streams_bp_cosine:
+            for l in range(self.L):
+                out[f"bp_cosine/layer_{l}"] = self.bp_cosine[l]
         ll = self.label_layer
         if ll is not None and self._data_labels is not None:
             guess = self.x[ll].argmax(1)
@@ -72,6 +75,8 @@ class PCStreaming:
             self._logdet = torch.stack(ld)  # (L+1,): −½ log|Π_l| (learned, without lesion gains)
             self._logdet_key = self._peff
             self._logdet_list = [self._logdet]
+            if self.streams_bp_cosine:
+                self._logdet_list.append(self.bp_cosine)  # (L,), refreshed in place each hold
         return self._logdet_list
 
     def host_scalars(self, layers, inputs, labels, batch):
@@ -98,6 +103,10 @@ class PCStreaming:
         for l in range(len(layers)):
             out[f"error_norm/layer_{l}"] = norms[l]
             out[f"precision/layer_{l}"] = precs[l]
+        if self.streams_bp_cosine:  # per frame, not per sample: broadcast over the batch axis
+            bp = inputs[1][..., None, :] if batch else inputs[1]
+            for l in range(self.L):
+                out[f"bp_cosine/layer_{l}"] = bp[..., l]
         ll = self.label_layer
         if ll is not None and labels is not None:
             out["accuracy"] = (layers[ll]["activity"].argmax(-1) == labels).astype(np.float32)

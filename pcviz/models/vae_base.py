@@ -17,8 +17,9 @@ import torch
 from torch import nn
 
 from pcviz.models.base import DataInfo, GenerativeModel, LayerSpec, ModelError, grid_shape, units_tensor
-from pcviz.models.vae_parts import (GaussianHead, VAEConfig, block, gaussian_log_prob, kl_diag_gaussians,
-                                    kl_weights, likelihood_mean_precision, log_likelihood)
+from pcviz.models.vae_parts import (GaussianHead, VAEConfig, binarise, block, evaluation_input, gaussian_log_prob,
+                                    kl_diag_gaussians, kl_weights, likelihood_mean_precision, likelihood_note,
+                                    log_likelihood)
 from pcviz.models.vae_generation import VAEGeneration
 from pcviz.models.vae_refine import RefineConfig, Refinement, implied_bottom_up
 
@@ -57,6 +58,8 @@ class HierarchicalVAE(VAEGeneration, GenerativeModel):
             torch.manual_seed(seed)
             self.net = self._build_net().to(self.device)
         self._gen = torch.Generator(device=self.device).manual_seed(seed)
+        # the binarisation of inputs has its own stream, so posterior draws do not depend on it
+        self._bin_gen = torch.Generator(device=self.device).manual_seed(seed + 7919)
         self.opt_steps = 0
         self._new_optimiser()
         self.refinement = Refinement(self)  # the semi-amortised mode (vae_refine)
@@ -209,6 +212,8 @@ class HierarchicalVAE(VAEGeneration, GenerativeModel):
         x = x.to(self.device, torch.float32)  # (B, D)
         if x.ndim != 2 or x.shape[1] != self.data.dim:
             raise ModelError(f"{self.kind}: batch of shape {tuple(x.shape)}, the model needs (B, {self.data.dim})")
+        if self.config.likelihood == "bernoulli":
+            x = binarise(x, self._bin_gen)  # a fresh draw at every presentation
         self._x = x
         self._fill = torch.zeros_like(x)
         self.batch_size = x.shape[0]
@@ -217,7 +222,7 @@ class HierarchicalVAE(VAEGeneration, GenerativeModel):
         self.refinement.invalidate()
 
     def set_reference_data(self, x: torch.Tensor) -> None:
-        self._ref = x[: self.config.diagnostics_samples].to(self.device, torch.float32)
+        self._ref = self._evaluation_input(x[: self.config.diagnostics_samples])
         self._diag_due = True
 
     def _refining(self, learning: bool) -> bool:
@@ -350,11 +355,18 @@ class HierarchicalVAE(VAEGeneration, GenerativeModel):
         return w.T.reshape(w.shape[1], *self.data.display_shape)
 
     # ------------------------------------------------------------ evaluation
+    def _evaluation_input(self, x: torch.Tensor) -> torch.Tensor:
+        return evaluation_input(x.to(self.device, torch.float32), self.config.likelihood)
+
+    def scalar_notes(self) -> dict[str, str]:
+        return {name: likelihood_note(self.config.likelihood) for name in ("elbo", "heldout/elbo", "recon")}
+
     @torch.no_grad()
     def elbo(self, x: torch.Tensor, n_samples: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
         """(B,) the ELBO (analytic KL) per sample in nats, averaged over ``n_samples`` draws;
-        interventions are ignored."""
-        x = x.to(self.device, torch.float32)
+        interventions are ignored. Non-binary data under a Bernoulli likelihood is binarised
+        with a fixed seed first."""
+        x = self._evaluation_input(x)
         total = torch.zeros(x.shape[0], device=self.device)
         for _ in range(n_samples):
             p = self._run(x, ["q"] * self.L, generator, interventions=False)
@@ -365,8 +377,9 @@ class HierarchicalVAE(VAEGeneration, GenerativeModel):
     def importance_log_likelihood(self, x: torch.Tensor, k: int, generator: torch.Generator | None = None,
                                   chunk: int = 256) -> torch.Tensor:
         """(B,) the importance-sampled estimate log (1/k) Σ_j p(x, z_j)/q(z_j | x) with
-        z_j ~ q (Burda et al. 2016); at least the ELBO in expectation, tending to log p(x)."""
-        x = x.to(self.device, torch.float32)
+        z_j ~ q (Burda et al. 2016); at least the ELBO in expectation, tending to log p(x).
+        Non-binary data under a Bernoulli likelihood is binarised with a fixed seed first."""
+        x = self._evaluation_input(x)
         B = x.shape[0]
         logs = []
         for j in range(0, k, chunk):

@@ -76,6 +76,7 @@ class VAEGeneration:
         return (images, p.z) if return_latents else images
 
     def manual_seed(self, seed: int) -> None:
-        """Reseed the posterior and prior draws."""
+        """Reseed the posterior and prior draws (and the inputs' binarisation)."""
         self._gen.manual_seed(int(seed))
+        self._bin_gen.manual_seed(int(seed) + 7919)
 

@@ -65,6 +65,35 @@ def log_likelihood(kind: str, x: torch.Tensor, out: torch.Tensor, logvar: torch.
     return gaussian_log_prob(x, out, positive_variance(logvar))
 
 
+def binarise(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """x ~ Bernoulli(pixel) per value of ``x`` in [0, 1] (B, D): the dynamic binarisation
+    under which a Bernoulli likelihood is a normalised density of the data (grey levels
+    strictly between 0 and 1 are not values a Bernoulli variable takes)."""
+    u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return (u < x).to(x.dtype)
+
+
+def is_binary(x: torch.Tensor) -> bool:
+    return bool(((x == 0) | (x == 1)).all())
+
+
+def evaluation_input(x: torch.Tensor, kind: str) -> torch.Tensor:
+    """The data an evaluation (ELBO, log-likelihood) scores: for a Bernoulli likelihood,
+    non-binary ``x`` binarised once with a fixed seed (the same images at every
+    evaluation), so that the numbers are values of a normalised density over binary
+    images; otherwise ``x`` itself."""
+    if kind == "bernoulli" and not is_binary(x):
+        return binarise(x, torch.Generator(device=x.device).manual_seed(20161))
+    return x
+
+
+def likelihood_note(kind: str) -> str:
+    """What the ELBO of a model with this likelihood is a bound of, for labels and recordings."""
+    if kind == "bernoulli":
+        return "nats, Bernoulli (binarised)"
+    return "nats, Gaussian"
+
+
 def likelihood_mean_precision(kind: str, out: torch.Tensor,
                               logvar: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean, precision) of p(x | z), both (B, D): the reconstruction and 1/Var[x | z]."""
@@ -137,8 +166,9 @@ class VAEConfig:
     activation: str = field(default="elu", metadata=meta("nonlinearity of the blocks", choices=ACTIVATIONS))
     likelihood: str = field(
         default="bernoulli",
-        metadata=meta("p(x|z): bernoulli (cross-entropy, inputs in [0, 1]) or gaussian (learned"
-                      " variance per pixel)", choices=LIKELIHOODS))
+        metadata=meta("p(x|z): bernoulli (of binary pixels: every presentation of a sample draws"
+                      " x ~ Bernoulli(grey level), dynamic binarisation) or gaussian (learned variance per"
+                      " pixel)", choices=LIKELIHOODS))
     lr: float = field(default=2e-3, metadata=meta("Adam learning rate", gt=0.0, max=1.0))
     grad_clip: float = field(default=50.0, metadata=meta("clip the gradient norm to this (0: off)", min=0.0))
     warmup: str = field(

@@ -131,7 +131,8 @@ class Engine(CommandHandling):
             LayerFrameSpec(i, spec.name, spec.role, spec.size, tuple(spec.display_shape), dict(shapes[i]))
             for i, spec in enumerate(self.model.layers)
         )
-        return FrameSpec(self.model.kind, layers, tuple(self.model.scalar_names()), self.config.data.batch_size)
+        return FrameSpec(self.model.kind, layers, tuple(self.model.scalar_names()), self.config.data.batch_size,
+                         scalar_notes=self.model.scalar_notes())
 
     def _start_hold(self) -> None:
         batch = self.stream.start_hold()
@@ -185,13 +186,16 @@ class Engine(CommandHandling):
         if self.stream.hold_due:
             self._start_hold()
         self.model.step(learning)
-        hold_ended = self.stream.advance()
+        hold_ended = self.stream.ends_hold
         phase = "inference"
         if hold_ended:
             self.model.end_hold(learning)
             if learning:
                 phase = "learning"
+        # the count first, then the hold: a thread that sees the hold over (hold_due)
+        # also sees the step that ended it counted
         self.step_count += 1
+        self.stream.advance()
         now = time.perf_counter()
         self.step_wall = now - self.events.t0  # the wall time every frame of this step carries
         self._version += 1

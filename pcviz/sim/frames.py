@@ -30,6 +30,8 @@ class FrameSpec:
     scalars: tuple[str, ...]
     batch_size: int
     dtype: str = "float32"
+    #: what a scalar means where its name cannot say it (units, the likelihood in use)
+    scalar_notes: dict[str, str] = field(default_factory=dict)
 
     def quantity_names(self) -> list[str]:
         names: list[str] = []
@@ -44,6 +46,7 @@ class FrameSpec:
             "model_kind": self.model_kind,
             "batch_size": self.batch_size,
             "scalars": list(self.scalars),
+            "scalar_notes": dict(self.scalar_notes),
             "layers": [
                 {"index": l.index, "name": l.name, "role": l.role, "size": l.size,
                  "display_shape": list(l.display_shape),

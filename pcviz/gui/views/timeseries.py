@@ -113,7 +113,9 @@ def group_scalars(spec: FrameSpec) -> list[tuple[str, str, bool, list[str]]]:
         if s not in used:
             rest.setdefault(s.split("/", 1)[0], []).append(s)
     for key, names in rest.items():
-        out.append((key, "ELBO" if key == "elbo" else key.replace("_", " "), False, names))
+        title = "ELBO" if key == "elbo" else key.replace("_", " ")
+        note = next((spec.scalar_notes[n] for n in names if n in spec.scalar_notes), None)
+        out.append((key, f"{title}: {note}" if note else title, False, names))
     return out
 
 

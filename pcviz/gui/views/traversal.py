@@ -267,7 +267,12 @@ class TraversalStrip(QtWidgets.QWidget):
         token, kind, imgs, error, step, (level, unit, vals) = out
         if self._pending.get(kind) == token:
             del self._pending[kind]
-        if kind in self._again:
+        if (error is None and kind == "traverse" and unit is not None and unit != self.unit.value()
+                and level == self.current_level):
+            self.unit.blockSignals(True)  # the unit picked in the engine thread
+            self.unit.setValue(unit)
+            self.unit.blockSignals(False)
+        if kind in self._again:  # after the unit is known: a queued request keeps the picked unit
             self._again.discard(kind)
             self.request(kind)
         if error is not None:
@@ -275,10 +280,6 @@ class TraversalStrip(QtWidgets.QWidget):
             return
         name = self.spec.layers[level].name
         self.images[kind] = imgs
-        if kind == "traverse" and unit is not None and unit != self.unit.value() and level == self.current_level:
-            self.unit.blockSignals(True)  # the unit picked in the engine thread
-            self.unit.setValue(unit)
-            self.unit.blockSignals(False)
         if kind == "traverse":
             caption = f"{name} unit {unit} from {vals[0]:+.3g} to {vals[-1]:+.3g}, the rest held (step {step})"
             labels = [f"{v:+.2g}" for v in vals]
