@@ -189,3 +189,19 @@ def test_commands_from_an_attached_window_reach_the_engine(tmp_path):
     finally:
         server.close()
         engine.stop()
+
+
+def test_pcviz_record_serve_runs_its_steps_in_the_engine_thread(tmp_path, capsys):
+    """``pcviz record --serve`` with no window attached: exactly the steps asked, all
+    recorded, the socket and its token removed at the end."""
+    from pcviz.cli.main import main
+    from pcviz.io import open_recording
+
+    sock = tmp_path / "run.sock"
+    sets = [a for s in SMALL for a in ("--set", s)]
+    assert main(["record", "--preset", "digits-pc-scratch", *sets, "--steps", "60", "--out",
+                 str(tmp_path / "run.h5"), "--serve", str(sock)]) == 0
+    assert "serving on" in capsys.readouterr().err
+    with open_recording(tmp_path / "run.h5") as rec:
+        assert len(rec) == 60 and list(rec.steps) == list(range(1, 61))
+    assert not sock.exists() and not (tmp_path / "run.sock.token").exists()
