@@ -21,10 +21,13 @@ def test_import_contracts_hold():
 def test_headless_parts_import_without_qt():
     """The contract sees imports; this sees what actually loads (a plugin hook, say)."""
     code = (
-        "import sys\n"
+        "import sys, pcviz\n"
+        "heavy = [m for m in sys.modules if m.split('.')[0] in ('torch', 'PyQt6', 'matplotlib')]\n"
+        "assert not heavy, f'import pcviz loads {heavy}: its API is imported on first use'\n"
         "import pcviz.cli.main, pcviz.cli.run, pcviz.cli.record, pcviz.cli.info, pcviz.cli.train\n"
         "import pcviz.config, pcviz.data, pcviz.models, pcviz.sim, pcviz.sim.train, pcviz.io, pcviz.display.tiling\n"
         "import pcviz.sweep, pcviz.cli.sweep, pcviz.bench.sweep\n"
+        "pcviz.Session, pcviz.plot.hierarchy  # the Python API and its figures: no Qt either\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('PyQt6', 'pyqtgraph')]\n"
         "assert not bad, bad\n"
         "assert 'ray' not in sys.modules, 'pcviz imports Ray before a sweep runs'\n"

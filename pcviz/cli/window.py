@@ -24,7 +24,10 @@ def cmd_live(args: argparse.Namespace) -> int:
         print("pcviz: running the headless demo instead (pcviz --headless); "
               "pcviz --screenshot FILE.png draws the window without a display", file=sys.stderr)
         return cmd_run(args)
-    return app.live_window(args.preset, args.device, args.overrides, engine=args.engine)
+    from pcviz.api import Session
+
+    return app.live_window(args.preset, args.device, args.overrides, engine=args.engine,
+                           session_factory=Session.from_engine)
 
 
 def cmd_play(args: argparse.Namespace) -> int:

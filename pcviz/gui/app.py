@@ -135,8 +135,10 @@ def _quit_on_sigterm(app) -> None:
 
 
 def live_window(preset: str, device: str | None = None, overrides: Sequence[str] = (),
-                engine: str | None = None) -> int:
-    """Open the window on a new engine running ``preset``; return when it closes."""
+                engine: str | None = None, session_factory=None) -> int:
+    """Open the window on a new engine running ``preset``; return when it closes.
+    ``session_factory(engine)``: the ``pcviz.Session`` its console offers on an engine
+    in this process (``--engine thread``)."""
     _exit_on_sigterm()  # while the engine and the window are built; then it quits the window
     if (engine or DEFAULT_ENGINE) == "process":
         # the engine process starts first, before this interpreter imports torch: its own
@@ -173,7 +175,7 @@ def live_window(preset: str, device: str | None = None, overrides: Sequence[str]
     from pcviz.gui.window.main_window import MainWindow
 
     try:
-        win = MainWindow(bridge, open_source=_switcher(watch=True, engine=engine))
+        win = MainWindow(bridge, open_source=_switcher(watch=True, engine=engine), session_factory=session_factory)
     except BaseException:
         bridge.close()
         raise

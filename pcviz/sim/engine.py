@@ -215,6 +215,28 @@ class Engine(CommandHandling):
         for cmd in self._schedule.get(step, []):
             self._apply(cmd, scheduled=True)
 
+    @property
+    def steps_pending(self) -> int:
+        """Steps a ``Step`` command asked for that have not run yet (read it in the
+        engine's thread, e.g. from a ``Call``, for a consistent count)."""
+        return int(self._pending)
+
+    @property
+    def hold_pending(self) -> bool:
+        """A ``StepHold`` is still running to the end of the hold."""
+        return bool(self._to_hold_end)
+
+    def schedule_command(self, step: int, cmd: C.Command) -> None:
+        """Apply ``cmd`` when the run reaches engine step ``step`` (as a preset's
+        ``[[interventions]]`` do; logged as scheduled). Call it in the engine's thread."""
+        if step < self.step_count:
+            raise ConfigError(f"schedule: step {step} has passed (the run is at step {self.step_count})",
+                              key="interventions")
+        if step == self.step_count:  # this step's schedule has run: apply it now
+            self._apply(cmd, scheduled=True)
+        else:
+            self._schedule.setdefault(int(step), []).append(cmd)
+
     def run_steps(self, n: int, callback: Callable[[int], None] | None = None) -> int:
         """Run ``n`` steps in the caller's thread (commands on the queue are applied
         between steps; Play/Pause are logged but do not stop it). Stops early on

@@ -62,17 +62,19 @@ def preset_overrides(name: str, extra: tuple[str, ...] = ()) -> list[str]:
 
 @pytest.fixture
 def open_window(qtbot):
-    """open_window(preset, *overrides, play=False) -> MainWindow on a started engine."""
+    """open_window(preset, *overrides, play=False, **window_options) -> MainWindow on a
+    started engine (``window_options`` go to the MainWindow)."""
     from pcviz.gui.app import open_engine
     from pcviz.gui.window.main_window import MainWindow
 
     def make(preset: str = "digits-pc", *overrides: str, play: bool = False, display: bool = True,
-             persist: bool = False):
+             persist: bool = False, **window_options):
         bridge = open_engine(preset, "cpu", preset_overrides(preset, overrides))
         try:
             win = MainWindow(bridge, theme=None if persist else "light", persist=persist, restore=persist,
                              open_source=lambda name, device: _started(open_engine(name, device,
-                                                                                     preset_overrides(name))))
+                                                                                     preset_overrides(name))),
+                             **window_options)
         except BaseException:
             bridge.close()
             raise

@@ -41,9 +41,11 @@ class EngineBridge(FrameSource):
     live = True
 
     def __init__(self, engine: Engine, display_hz: float = 60.0, threads: int | None = None,
-                 parent: QtCore.QObject | None = None):
+                 parent: QtCore.QObject | None = None, owns_engine: bool = True):
         super().__init__(engine.spec, display_hz, parent)
         self._engine = engine
+        #: False for a window on a pcviz.Session: closing the window leaves the engine running
+        self.owns_engine = owns_engine
         self.threads = engine_threads(engine) if threads is None else int(threads)
         self._slot = engine.subscribe_latest(with_basis=True)
         self._cursor = 0
@@ -69,14 +71,15 @@ class EngineBridge(FrameSource):
             self.start_display()
 
     def close(self) -> None:
-        """Stop the display timer and the engine thread (joined). Idempotent."""
+        """Stop the display timer and (when it owns it) the engine thread (joined). Idempotent."""
         self.stop_display()
         if self._closed:
             return
         self._closed = True
         self.stop_recording()  # the file is closed before the engine goes
         self.engine.unsubscribe(self._slot)
-        self.engine.stop()
+        if self.owns_engine:
+            self.engine.stop()
 
     @property
     def closed(self) -> bool:

@@ -26,45 +26,14 @@ from pcviz.gui.views.raster import RasterImage, bar_label_width, draw_colour_bar
 from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.gui.theme import POSITIVE_MAP, Theme, ui_font
 from pcviz.display.tiling import LevelTracker, Tiler, is_signed
-from pcviz.models.base import COMMON_QUANTITIES
+from pcviz.display.labels import cell_title, ordered_quantities, short_title
 from pcviz.sim.frames import Frame, FrameSpec, LayerFrameSpec
 
-_TITLES = {"activity": "activity", "prediction": "prediction", "error": "error", "precision": "precision",
-           "forward_error": "fwd error", "forward_precision": "fwd precision"}
-_INPUT_TITLES = {"activity": "input", "prediction": "reconstruction", "error": "error", "precision": "precision"}
-_SYMBOLS = {"activity": "x", "error": "\u03b5", "precision": "\u03a0", "amortised": "x\u0303",
-            "forward_error": "\u03b4", "forward_precision": "\u03a6"}
-_SUB = str.maketrans("0123456789", "\u2080\u2081\u2082\u2083\u2084\u2085\u2086\u2087\u2088\u2089")
 
 LABEL_W = 44  # row label column
 TITLE_H = 20  # cell title
 BAR_W = 14  # colour bar strip
 BAR_PAD = 9  # room above and below a bar for its end labels
-
-
-def ordered_quantities(spec: FrameSpec) -> tuple[list[str], list[str]]:
-    """(signed, non-negative) quantity names over all layers: the common four first."""
-    names = spec.quantity_names()
-    names = [q for q in COMMON_QUANTITIES if q in names] + [q for q in names if q not in COMMON_QUANTITIES]
-    if "amortised" in names:  # the hybrid family's forward guess, beside the refined state
-        names.remove("amortised")
-        names.insert(names.index("activity") + 1 if "activity" in names else 0, "amortised")
-    return [q for q in names if is_signed(q)], [q for q in names if not is_signed(q)]
-
-
-def cell_title(layer: LayerFrameSpec, q: str, top: bool = False) -> str:
-    titles = _INPUT_TITLES if layer.role == "input" else _TITLES
-    base = titles.get(q, q.replace("_", " "))
-    sub = str(layer.index).translate(_SUB)
-    if q == "prediction":
-        return "prior mean" if top else f"{base} from x{str(layer.index + 1).translate(_SUB)}"
-    sym = _SYMBOLS.get(q)
-    return f"{base} {sym}{sub}" if sym else base
-
-
-def short_title(title: str) -> str:
-    """A title without its explanation: "prediction from x2" -> "prediction"."""
-    return title.split(" from ")[0].replace("reconstruction", "reconstr.")
 
 
 @dataclass

@@ -18,19 +18,12 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtWidgets
 
+from pcviz.display.labels import group_scalars as group_names
+from pcviz.display.labels import scalar_label
 from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.gui.theme import Theme, series_colour
 from pcviz.sim.frames import Frame, FrameSpec
 
-#: known scalar groups: (prefix, title, log y)
-GROUPS = (
-    ("energy", "energy F per layer", False),
-    ("error_norm", "error norm \u2016\u03b5\u2016 per layer", False),
-    ("precision", "mean precision \u03a0 per layer", False),
-    ("kl", "KL per level", False),
-    ("refine", "ELBO along the refinement (nats)", False),
-)
-_INDEX = re.compile(r"(?:layer|level)_(\d+)$")
 MAX_POINTS = 1500  # per curve drawn; longer visible stretches are decimated (min/max pairs)
 
 
@@ -101,22 +94,7 @@ class Trace:
 
 def group_scalars(spec: FrameSpec) -> list[tuple[str, str, bool, list[str]]]:
     """(key, title, log y, scalar names) of each plot, known groups first."""
-    out = []
-    used: set[str] = set()
-    for prefix, title, log in GROUPS:
-        names = [s for s in spec.scalars if s.startswith(prefix + "/")]
-        if names:
-            out.append((prefix, title, log, names))
-            used.update(names)
-    rest: dict[str, list[str]] = {}
-    for s in spec.scalars:
-        if s not in used:
-            rest.setdefault(s.split("/", 1)[0], []).append(s)
-    for key, names in rest.items():
-        title = "ELBO" if key == "elbo" else key.replace("_", " ")
-        note = next((spec.scalar_notes[n] for n in names if n in spec.scalar_notes), None)
-        out.append((key, f"{title}: {note}" if note else title, False, names))
-    return out
+    return group_names(spec.scalars, spec.scalar_notes)
 
 
 class _Series:
@@ -241,11 +219,7 @@ class TimeSeriesView(QtWidgets.QWidget):
 
     @staticmethod
     def _label(scalar: str, names: dict[int, str]) -> str:
-        tail = scalar.split("/", 1)[-1]
-        m = _INDEX.search(tail)
-        if m and int(m.group(1)) in names:
-            return names[int(m.group(1))]
-        return tail.replace("_", " ")
+        return scalar_label(scalar, names)
 
     def apply_theme(self, theme: Theme) -> None:
         self.theme = theme

@@ -101,9 +101,15 @@ class MainWindow(QtWidgets.QMainWindow):
     def __init__(self, source: FrameSource, *, theme: str | None = None, settings: QtCore.QSettings | None = None,
                  persist: bool = True, restore: bool = True,
                  open_source: Callable[[str, str], FrameSource] | None = None,
-                 presets: list[PresetEntry] | None = None):
+                 presets: list[PresetEntry] | None = None, api_session=None,
+                 session_factory: Callable[[object], object] | None = None):
         super().__init__()
         _keep_until_deleted(self)
+        #: the pcviz.Session this window was opened on (Session.show), else None
+        self.api_session = api_session
+        #: makes a pcviz.Session on a live source's engine, for the console (given by the
+        #: command line, which sits above the API; the window does not import it)
+        self.session_factory = session_factory
         self.settings = settings if settings is not None else app_settings()
         self.persist = persist
         self.open_source = open_source
@@ -149,6 +155,9 @@ class MainWindow(QtWidgets.QMainWindow):
         from pcviz.gui.window.session import SessionTools  # interventions, recording, playback, export
 
         self.session = SessionTools(self)
+        from pcviz.gui.window.console import ConsoleDock  # View > Console, hidden by default
+
+        self.console = ConsoleDock(self)
         self._status_timer = QtCore.QTimer(self)
         self._status_timer.timeout.connect(self.update_status)
         self._status_timer.start(250)
@@ -222,6 +231,11 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def open_preset(self, name: str, device: str) -> None:
         if self.open_source is None:
+            self.banner.show_message(
+                "warn", "This window shows a run opened from Python; open another preset there "
+                f"(pcviz.Session({_esc(repr(name))}).show()).", self.theme, timeout_ms=10000)
+            combo = self.controls.preset
+            combo.setCurrentIndex(max(0, combo.findData(self.source.config.preset.name)))
             return
         try:
             new = self.open_source(name, device)
@@ -281,6 +295,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.docks[key] = dock
         if self.view_menu is not None:  # else _build_menus lists it
             self.view_menu.insertAction(self._view_docks_end, dock.toggleViewAction())
+
+    def add_view_toggle(self, action: QtGui.QAction) -> None:
+        """A View menu entry listed with the dock toggles, for a dock that is not one of
+        ``docks`` (the default layout leaves it as it is: the console stays hidden)."""
+        self.view_menu.insertAction(self._view_docks_end, action)
 
     def add_below_views(self, widget: QtWidgets.QWidget) -> None:
         """A strip under the hierarchy (the playback timeline)."""
@@ -446,6 +465,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.save_settings()
         self._status_timer.stop()
         self.source_leaving.emit()  # a recording in progress is closed before its engine stops
+        self.console.close()
         self.source.close()
         super().closeEvent(event)
 
