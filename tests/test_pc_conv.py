@@ -421,3 +421,19 @@ def test_a_new_batch_size_is_taken_with_its_data():
             x = torch.randn(B, side * side, dtype=D64)
             m.set_batch(x, None, learning=False)
             torch.testing.assert_close(m.x[0], x)
+
+
+@pytest.mark.parametrize("k,s,p,size,op", [(8, 4, 4, 5, (0, 0)), (3, 1, 0, 5, (0, 0)), (5, 2, 1, 4, (1, 0)),
+                                           (4, 4, 0, 3, (2, 3)), (7, 3, 2, 6, (0, 0))])
+def test_matmul_fold_form_equals_conv_transpose(k, s, p, size, op):
+    """The CPU form of the prediction's transposed convolution against torch's own."""
+    from pcviz.models.conv_maps import conv_transpose_fold
+
+    gen = torch.Generator().manual_seed(k * 10 + s)
+    x = torch.randn(3, 4, size, size + 1, generator=gen, dtype=torch.float64)
+    w = torch.randn(4, 2, k, k, generator=gen, dtype=torch.float64)
+    b = torch.randn(2, generator=gen, dtype=torch.float64)
+    want = torch.nn.functional.conv_transpose2d(x, w, b, stride=s, padding=p, output_padding=op)
+    got = conv_transpose_fold(x, w, b, s, p, op)
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)

@@ -8,7 +8,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from pcviz.models import GenerativeModel
+from pcviz.models import GenerativeModel, PCModel
 
 
 def _sync(device: torch.device) -> None:
@@ -16,10 +16,18 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def step_flops(model: GenerativeModel) -> int:
-    """Matmul FLOPs of one ``model.step(False)`` (elementwise work is not counted)."""
-    with FlopCounterMode(display=False) as counter:
-        model.step(False)
+def step_flops(model: PCModel) -> int:
+    """Matmul FLOPs of one ``model.step(False)`` (elementwise work is not counted).
+    The step runs eagerly here: a replayed CUDA graph would hide its products from
+    the counter."""
+    cfg = model.config
+    graph, cfg.cuda_graph = cfg.cuda_graph, False
+    try:
+        model.step(False)  # settle a switch of the learning flag (it runs a full forward once)
+        with FlopCounterMode(display=False) as counter:
+            model.step(False)
+    finally:
+        cfg.cuda_graph = graph
     return int(counter.get_total_flops())
 
 

@@ -107,7 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep", action="store_true",
                    help="only the sweep benchmark: 8 runs of 20,000 steps on local Ray against one after another")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    p.add_argument("--out", default=None, help="write the report as JSON")
+    p.add_argument("--out", default=None, help="write the report as JSON (and its table as .md beside it)")
+    p.add_argument("--only", default=None,
+                   help="comma-separated sections: engine, roofline, pc, scaling, recording, display, memory")
     return parser
 
 

@@ -39,10 +39,11 @@ import torch
 
 from pcviz.config import meta
 from pcviz.models.base import DataInfo, GenerativeModel, LayerSpec, ModelError, grid_shape
-from pcviz.models.pc_interventions import PCInterventions
 from pcviz.models.pc_activations import activation  # noqa: F401 - families that build on this one use it
 from pcviz.models.pc_backprop import backprop_cosine
 from pcviz.models.pc_curvature import curvature_scale
+from pcviz.models.pc_fast import FastStep, LayerBuffers
+from pcviz.models.pc_interventions import PCInterventions
 from pcviz.models.pc_precision import posterior_error_variance, update_variances
 from pcviz.models.pc_streaming import PCStreaming
 
@@ -93,6 +94,9 @@ class PCDynamicsConfig:
         default=0.0, metadata=meta("τ: Langevin noise of inference (Monte Carlo PC); 0 = none", min=0.0)
     )
     init_scale: float = field(default=1.0, metadata=meta("scale of the random initial weights", min=0.0))
+    implementation: str = field(default="fast", metadata=meta(
+        "inference step: fast (pcviz.models.pc_fast, tested equal) or reference", choices=("fast", "reference")))
+    cuda_graph: bool = field(default=True, metadata=meta("on CUDA, replay the fast step as a captured CUDA graph"))
 
     def validate(self) -> None:
         if self.precision_min >= self.precision_max:
@@ -154,6 +158,7 @@ class PCConfig(PCDynamicsConfig):
 class PCModel(PCStreaming, PCInterventions, GenerativeModel):
     kind: ClassVar[str] = "pc"
     structural: ClassVar[frozenset[str]] = frozenset({"kind", "sizes", "mode", "precision", "init_scale"})
+    fast_path_supported: ClassVar[bool] = True  # dense maps: pcviz.models.pc_fast covers this family
 
     def __init__(self, config: PCConfig, data: DataInfo, device: torch.device | str = "cpu", seed: int = 0,
                  dtype: torch.dtype = torch.float32):
@@ -189,6 +194,7 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         self._logdet: torch.Tensor | None = None
         self._logdet_key: int | None = None
         self._one = torch.ones((), device=self.device, dtype=dtype)
+        self._fast = FastStep(self)
         # discriminative mode: cosine of each layer's update with backprop's (NaN until measured)
         self.bp_cosine = torch.full((self.L,), float("nan"), device=dev, dtype=dt)
         self.param_changed("")
@@ -229,14 +235,9 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
     def _alloc(self, B: int) -> None:
         dev, dt, sizes = self.device, self.dtype, self.sizes
         self.batch_size = B
-        self.x = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes]  # (B, n_l)
-        self.pred = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes]  # (B, n_l)
-        self.err = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes]  # (B, n_l)
-        self.perr = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes]  # Π ε, (B, n_l)
-        self.a = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes[:-1]]  # pre-activations (B, n_l)
-        self.fprime = [torch.ones(B, n, device=dev, dtype=dt) for n in sizes[:-1]]
-        self.dx = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes]
-        self._g = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes[:-1]]  # Π ε ⊙ f′
+        self._buffers = buf = LayerBuffers(sizes, B, dev, dt)  # one flat tensor per quantity, layer after layer
+        self.x, self.pred, self.err, self.perr, self.dx = (buf.views(n) for n in ("x", "pred", "err", "perr", "dx"))
+        self.a, self.fprime, self._g = (buf.views(n, self.L) for n in ("a", "fprime", "g"))  # a, f′, Π ε ⊙ f′ for l < L
         self._fixed_value = [torch.zeros(B, n, device=dev, dtype=dt) for n in sizes]
         self._rebuild_masks()
 
@@ -367,12 +368,17 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         return self._scale
 
     def step(self, learning: bool = True) -> None:
-        cfg = self.config
-        dt = cfg.dt
         if learning != self._learning:  # the label layer is held only while learning
             self._learning = learning
             self._rebuild_masks()
             self.forward()
+        if not self._fast.step():  # False where the fast step does not cover the model
+            self.reference_step()
+
+    def reference_step(self) -> None:
+        """One Euler step of inference as the equations read (the fast step is tested equal)."""
+        cfg = self.config
+        dt = cfg.dt
         self.gradients(skip_held=True)
         scale = self._step_scale()
         tau = cfg.langevin_temperature

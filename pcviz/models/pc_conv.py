@@ -50,8 +50,10 @@ from torch.nn.grad import conv2d_weight
 
 from pcviz.config import meta
 from pcviz.models.base import DataInfo, GenerativeModel, LayerSpec, ModelError
+from pcviz.models.conv_maps import conv_transpose
 from pcviz.models.kernel_measures import kernel_localisation, kernel_orientation
 from pcviz.models.pc import PCDynamicsConfig, PCModel
+from pcviz.models.pc_fast import FastStep
 
 
 @dataclass
@@ -139,6 +141,7 @@ class PCConvModel(PCModel):
     kind: ClassVar[str] = "pc_conv"
     structural: ClassVar[frozenset[str]] = frozenset(
         {"kind", "channels", "kernel_sizes", "strides", "paddings", "precision", "init_scale"})
+    fast_path_supported: ClassVar[bool] = False  # its maps are convolutions: the reference step
 
     def __init__(self, config: PCConvConfig, data: DataInfo, device: torch.device | str = "cpu", seed: int = 0,
                  dtype: torch.dtype = torch.float32):
@@ -175,6 +178,7 @@ class PCConvModel(PCModel):
         self._data_labels = None
         self._learning = True
         self._diag = None
+        self._fast = FastStep(self)  # declines this family: the reference step runs
         self._basis_stats: tuple[torch.Tensor, torch.Tensor] | None = None
         self.param_changed("")
         self._alloc(1)
@@ -206,7 +210,7 @@ class PCConvModel(PCModel):
     def predict_pre(self, l: int, above: torch.Tensor) -> torch.Tensor:
         """a_l = K_l ⊛ᵀ x_{l+1} + b_l: maps (B, C_{l+1}, H, W) -> (B, C_l, H_l, W_l)."""
         s, p, op = self._geom[l]
-        return F.conv_transpose2d(above, self.W[l], self.b[l], stride=s, padding=p, output_padding=op)
+        return conv_transpose(above, self.W[l], self.b[l], s, p, op)  # matmul + fold on CPU (faster there)
 
     def adjoint(self, l: int, below: torch.Tensor) -> torch.Tensor:
         """The adjoint of x ↦ K_l ⊛ᵀ x: maps (B, C_l, H_l, W_l) -> (B, C_{l+1}, H_{l+1}, W_{l+1})."""

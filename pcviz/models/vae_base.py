@@ -79,6 +79,7 @@ class HierarchicalVAE(VAEGeneration, GenerativeModel):
         self._x = torch.zeros(1, data.dim, device=dev)
         self._fill = torch.zeros(1, data.dim, device=dev)
         self._stale = True
+        self._pending: tuple | None = None  # the last pass, until a frame asks for it
 
     # ----------------------------------------------------------------- nets
     def _build_net(self) -> nn.ModuleDict:
@@ -114,7 +115,8 @@ class HierarchicalVAE(VAEGeneration, GenerativeModel):
         top-down features ``h`` (None at the top) and the prior (μ_p, π_p) used."""
 
     def _new_optimiser(self) -> None:
-        self.opt = torch.optim.Adam(self.net.parameters(), lr=self.config.lr)
+        fused = self.device.type in ("cpu", "cuda")  # one kernel for every parameter (docs/performance.md)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=self.config.lr, fused=fused)
 
     # ----------------------------------------------------------------- the pass
     def _run(self, x: torch.Tensor, policy: Sequence[str], gen: torch.Generator | None,
@@ -205,6 +207,7 @@ class HierarchicalVAE(VAEGeneration, GenerativeModel):
     def _input(self) -> torch.Tensor:
         """(B, D) the held batch, occluded pixels filled by the last reconstruction."""
         if self._any_occluded:
+            self._materialise()  # the fill is the last step's reconstruction
             return torch.where(self._occluded, self._fill, self._x)
         return self._x
 
@@ -215,6 +218,7 @@ class HierarchicalVAE(VAEGeneration, GenerativeModel):
         if self.config.likelihood == "bernoulli":
             x = binarise(x, self._bin_gen)  # a fresh draw at every presentation
         self._x = x
+        self._pending = None  # the last batch's pass no longer fills anything
         self._fill = torch.zeros_like(x)
         self.batch_size = x.shape[0]
         self._learning = learning
@@ -244,7 +248,7 @@ class HierarchicalVAE(VAEGeneration, GenerativeModel):
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             if self.config.grad_clip > 0:
-                nn.utils.clip_grad_norm_(self.net.parameters(), self.config.grad_clip)
+                nn.utils.clip_grad_norm_(self.net.parameters(), self.config.grad_clip, foreach=True)
             self.opt.step()
             self.opt_steps += 1
             if self.opt_steps % self.config.diagnostics_every == 0:
@@ -273,9 +277,19 @@ class HierarchicalVAE(VAEGeneration, GenerativeModel):
             p = self._run(x, ["q"] * self.L, self._gen)
             recon, kl = self._loglik(p, x), self._kls(p)
             self._store(p, recon, kl, self._objective(recon, kl))
+        self._materialise()
 
     def _store(self, p: Pass, recon: torch.Tensor, kl: list[torch.Tensor], loss: torch.Tensor) -> None:
-        """Keep what the frame shows (detached)."""
+        """Keep the step's pass; the frame's quantities are built when a frame asks."""
+        self._pending = (p, recon, kl, loss)
+        self._stale = False
+
+    def _materialise(self) -> None:
+        """Build the frame's quantities (detached) from the kept pass, once."""
+        if self._pending is None:
+            return
+        p, recon, kl, loss = self._pending
+        self._pending = None
         lik = self.net["lik"]["logvar"].detach() if "lik" in self.net else None
         mean, prec = likelihood_mean_precision(self.config.likelihood, p.out.detach(), lik)  # (B, D) each
         x = p.x.detach()
@@ -293,7 +307,6 @@ class HierarchicalVAE(VAEGeneration, GenerativeModel):
         self._kl = torch.stack([k.detach().sum(1) for k in kl])  # (L, B)
         self._loss = loss.detach()
         self._fill = mean
-        self._stale = False
 
     # ---------------------------------------------------------------- diagnostics
     @torch.no_grad()

@@ -1,0 +1,279 @@
+"""The fast inference step of the dense predictive-coding model: the same equations
+as :meth:`PCModel.reference_step`, with less work per step.
+
+* **Hoisting.** A prediction x̂_l = f(W_l x_{l+1} + b_l) whose source layer x_{l+1}
+  is held whole (clamped data, a clamped label, a fully clamped layer) does not
+  change during a hold: it is computed by the full ``forward()`` that every change of
+  batch, weights, clamps, gains or precisions already runs, and skipped by the
+  steps. So is the error of a held layer whose prediction is hoisted (or is the
+  top's prior mean).
+* **A fixed plan.** Per structure (batch size, which layers are held, activations,
+  prior, preconditioner) the step is built once as a list of torch calls bound to
+  their output buffers (``functools.partial``): no Python branching, list indexing
+  or temporary allocation per step. The gradient −Π ε_l + (Π ε ⊙ f′)_{l−1} W is one
+  ``addmm`` with β = −1. Precisions and step scales that change between holds are
+  copied into the plan's own tensors, so the plan (and a captured graph) survives
+  weight and precision updates.
+* **Layers batched.** The model's state is one flat tensor per quantity, layer after
+  layer (:class:`LayerBuffers`; each layer a contiguous (B, n_l) view), so the
+  elementwise stages of consecutive layers (activation, derivative, error, precision
+  weighting, drive, update) are one call each.
+* **CUDA graphs.** On a CUDA device (``cuda_graph = true``) the plan of one step is
+  captured as a CUDA graph and replayed: one launch per step instead of one per
+  operation, and no host synchronisation.
+
+Not covered (the model runs the reference step for them, same results): Langevin
+noise (τ > 0), the L1 prior (its proximal step), families that declare other maps
+between layers (the convolutional family) or override the step's equations
+(``forward``, ``gradients``, ``reference_step``, ``_step_scale``), and a model before
+its first batch.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache, partial
+from typing import TYPE_CHECKING, Callable
+
+import torch
+
+if TYPE_CHECKING:
+    from pcviz.models.pc import PCModel
+
+Op = Callable[[], object]
+
+
+def fast_path_covers(model: "PCModel") -> str | None:
+    """None when the fast step computes this model's step; otherwise why not."""
+    cfg = model.config
+    reason = _family_reason(type(model))
+    if reason is not None:
+        return reason
+    if cfg.langevin_temperature > 0:
+        return "Langevin noise (langevin_temperature > 0)"
+    if cfg.prior == "l1" and cfg.prior_strength > 0:
+        return "the L1 prior's proximal step"
+    return None
+
+
+@lru_cache(maxsize=None)
+def _family_reason(cls: type) -> str | None:
+    """Why a model class cannot take the fast step (None if it can), once per class."""
+    from pcviz.models.pc import PCModel  # pc imports this module
+
+    if not cls.fast_path_supported:
+        return f"the {cls.kind} family has its own maps between layers"
+    own = {"forward": cls.forward is not PCModel.forward, "gradients": cls.gradients is not PCModel.gradients,
+           "reference_step": cls.reference_step is not PCModel.reference_step,
+           "_step_scale": cls._step_scale is not PCModel._step_scale}
+    changed = [name for name, differs in own.items() if differs]
+    if changed:  # a family that changes the step's equations
+        return f"{cls.__name__} overrides {', '.join(changed)}: the fast step would not follow it"
+    return None
+
+
+class LayerBuffers:
+    """The per-layer state of a dense PC model, stored layer after layer in one flat
+    tensor per quantity: layer l is the contiguous block ``[B·o_l, B·o_{l+1})`` viewed
+    as (B, n_l). Elementwise work on consecutive layers is then one call on a slice."""
+
+    NAMES = ("x", "pred", "err", "perr", "a", "fprime", "dx", "g")
+
+    def __init__(self, sizes: list[int], batch: int, device: torch.device, dtype: torch.dtype):
+        self.batch = batch
+        self.offsets = [0]
+        for n in sizes:
+            self.offsets.append(self.offsets[-1] + n)
+        total = batch * self.offsets[-1]
+        self.flat = {name: torch.zeros(total, device=device, dtype=dtype) for name in self.NAMES}
+        self.flat["fprime"].fill_(1.0)
+        self.sizes = sizes
+
+    def views(self, name: str, layers: int | None = None) -> list[torch.Tensor]:
+        """(B, n_l) views of the first ``layers`` layers (all by default)."""
+        n = len(self.sizes) if layers is None else layers
+        return [self.span(name, l, l + 1).view(self.batch, self.sizes[l]) for l in range(n)]
+
+    def span(self, name: str, first: int, stop: int) -> torch.Tensor:
+        """The flat block of layers ``first .. stop-1``."""
+        B, o = self.batch, self.offsets
+        return self.flat[name][B * o[first] : B * o[stop]]
+
+
+def _runs(layers: list[int]) -> list[tuple[int, int]]:
+    """Consecutive runs [first, stop) of sorted layer indices."""
+    out: list[tuple[int, int]] = []
+    for l in layers:
+        if out and out[-1][1] == l:
+            out[-1] = (out[-1][0], l + 1)
+        else:
+            out.append((l, l + 1))
+    return out
+
+
+class StepPlan:
+    """One inference step of a model with a given structure, as bound torch calls."""
+
+    def __init__(self, m: "PCModel", key: tuple):
+        self.key = key
+        self.x_list = m.x  # the state buffers the calls are bound to (reallocated with the batch size)
+        buf: LayerBuffers = m._buffers
+        cfg = m.config
+        L, B = m.L, m.batch_size
+        total = buf.flat["x"].numel()
+        # per-element precisions and step scales, refreshed in place between holds
+        self.peff = torch.zeros(total, device=m.device, dtype=m.dtype)
+        self.scale = torch.zeros(total, device=m.device, dtype=m.dtype)
+        self.occ = torch.zeros(m.sizes[0], dtype=torch.bool, device=m.device)
+        self._buf = buf
+        self.wt: dict[int, torch.Tensor] = {}
+        self.refresh(m)
+        free = [l for l in range(L + 1) if not m._all_fixed[l]]
+        kinds = m._kinds
+        lam = cfg.prior_strength
+        span = buf.span
+        infer: list[Op] = []
+        # the drive Π ε ⊙ f′ of layers below free layers, one call per run of nonlinear layers
+        drive = [l - 1 for l in free if l >= 1 and kinds[l - 1] != "linear"]
+        for a, b in _runs(drive):
+            infer.append(partial(torch.mul, span("perr", a, b), span("fprime", a, b), out=span("g", a, b)))
+        for l in free:  # −∂F/∂x_l = −Π ε_l + drive_{l−1} W_{l−1}: one addmm
+            if l == 0:
+                infer.append(partial(torch.neg, m.perr[0], out=m.dx[0]))
+                continue
+            g = m.perr[l - 1] if kinds[l - 1] == "linear" else m._g[l - 1]
+            infer.append(partial(torch.addmm, m.perr[l], g, m.W[l - 1], beta=-1, out=m.dx[l]))  # (B, n_l)
+        for a, b in _runs([l for l in free if l >= 1]) if lam > 0 else ():
+            x, dx = span("x", a, b), span("dx", a, b)
+            if cfg.prior == "gaussian":
+                infer.append(partial(dx.add_, x, alpha=-lam))
+            elif cfg.prior == "cauchy":
+                t = torch.empty_like(x)
+                infer += [partial(torch.mul, x, x, out=t), partial(t.add_, 1.0),
+                          partial(torch.div, x, t, out=t), partial(dx.add_, t, alpha=-2 * lam)]
+        for a, b in _runs(free):  # x += dt D⁻¹ (−∂F/∂x) on free units (the scale is 0 on held ones)
+            scale = self.scale[B * buf.offsets[a] : B * buf.offsets[b]]
+            infer.append(partial(span("x", a, b).addcmul_, span("dx", a, b), scale))
+        fwd: list[Op] = []
+        moved = [l for l in range(L) if not m._all_fixed[l + 1]]  # predictions from layers that moved
+        # Wᵀ as its own contiguous copy (refreshed with the precisions): a product with a
+        # transposed view measured up to 1.5x slower on small layers
+        self.wt = {l: m.W[l].T.contiguous() for l in moved}  # (n_{l+1}, n_l)
+        for l in moved:
+            out = m.pred[l] if kinds[l] == "linear" else m.a[l]
+            fwd.append(partial(torch.addmm, m.b[l], m.x[l + 1], self.wt[l], out=out))
+        one = m._one
+        for kind in ("tanh", "sigmoid", "relu", "softplus"):
+            for a, b in _runs([l for l in moved if kinds[l] == kind]):
+                pre, y, fp = span("a", a, b), span("pred", a, b), span("fprime", a, b)
+                if kind == "tanh":
+                    fwd += [partial(torch.tanh, pre, out=y), partial(torch.addcmul, one, y, y, value=-1.0, out=fp)]
+                elif kind == "sigmoid":
+                    fwd += [partial(torch.sigmoid, pre, out=y), partial(torch.addcmul, y, y, y, value=-1.0, out=fp)]
+                else:
+                    fwd.append(partial(_generic_activation, m._f[a], pre, y, fp))
+        if m._any_occluded:  # occluded inputs are free and follow the prediction
+            fwd.append(partial(_follow, m.x[0], m.pred[0], self.occ))
+        # errors, except of held layers whose prediction is hoisted (or is the top's prior mean)
+        varying = [l for l in range(L + 1) if not (m._all_fixed[l] and (l == L or m._all_fixed[l + 1]))]
+        for a, b in _runs(varying):
+            fwd += [partial(torch.sub, span("x", a, b), span("pred", a, b), out=span("err", a, b)),
+                    partial(torch.mul, span("err", a, b), self.peff[B * buf.offsets[a] : B * buf.offsets[b]],
+                            out=span("perr", a, b))]
+        self.infer, self.forward = infer, fwd
+        self.ops = infer + fwd
+        self.graph: torch.cuda.CUDAGraph | None = None
+
+    def refresh(self, m: "PCModel") -> None:
+        """Copy precisions, step scales and the occlusion mask into the plan's tensors."""
+        B, o = m.batch_size, self._buf.offsets
+        scale = m._step_scale()
+        for l, n in enumerate(m.sizes):
+            self.peff[B * o[l] : B * o[l + 1]].view(B, n).copy_(m._peff[l].expand(B, n))
+            self.scale[B * o[l] : B * o[l + 1]].view(B, n).copy_(scale[l].expand(B, n))
+        self.occ.copy_(m._occ_mask)
+        for l, wt in self.wt.items():
+            wt.copy_(m.W[l].T)
+
+    def capture(self, m: "PCModel") -> None:
+        """Record one step (``ops``) as a CUDA graph. Capturing needs warm-up runs,
+        which move the state: it is saved before and put back after."""
+        buffers = list(m._buffers.flat.values())
+        saved = [t.clone() for t in buffers]
+        stream = torch.cuda.Stream(m.device)
+        stream.wait_stream(torch.cuda.current_stream(m.device))
+        with torch.cuda.stream(stream):  # warm-up off the default stream, as capture requires
+            for _ in range(2):
+                for op in self.ops:
+                    op()
+        torch.cuda.current_stream(m.device).wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            for op in self.ops:
+                op()
+        for t, s in zip(buffers, saved):
+            t.copy_(s)
+        self.graph = graph
+
+
+def _generic_activation(fns, a: torch.Tensor, pred: torch.Tensor, fprime: torch.Tensor) -> None:
+    f, df = fns
+    pred.copy_(f(a))
+    fprime.copy_(df(a, pred))
+
+
+def _follow(x0: torch.Tensor, pred0: torch.Tensor, occ: torch.Tensor) -> None:
+    x0.copy_(torch.where(occ, pred0, x0))
+
+
+class FastStep:
+    """The fast step of one model: keeps its plan, refreshes it when precisions or
+    scales change, rebuilds it when the structure does."""
+
+    def __init__(self, model: "PCModel"):
+        self.m = model
+        self.plan: StepPlan | None = None
+        self._peff_src: list | None = None
+        self._scale_src: list | None = None
+        self.captures = 0  # CUDA graphs recorded (tests and benchmarks read it)
+
+    def _key(self) -> tuple:
+        m, cfg = self.m, self.m.config
+        return (m.batch_size, tuple(m._all_fixed), m._any_occluded, tuple(m._kinds), cfg.preconditioner,
+                cfg.prior, cfg.prior_strength)
+
+    def _use_graph(self) -> bool:
+        m = self.m
+        return m.device.type == "cuda" and m.config.cuda_graph
+
+    def step(self) -> bool:
+        """One inference step (the learning flag is settled by the caller); False, and
+        nothing done, where the fast step does not cover the model (the caller then
+        runs the reference step)."""
+        m = self.m
+        if fast_path_covers(m) is not None or m.config.implementation != "fast" or m._peff is None:
+            return False
+        new_params = m._peff is not self._peff_src  # a full forward() ran: every prediction is fresh
+        stale = m._scale is None or m._scale is not self._scale_src
+        if new_params or stale:
+            key = self._key()
+            plan = self.plan
+            if plan is None or plan.key != key or plan.x_list is not m.x:
+                plan = self.plan = StepPlan(m, key)
+            else:
+                plan.refresh(m)
+            self._peff_src, self._scale_src = m._peff, m._scale
+            if not new_params:  # settings changed (activation, dt, prior) without a forward(): as the reference
+                for op in plan.infer:
+                    op()
+                m.forward(params_changed=False)
+                return True
+            if self._use_graph() and plan.graph is None:
+                plan.capture(m)
+                self.captures += 1
+        plan = self.plan
+        if plan.graph is not None and m.config.cuda_graph:
+            plan.graph.replay()
+        else:
+            for op in plan.ops:
+                op()
+        return True
