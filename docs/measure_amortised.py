@@ -41,7 +41,8 @@ def hybrid_steps(n: int) -> None:
 
 
 def hybrid_learning(holds: int, every: int) -> None:
-    engine = Engine(load_preset("digits-hybrid", ["engine.checkpoint=''", "model.early_stop=true"]), "cpu")
+    engine = Engine(load_preset("digits-hybrid", ["engine.checkpoint=''", "engine.learning=true",
+                                                "model.early_stop=true"]), "cpu")
     hold = engine.config.data.hold_steps
     print(f"digits-hybrid from scratch, early stop (settle_tol {engine.config.model.settle_tol}), hold {hold}:")
     for h in range(0, holds + 1, every):

@@ -48,7 +48,7 @@ def main() -> None:
     app, win, bridge = window("digits-supervised")
     bridge.advance(200, samples=100)
     shot(app, win, "imagine-before.png")
-    win.session.panel.label_buttons[3].click()
+    win.interventions.panel.label_buttons[3].click()
     bridge.advance(120, samples=60)
     shot(app, win, "imagine-after.png")
     win.close()

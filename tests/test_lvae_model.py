@@ -261,10 +261,10 @@ def test_config_errors_name_the_field():
 
 def test_live_parameters_and_structural_ones():
     e = _engine("lvae", checkpoint=False)
-    e.set_param("model.lr", 0.01)
+    e.handler.set_param("model.lr", 0.01)
     assert e.model.opt.param_groups[0]["lr"] == 0.01
     with pytest.raises(ConfigError, match="architecture"):
-        e.set_param("model.latents", [4, 2])
+        e.handler.set_param("model.latents", [4, 2])
 
 
 @pytest.mark.parametrize("kind", KINDS)

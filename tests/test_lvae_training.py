@@ -13,7 +13,8 @@ from pcviz.sim import Engine, load_preset
 
 def _train(kind, steps, *overrides):
     cfg = load_preset(f"digits-{kind}", [
-        "engine.checkpoint=''", "engine.device=cpu", "model.latents=[8, 4, 2]", "model.hidden=32",
+        "engine.checkpoint=''", "engine.learning=true", "engine.device=cpu", "model.latents=[8, 4, 2]",
+        "model.hidden=32",
         "model.warmup_steps=200", "model.diagnostics_every=100", *overrides])
     e = Engine(cfg, device="cpu")
     before = e.model.diagnose()

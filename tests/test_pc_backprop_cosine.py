@@ -75,3 +75,20 @@ def test_engine_streams_bp_cosine_in_discriminative_mode():
             v = f.scalars[f"bp_cosine/layer_{l}"]
             assert np.isfinite(v) and -1 <= v <= 1
             assert v == pytest.approx(float(e.model.bp_cosine[l]), abs=1e-5)
+
+
+def test_cosine_is_measured_on_every_kth_learning_hold_and_held_between():
+    """The autograd pass costs about a hold's inference: ``bp_cosine_every = k`` measures
+    on learning holds 0, k, 2k, ... and the streamed value holds the last measurement."""
+    model, _, _ = settled_model(1e-3)
+    model.config.bp_cosine_every = 3
+    measured = []
+    for _ in range(7):
+        model.bp_cosine.fill_(float("nan"))  # a measurement overwrites this marker
+        model.end_hold(learning=True)  # lr_weights = 0: the state, hence the cosine, stays
+        measured.append(bool(torch.isfinite(model.bp_cosine).all()))
+    assert measured == [True, False, False, True, False, False, True]
+    model.end_hold(learning=False)  # holds without learning are not counted
+    model.bp_cosine.fill_(float("nan"))
+    model.end_hold(learning=True)
+    assert not torch.isfinite(model.bp_cosine).any()

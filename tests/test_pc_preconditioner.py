@@ -11,21 +11,24 @@ import numpy as np
 import pytest
 import torch
 
-from pcviz.models import DataInfo, PCConfig, PCModel
+from pcviz.models import MODEL_FAMILIES, DataInfo, HybridPCModel, PCConfig, PCModel
 from pcviz.sim.presets import load_preset
 
 F64 = torch.float64
-DENSE_PRESETS = ["digits-pc", "digits-pc-scratch", "digits-supervised", "patches-rao-ballard"]
+DENSE_PRESETS = ["digits-pc", "digits-pc-scratch", "digits-supervised", "patches-rao-ballard", "digits-hybrid"]
 
 
 def ill_conditioned(cfg: PCConfig, data_dim: int, n_classes: int, seed=0) -> PCModel:
     """The preset's model with nearly collinear columns in every W and every precision
     at its cap."""
-    model = PCModel(cfg, DataInfo(data_dim, (data_dim,), n_classes), "cpu", seed=seed, dtype=F64)
+    model_cls = MODEL_FAMILIES[cfg.kind][1]  # PCModel, or HybridPCModel (its F is PC's)
+    model = model_cls(cfg, DataInfo(data_dim, (data_dim,), n_classes), "cpu", seed=seed, dtype=F64)
     g = torch.Generator().manual_seed(seed)
     for l, w in enumerate(model.W):
         base = torch.randn(w.shape[0], 1, generator=g, dtype=F64)
         w.copy_((base + 0.05 * torch.randn(w.shape, generator=g, dtype=F64)) / np.sqrt(w.shape[0]))
+    for v in model.V if isinstance(model, HybridPCModel) else []:  # a large guess far from F's minimum
+        v.copy_(3.0 * torch.randn(v.shape, generator=g, dtype=F64))
     for v in model.var:
         v.fill_(1.0 / cfg.precision_max)
     return model
@@ -62,7 +65,7 @@ def test_presets_never_raise_the_energy_on_ill_conditioned_weights(preset):
     assert not rises.any(), f"{preset} at dt = {dt}: energy rose at steps {np.flatnonzero(rises)[:5]}"
 
 
-@pytest.mark.parametrize("preset", ["digits-pc", "patches-rao-ballard"])
+@pytest.mark.parametrize("preset", ["digits-pc", "patches-rao-ballard", "digits-hybrid"])
 def test_diagonal_can_raise_the_energy_on_the_same_weights(preset):
     trace, _ = energy_trace(preset, "diagonal", steps=30)
     with np.errstate(invalid="ignore", over="ignore"):

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from pcviz.bench.timing import Measure
+from pcviz.sim.threads import BENCH_THREADS, use_torch_threads
 
 GOALS = {
     "engine_overhead_ratio": ">= 0.95",
@@ -54,7 +55,7 @@ def run(quick: bool = False, device: str = "auto", log=print, display: bool = Tr
     from pcviz.sim import pick_device
 
     dev = pick_device(device)
-    torch.set_num_threads(1)
+    use_torch_threads(BENCH_THREADS)
     t_start = time.perf_counter()
     report: dict[str, Any] = {
         "device": str(dev), "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor()

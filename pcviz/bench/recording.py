@@ -30,6 +30,7 @@ import torch
 from pcviz.io import Recorder, RecordingWriter, open_recording
 from pcviz.sim import Engine, list_presets, load_preset
 from pcviz.sim.frames import Frame, FrameBlock
+from pcviz.sim.threads import BENCH_THREADS, use_torch_threads
 
 GOALS = {"throughput_ratio": 0.8, "random_p95_ms": 5.0, "dropped": 0}
 
@@ -198,7 +199,7 @@ def _exists(checkpoint: str) -> bool:
 
 def run(quick: bool = False, size_mb: float | None = None, folder: str | None = None, steps: int | None = None,
         log=print) -> dict:
-    torch.set_num_threads(1)
+    use_torch_threads(BENCH_THREADS)
     tmp = Path(tempfile.mkdtemp(prefix="pcviz-bench-", dir=folder))
     size = size_mb if size_mb is not None else (64 if quick else 1024)
     thr_mb = min(size, 64 if quick else 256)

@@ -33,6 +33,7 @@ from PyQt6 import QtCore, QtWidgets
 from pcviz.paths import resolve_resource
 from pcviz.sim import Engine, load_preset
 from pcviz.sim.commands import Play
+from pcviz.sim.threads import BENCH_THREADS, use_torch_threads
 
 
 def preset_overrides(name: str) -> list[str]:
@@ -262,12 +263,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=6.0)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    ap.add_argument("--threads", type=int, default=BENCH_THREADS, help=f"torch threads (default {BENCH_THREADS})")
     ap.add_argument("--engine", default="process,thread",
                     help="engine sources to compare, the first is the headline (default process,thread)")
     ap.add_argument("--out", default=None, help="write the report as JSON")
     args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    use_torch_threads(args.threads)
     report = measure(args.preset, args.seconds, args.rounds, args.device,
                      kinds=tuple(k.strip() for k in args.engine.split(",") if k.strip()))
     for kind, m in report["by_engine"].items():

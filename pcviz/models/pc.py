@@ -21,8 +21,7 @@ weights grow (plain Euler needs dt < 2/λ_max). ``diagonal`` divides by the
 Gauss-Newton diagonal and guarantees nothing when causes overlap; ``bound`` divides
 by a bound of the whole curvature, and the energy then cannot rise for any dt < 2
 with linear layers (:mod:`pcviz.models.pc_curvature` says exactly what each promises).
-After each hold,
-the Hebbian weight step ΔW_l = η (Π_l ε_l ⊙ f′(a_l)) x_{l+1}ᵀ − η κ W_l (= −η ∂F/∂W_l),
+After each hold, the Hebbian weight step ΔW_l = η (Π_l ε_l ⊙ f′(a_l)) x_{l+1}ᵀ − η κ W_l (= −η ∂F/∂W_l),
 and a precision step on the variances Σ_l = 1/Π_l, ΔΣ = ρ (⟨ε²⟩ + v − Σ), with v the
 posterior variance of ε (variational Laplace, :mod:`pcviz.models.pc_precision`; 0 with
 ``precision_update = "point"``): the EM fixed point, maximum likelihood for a linear
@@ -132,15 +131,16 @@ class PCConfig(PCDynamicsConfig):
                       " point (point: biased low when hidden layers are inferred)",
                       choices=("laplace", "point")),
     )
+    bp_cosine_every: int = field(default=10, metadata=meta(
+        "discriminative mode: measure bp_cosine (an autograd pass, about a hold's cost) every k learning holds", min=1))
     posterior_covariance: str = field(
         default="auto",
         metadata=meta("C of the laplace update: the full inverse Gauss-Newton curvature over the free units"
                       " (full), its diagonal approximation (diagonal), or full up to 512 free units (auto)",
                       choices=("auto", "full", "diagonal")),
     )
-    label_at_test: str = field(
-        default="free", metadata=meta("label layer when learning is off", choices=("free", "clamped"))
-    )
+    label_at_test: str = field(default="free", metadata=meta("label layer when learning is off",
+                                                             choices=("free", "clamped")))
     normalize_basis: bool = field(
         default=False,
         metadata=meta("keep every column of W_0 (each cause's basis image) at unit norm, as Olshausen & Field"
@@ -170,8 +170,7 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         self.layers = self._layer_specs(sizes, data)
         self._gen = torch.Generator(device=self.device).manual_seed(seed)
         dev, dt = self.device, dtype
-        # parameters
-        self.W: list[torch.Tensor] = []  # W[l]: (n_l, n_{l+1})
+        self.W: list[torch.Tensor] = []  # parameters; W[l]: (n_l, n_{l+1})
         for l in range(self.L):
             w = torch.randn(sizes[l], sizes[l + 1], generator=self._gen, device=dev, dtype=dt)
             self.W.append(w * (config.init_scale / math.sqrt(sizes[l + 1])))
@@ -196,7 +195,7 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         self._one = torch.ones((), device=self.device, dtype=dtype)
         self._fast = FastStep(self)
         # discriminative mode: cosine of each layer's update with backprop's (NaN until measured)
-        self.bp_cosine = torch.full((self.L,), float("nan"), device=dev, dtype=dt)
+        self.bp_cosine, self._learned_holds = torch.full((self.L,), float("nan"), device=dev, dtype=dt), 0
         self.param_changed("")
         self._alloc(1)
 
@@ -418,8 +417,9 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         learn_prec = cfg.precision != "fixed" and cfg.learn_precision and cfg.lr_precision > 0
         # the posterior variance at the inferred point, before the weights move
         post = self.posterior_error_variance() if learn_prec else None
-        if self.streams_bp_cosine:
-            self.bp_cosine.copy_(backprop_cosine(self))
+        if self.streams_bp_cosine and self._learned_holds % cfg.bp_cosine_every == 0:
+            self.bp_cosine.copy_(backprop_cosine(self))  # held between measurements
+        self._learned_holds += 1
         if cfg.lr_weights > 0:
             dW, db = self.weight_gradients()
             for l in range(self.L):

@@ -19,7 +19,15 @@ After each hold, ΔK_l = −η ∂F/∂K_l: the dense Hebbian update of the unro
 summed over every position where a kernel weight appears (``conv2d_weight``), minus
 η κ K_l (a Gaussian prior on the kernels). Biases are per channel (translation
 invariance). Precisions are fixed, a learned scalar or learned per channel, with the
-dense model's update Σ ← Σ + ρ(⟨ε²⟩ − Σ) (fixed point Π = 1/⟨ε²⟩).
+dense model's *point* update Σ ← Σ + ρ(⟨ε²⟩ − Σ) (fixed point Π = 1/⟨ε²⟩ at the
+inferred state). That fixed point is biased low whenever hidden layers are inferred:
+it leaves out the posterior's spread diag(J C Jᵀ) that the dense family's default
+``precision_update = "laplace"`` adds (:mod:`pcviz.models.pc_precision`). The
+convolutional family does not implement that correction, so ``precision_update`` is
+``"point"`` here and ``"laplace"`` is refused at validation with a message saying so.
+The shipped preset (``patches-conv-pc``) keeps ``precision = "fixed"``, so no shipped
+conv number depends on the biased update; learned conv precisions are an explicit
+opt-in (``--set model.precision=scalar``) to the point rule.
 
 Stability. Overlapping kernels couple neighbouring causes, so dividing by the
 curvature's diagonal (``preconditioner = "diagonal"``, as in the dense model) can
@@ -89,6 +97,13 @@ class PCConvConfig(PCDynamicsConfig):
                       " however large precisions and activities grow; same fixed points)",
                       choices=("none", "bound")),
     )
+    precision_update: str = field(
+        default="point",
+        metadata=meta("learned variances: Σ_g ← ⟨ε²⟩_g at the inferred point (point: biased low when hidden"
+                      " layers are inferred). The dense family's laplace correction is not implemented for"
+                      " convolutional layers and is refused; every shipped conv preset keeps precision = fixed",
+                      choices=("laplace", "point")),
+    )
     kernel_norm: float = field(
         default=0.0,
         metadata=meta("after each weight step, rescale every cause's kernel to this L2 norm"
@@ -106,6 +121,12 @@ class PCConvConfig(PCDynamicsConfig):
         for l, (k, p) in enumerate(zip(self.kernel_sizes, self.paddings)):
             if p >= k:
                 raise ValueError(f"paddings[{l}] = {p}: must be smaller than kernel_sizes[{l}] = {k}")
+        if self.precision_update != "point":
+            raise ValueError(
+                f"model.precision_update = {self.precision_update!r}: the convolutional family has only the"
+                " point update of learned precisions (Σ ← ⟨ε²⟩ at the inferred state, biased low when hidden"
+                " layers are inferred); the laplace correction exists for the dense families (kind = 'pc',"
+                " 'hybrid_pc'). Use precision_update = 'point', or precision = 'fixed' as the shipped preset does")
         super().validate()
 
 

@@ -11,6 +11,7 @@ import torch
 
 from pcviz.errors import PcvizError
 from pcviz.models.base import GenerativeModel, ModelError
+from pcviz.paths import resolve_resource
 
 FORMAT = "pcviz-checkpoint"
 VERSION = 1
@@ -65,3 +66,18 @@ def load_checkpoint(model: GenerativeModel, path: str | Path) -> dict[str, Any]:
     except ModelError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
     return payload
+
+
+class CheckpointFiles:
+    """Checkpoint I/O as the engine's commands use it: a path or a shipped checkpoint's
+    name (``resources/…``) to load, a path to save to; a file that cannot be written is
+    a :class:`CheckpointError` that names it."""
+
+    def load(self, model: GenerativeModel, path: str) -> None:
+        load_checkpoint(model, resolve_resource(path))
+
+    def save(self, model: GenerativeModel, path: str, extra: dict[str, Any]) -> None:
+        try:
+            save_checkpoint(model, path, extra=extra)
+        except OSError as exc:
+            raise CheckpointError(f"cannot save checkpoint to {path}: {exc}") from None

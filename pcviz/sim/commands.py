@@ -35,6 +35,9 @@ class CommandTarget(Protocol):
 
     model: Any  # pcviz.models.GenerativeModel
     step_count: int
+    #: what a :class:`Call`'s function is given (the engine, read through
+    #: :class:`pcviz.sim.framing.RunState`); no other command uses it
+    call_subject: Any
 
     def play(self) -> None: ...
     def pause(self) -> None: ...
@@ -404,7 +407,7 @@ class Call(Command):
     fn: Any = field(default=None, compare=False)
 
     def apply(self, run: CommandTarget) -> None:
-        self.fn(run)
+        self.fn(run.call_subject)
 
 
 # ------------------------------------------------------------------ lookups

@@ -14,7 +14,6 @@ import queue
 import threading
 import time
 import weakref
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -24,11 +23,13 @@ from pcviz.data import SampleStream, make_dataset
 from pcviz.models import DataInfo, GenerativeModel, build_model
 from pcviz.paths import resolve_resource
 from pcviz.sim import commands as C
-from pcviz.sim.checkpoint import load_checkpoint
+from pcviz.sim.checkpoint import CheckpointFiles, load_checkpoint
+from pcviz.sim.dispatch import CommandHandler
 from pcviz.sim.events import EventLog
 from pcviz.sim.frames import Frame, FrameQueue, FrameSpec, LatestFrame, LayerFrameSpec
-from pcviz.sim.dispatch import CommandHandling
 from pcviz.sim.framing import FrameBuilder, Ring
+from pcviz.sim.run_control import DelayedCommands, Divergence, RunControl
+from pcviz.sim.threads import use_torch_threads
 
 
 
@@ -51,50 +52,44 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-@dataclass
-class Divergence:
-    step: int
-    layer: int
-    value: float
-    message: str
-
-
-class Engine(CommandHandling):
+class Engine:
     """Runs one model on one input stream.
 
     Headless: ``engine.run_steps(n)``. Threaded: ``engine.start()``, then
-    ``engine.submit(Play())`` etc., and ``engine.stop()``.
+    ``engine.submit(Play())`` etc., and ``engine.stop()``. Commands are applied by its
+    :class:`CommandHandler` (``engine.handler``), which it gives the run's state, the
+    event log, the delayed commands, checkpoint I/O and itself only as the run's
+    parts (model, stream, spec) and its frame outputs.
     """
 
     def __init__(self, config: RunConfig, device: str | torch.device | None = None):
         self.config = config
         self.device = pick_device(str(device or config.engine.device))
         #: torch CPU threads of the thread that steps the model (0: leave torch's count);
-        #: a window sets it before start (see pcviz.gui.sources.live.engine_threads)
+        #: a window sets it before start (pcviz.sim.threads.window_threads)
         self.threads = config.engine.threads
         self._use_threads()  # run_steps steps in the caller's thread
         self.events = EventLog()
         self.commands: queue.Queue[C.Command] = queue.Queue()
-        self.step_count = 0
-        self.running = False
-        self.diverged: Divergence | None = None
+        #: running, steps asked for, divergence, step count: shared with the command handler
+        self.control = RunControl()
         #: what ended the engine thread, if anything escaped its loop
         self.failure: BaseException | None = None
         #: the engine thread steps no further than this step (None: no limit); reached,
         #: the run pauses (a served ``pcviz record`` runs its N steps this way)
         self.step_limit: int | None = None
-        self._pending = 0
-        self._to_hold_end = False
         self._slots: list[LatestFrame] = []
         self._slot_version: dict[int, int] = {}
         self._queues: list[FrameQueue] = []
-        self._version = 0
-        self._expiry: dict[int, list[C.Command]] = {}
-        self._schedule: dict[int, list[C.Command]] = {}
+        schedule: dict[int, list[C.Command]] = {}
         for spec in config.interventions:
-            self._schedule.setdefault(spec.step, []).append(
+            schedule.setdefault(spec.step, []).append(
                 C.command_from_schedule({"kind": spec.kind, **spec.fields}, f"interventions (step {spec.step})",
                                         config.source or None))
+        self.delayed = DelayedCommands(schedule)
+        self.handler = CommandHandler(control=self.control, config=config, parts=self, outputs=self,
+                                      events=self.events, delayed=self.delayed, checkpoints=CheckpointFiles(),
+                                      call_subject=self)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._lock = threading.RLock()  # guards the model against concurrent step/command
@@ -108,12 +103,31 @@ class Engine(CommandHandling):
         self.train_data, self.test_data = make_dataset(config.data, seed=config.engine.seed)
         self.dataset = self.test_data if config.data.split == "test" else self.train_data
         self.data_info = DataInfo(self.dataset.dim, tuple(self.dataset.display_shape), self.dataset.n_classes)
-        self._build()
+        self.rebuild()
         self.events.add(0, "start", preset=config.preset.name, device=str(self.device),
                         model_kind=config.model_kind)
 
+    # ----------------------------------------------- run state, as properties
+    @property
+    def step_count(self) -> int:
+        return self.control.step_count
+
+    @property
+    def running(self) -> bool:
+        return self.control.running
+
+    @property
+    def diverged(self) -> Divergence | None:
+        return self.control.diverged
+
+    def engine_failed(self, where: str, exc: BaseException) -> None:
+        """An unexpected exception: an ``engine_error`` event and the run paused
+        (:meth:`CommandHandler.engine_failed`)."""
+        self.handler.engine_failed(where, exc)
+
     # ------------------------------------------------------------------ set-up
-    def _build(self) -> None:
+    def rebuild(self) -> None:
+        """Model, stream and frame spec from the config (:class:`RunParts`)."""
         cfg = self.config
         torch.manual_seed(cfg.engine.seed)
         self.model: GenerativeModel = build_model(cfg.model, self.data_info, self.device, seed=cfg.engine.seed)
@@ -122,7 +136,10 @@ class Engine(CommandHandling):
         self.model.set_reference_data(torch.from_numpy(self.test_data.x[:4096]).to(self.device))
         self.stream = SampleStream(self.dataset, cfg.data.batch_size, cfg.data.hold_steps,
                                    shuffle=cfg.data.shuffle, seed=cfg.engine.seed, noise=cfg.data.noise)
-        self._start_hold()
+        self.start_hold()
+        self.remake_spec()
+
+    def remake_spec(self) -> None:
         self.spec = self._make_spec()
 
     def _make_spec(self) -> FrameSpec:
@@ -134,7 +151,7 @@ class Engine(CommandHandling):
         return FrameSpec(self.model.kind, layers, tuple(self.model.scalar_names()), self.config.data.batch_size,
                          scalar_notes=self.model.scalar_notes())
 
-    def _start_hold(self) -> None:
+    def start_hold(self) -> None:
         batch = self.stream.start_hold()
         x = torch.from_numpy(batch.x).to(self.device)
         labels = None if batch.labels is None else torch.from_numpy(batch.labels).to(self.device)
@@ -184,7 +201,7 @@ class Engine(CommandHandling):
     def _do_step(self) -> None:
         learning = self.config.engine.learning
         if self.stream.hold_due:
-            self._start_hold()
+            self.start_hold()
         self.model.step(learning)
         hold_ended = self.stream.ends_hold
         phase = "inference"
@@ -194,11 +211,11 @@ class Engine(CommandHandling):
                 phase = "learning"
         # the count first, then the hold: a thread that sees the hold over (hold_due)
         # also sees the step that ended it counted
-        self.step_count += 1
+        self.control.step_count += 1
         self.stream.advance()
         now = time.perf_counter()
         self.step_wall = now - self.events.t0  # the wall time every frame of this step carries
-        self._version += 1
+        self.control.changed()
         self._rate_n += 1
         if now - self._rate_t >= 0.5:
             self.steps_per_second = self._rate_n / (now - self._rate_t)
@@ -209,22 +226,19 @@ class Engine(CommandHandling):
         self._apply_due(self.step_count)
 
     def _apply_due(self, step: int) -> None:
-        if step in self._expiry:
-            for cmd in self._expiry.pop(step):
-                self._apply(cmd, scheduled=True)
-        for cmd in self._schedule.get(step, []):
-            self._apply(cmd, scheduled=True)
+        for cmd in self.delayed.due(step):
+            self.handler.apply(cmd, scheduled=True)
 
     @property
     def steps_pending(self) -> int:
         """Steps a ``Step`` command asked for that have not run yet (read it in the
         engine's thread, e.g. from a ``Call``, for a consistent count)."""
-        return int(self._pending)
+        return int(self.control.pending)
 
     @property
     def hold_pending(self) -> bool:
         """A ``StepHold`` is still running to the end of the hold."""
-        return bool(self._to_hold_end)
+        return bool(self.control.to_hold_end)
 
     def schedule_command(self, step: int, cmd: C.Command) -> None:
         """Apply ``cmd`` when the run reaches engine step ``step`` (as a preset's
@@ -233,9 +247,9 @@ class Engine(CommandHandling):
             raise ConfigError(f"schedule: step {step} has passed (the run is at step {self.step_count})",
                               key="interventions")
         if step == self.step_count:  # this step's schedule has run: apply it now
-            self._apply(cmd, scheduled=True)
+            self.handler.apply(cmd, scheduled=True)
         else:
-            self._schedule.setdefault(int(step), []).append(cmd)
+            self.delayed.schedule(int(step), cmd)
 
     def run_steps(self, n: int, callback: Callable[[int], None] | None = None) -> int:
         """Run ``n`` steps in the caller's thread (commands on the queue are applied
@@ -263,7 +277,7 @@ class Engine(CommandHandling):
         """Start the engine thread (paused unless ``running``)."""
         if self._thread is not None:
             return
-        self.running = running
+        self.control.running = running
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="pcviz-engine", daemon=True)
         self._thread.start()
@@ -293,10 +307,8 @@ class Engine(CommandHandling):
             q.close()
 
     def _use_threads(self) -> None:
-        """Apply :attr:`threads` in the calling thread (torch's count is per thread): the
-        one place the engine's count is set."""
-        if self.threads > 0 and self.device.type == "cpu":
-            torch.set_num_threads(self.threads)
+        """Apply :attr:`threads` in the calling thread (torch's count is per thread)."""
+        use_torch_threads(self.threads, self.device)
 
     @property
     def alive(self) -> bool:
@@ -319,15 +331,14 @@ class Engine(CommandHandling):
             if self.step_count == 0:
                 self._apply_due(0)
         next_t = time.perf_counter()
+        run = self.control
         while not self._stop.is_set():
-            active = self.running or self._pending > 0 or self._to_hold_end
-            if not self._drain(block=not active, timeout=1 / 120):
+            if not self._drain(block=not run.active, timeout=1 / 120):
                 break
-            at_limit = self.step_limit is not None and self.step_count >= self.step_limit
-            if not (self.running or self._pending > 0 or self._to_hold_end) or self.diverged is not None \
-                    or at_limit:
-                if at_limit and self.running:
-                    self.pause()
+            at_limit = self.step_limit is not None and run.step_count >= self.step_limit
+            if not run.active or run.diverged is not None or at_limit:
+                if at_limit and run.running:
+                    run.pause()
                 with self._lock:
                     self._publish("paused", only_if_stale=True)
                     self.flush_rings()
@@ -341,12 +352,12 @@ class Engine(CommandHandling):
                     self.engine_failed(f"step {self.step_count + 1}", exc)
                     self._publish("paused", only_if_stale=True)
                 continue
-            if self._pending > 0:
-                self._pending -= 1
-            if self._to_hold_end and self.stream.hold_due:
-                self._to_hold_end = False
+            if run.pending > 0:
+                run.pending -= 1
+            if run.to_hold_end and self.stream.hold_due:
+                run.to_hold_end = False
             cap = self.config.engine.steps_per_second
-            if cap > 0 and self.running:
+            if cap > 0 and run.running:
                 next_t = max(next_t + 1.0 / cap, time.perf_counter() - 1.0)
                 delay = next_t - time.perf_counter()
                 if delay > 0:
@@ -365,7 +376,7 @@ class Engine(CommandHandling):
                 self._stop.set()
                 return False
             with self._lock:
-                self._apply(cmd)
+                self.handler.apply(cmd)
             try:
                 cmd = self.commands.get_nowait()
             except queue.Empty:
@@ -384,12 +395,10 @@ class Engine(CommandHandling):
         dt = getattr(self.config.model, "dt", None)
         hint = f"lower model.dt (now {dt:g}) or reset" if dt is not None else "lower the learning rate or reset"
         msg = f"diverged at step {self.step_count}: energy of layer {layer} is {what}; {hint}"
-        self.diverged = Divergence(self.step_count, layer, value, msg)
-        self.running = False
-        self._pending = 0
-        self._to_hold_end = False
-        self._log("divergence", layer=layer, value=value if math.isfinite(value) else str(value), message=msg)
-        self._version += 1
+        self.control.diverged = Divergence(self.step_count, layer, value, msg)
+        self.control.pause()
+        self.handler.log("divergence", layer=layer, value=value if math.isfinite(value) else str(value), message=msg)
+        self.control.changed()
         self._publish("paused")
         self.flush_rings()
 
@@ -400,12 +409,12 @@ class Engine(CommandHandling):
         for slot in self._slots:
             if not slot.wanted:
                 continue
-            if only_if_stale and self._slot_version.get(id(slot)) == self._version:
+            if only_if_stale and self._slot_version.get(id(slot)) == self.control.version:
                 continue
             if frame is None or (slot.with_basis and "basis" not in frame.extras):
                 frame = self._build_frame(False, basis=slot.with_basis, weights=False, phase=phase)
             slot.publish(frame)
-            self._slot_version[id(slot)] = self._version
+            self._slot_version[id(slot)] = self.control.version
         if only_if_stale:
             return
         batch_frame: Frame | None = None
@@ -439,6 +448,9 @@ class Engine(CommandHandling):
         parameters, so that each block's host-side scalars use the right ones)."""
         for ring in self._rings.values():
             ring.flush()
+
+    def records_whole_batch(self) -> bool:
+        return any(q.batch for q in self._queues)
 
 
 def _has_weights(frame: Frame) -> bool:

@@ -120,11 +120,10 @@ def run_one(run: RunSpec, out_dir: str | os.PathLike, threads: int = 1, device: 
     """Run ``run`` and record it to ``out_dir/NAME.h5``; never raises for a failure of
     the run itself (the result says ``failed`` and why). ``stop_file``: when it
     appears, the run stops between steps and closes its recording (``interrupted``)."""
-    import torch
-
     from pcviz.config import run_config_to_dict
     from pcviz.io.recorder import Recorder
     from pcviz.sim.engine import Engine
+    from pcviz.sim.threads import use_torch_threads
     from pcviz.sweep.spec import comparable_config
 
     out_dir = Path(out_dir)
@@ -144,7 +143,7 @@ def run_one(run: RunSpec, out_dir: str | os.PathLike, threads: int = 1, device: 
     engine = rec = None
     stop = Path(stop_file) if stop_file else None
     try:
-        torch.set_num_threads(max(1, int(threads)))
+        use_torch_threads(max(1, int(threads)))
         cfg = run.config(threads)
         res.config = comparable_config(run_config_to_dict(cfg))
         engine = Engine(cfg, device=device)

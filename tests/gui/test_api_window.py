@@ -56,7 +56,7 @@ class PaintCounter(QtCore.QObject):
 
 def test_session_methods_log_what_the_window_controls_log(open_window, qtbot, session):
     win = open_window("digits-pc", *SMALL)
-    bridge, tools, controls = win.source, win.session, win.controls
+    bridge, tools, controls = win.source, win.interventions, win.controls
 
     def steps(n):
         target = bridge.engine.step_count + n
@@ -102,7 +102,7 @@ def test_session_methods_log_what_the_window_controls_log(open_window, qtbot, se
 def test_labels_release_and_clear_log_what_the_window_logs(open_window, qtbot):
     over = ("data.batch_size=4", "engine.learning=false")
     win = open_window("digits-supervised", *over)
-    bridge, tools = win.source, win.session
+    bridge, tools = win.source, win.interventions
 
     def steps(n):
         target = bridge.engine.step_count + n
@@ -167,7 +167,7 @@ def test_show_opens_the_window_on_the_same_engine_and_closing_it_keeps_the_sessi
     assert win.source.engine is s.engine and win.api_session is s
     s.clamp("x1", [2], 0.5)
     s.step(4)
-    qtbot.waitUntil(lambda: [e.kind for e in win.session.events.events] == ["clamp"], timeout=10000)
+    qtbot.waitUntil(lambda: [e.kind for e in win.interventions.events.events] == ["clamp"], timeout=10000)
     qtbot.waitUntil(lambda: win.source.last_frame is not None and win.source.last_frame.step == 4, timeout=10000)
     qtbot.mouseClick(win.controls.step, LEFT)  # the window's control moves the session's run
     qtbot.waitUntil(lambda: s.step_count == 5, timeout=10000)
@@ -205,7 +205,7 @@ def test_ipython_shell_drives_the_session_while_the_window_paints(qtbot, session
         assert res.success, res.error_in_exec
         f = shell.user_ns["f"]
         np.testing.assert_allclose(f["x1"]["activity"][:2], 0.8)
-        qtbot.waitUntil(lambda: [e.kind for e in win.session.events.events] == ["clamp"], timeout=10000)
+        qtbot.waitUntil(lambda: [e.kind for e in win.interventions.events.events] == ["clamp"], timeout=10000)
         res = shell.run_cell("s.clamp('x7', 0)")  # a bad argument: the error, the session runs on
         assert not res.success and "no layer named 'x7'" in str(res.error_in_exec)
         assert shell.run_cell("s.step(1).step").result == f.step + 1

@@ -66,7 +66,7 @@ def test_engine_process_window_error_kill_record_and_restart(qtbot, tmp_path, mo
     banner_button(win, "Restart engine")
     qtbot.waitUntil(lambda: src.describe()["state"] == "paused", timeout=10000)
     assert src.alive
-    rows = [win.session.events.table.item(r, 1) for r in range(win.session.events.table.rowCount())]
+    rows = [win.interventions.events.table.item(r, 1) for r in range(win.interventions.events.table.rowCount())]
     assert any("engine error" in r.text() and "broken_tool" in r.toolTip() for r in rows)
 
     # record from the window, then kill the engine process

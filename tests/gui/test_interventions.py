@@ -34,7 +34,7 @@ def drag(qtbot, canvas, a: QtCore.QPointF, b: QtCore.QPointF) -> None:
 
 def test_clamp_selected_units_holds_them_and_release_frees_them(open_window, qtbot):
     win = open_window("digits-pc", *SMALL)
-    tools, canvas = win.session, win.hierarchy.canvas
+    tools, canvas = win.interventions, win.hierarchy.canvas
     run_steps(win, 3)
     # drag over units 0..2 of the first row of layer 1 (a 2-D map)
     a, b = canvas.pos_of(1, 0), canvas.pos_of(1, 2)
@@ -54,12 +54,12 @@ def test_clamp_selected_units_holds_them_and_release_frees_them(open_window, qtb
     f = run_steps(win, 10)
     assert not np.allclose(f.layers[1]["activity"][[0, 1, 2]], 0.7, atol=1e-4)
     assert [e.kind for e in tools.events.events] == ["clamp", "release"]
-    assert tools.markers.steps == [float(e.step) for e in tools.events.events]
+    assert win.session.markers.steps == [float(e.step) for e in tools.events.events]
 
 
 def test_clamp_for_a_duration_ends_by_itself_and_undo_releases(open_window, qtbot):
     win = open_window("digits-pc", *SMALL)
-    tools = win.session
+    tools = win.interventions
     run_steps(win, 2)
     tools.selector.select(1, [5])
     tools.panel.value.setValue(-1.5)
@@ -85,7 +85,7 @@ def test_clamp_for_a_duration_ends_by_itself_and_undo_releases(open_window, qtbo
 
 def test_occluding_a_dragged_rectangle_sets_precision_zero_and_fills_in_from_above(open_window, qtbot):
     win = open_window("digits-pc", *SMALL)
-    tools, canvas = win.session, win.hierarchy.canvas
+    tools, canvas = win.interventions, win.hierarchy.canvas
     run_steps(win, 2)
     qtbot.mouseClick(tools.panel.occlude_button, LEFT)
     assert tools.selector.occlude_mode
@@ -111,7 +111,7 @@ def test_occluding_a_dragged_rectangle_sets_precision_zero_and_fills_in_from_abo
 
 def test_lesion_of_a_layer_and_of_a_unit(open_window, qtbot):
     win = open_window("digits-pc", *SMALL)
-    tools = win.session
+    tools = win.interventions
     run_steps(win, 2)
     tools.selector.select(1, [3])
     tools.panel.factor.setValue(0.0)
@@ -131,7 +131,7 @@ def test_lesion_of_a_layer_and_of_a_unit(open_window, qtbot):
 
 def test_label_buttons_clamp_the_top_layer(open_window, qtbot):
     win = open_window("digits-supervised", *SMALL)
-    tools = win.session
+    tools = win.interventions
     buttons = tools.panel.label_buttons
     assert [b.text() for b in buttons] == [str(k) for k in range(10)]
     run_steps(win, 2)
@@ -150,7 +150,7 @@ def test_label_buttons_clamp_the_top_layer(open_window, qtbot):
 
 def test_no_label_buttons_without_a_label_layer(open_window):
     win = open_window("digits-pc", *SMALL)
-    assert win.session.panel.label_buttons == []
+    assert win.interventions.panel.label_buttons == []
 
 
 def test_recording_from_the_window_holds_the_interventions_at_their_steps(open_window, qtbot, tmp_path,
@@ -159,11 +159,11 @@ def test_recording_from_the_window_holds_the_interventions_at_their_steps(open_w
 
     monkeypatch.setenv("PCVIZ_RECORDINGS", str(tmp_path))
     win = open_window("digits-pc", *SMALL)
-    tools = win.session
+    tools = win.interventions
     run_steps(win, 2)
     qtbot.keyClick(win, QtCore.Qt.Key.Key_R)
-    assert tools.record.recording
-    path = tools.record.path
+    assert win.session.record.recording
+    path = win.session.record.path
     assert path.parent == tmp_path and path.name.startswith("digits-pc-") and path.suffix == ".h5"
     run_steps(win, 5)
     clamp_step = win.source.engine.step_count
@@ -174,10 +174,10 @@ def test_recording_from_the_window_holds_the_interventions_at_their_steps(open_w
     tools.panel.occlude((0, 0, 2, 2))
     run_steps(win, 5)
     qtbot.waitUntil(lambda: win.source.recording_status().frames >= 15, timeout=10000)
-    assert "frames" in tools.record.label.text()
+    assert "frames" in win.session.record.label.text()
     qtbot.keyClick(win, QtCore.Qt.Key.Key_R)
-    assert not tools.record.recording
-    summary = tools.record.last_summary
+    assert not win.session.record.recording
+    summary = win.session.record.last_summary
     assert summary.complete and summary.frames == 15 and summary.dropped == 0
     text = describe(str(path))  # what pcviz info prints
     assert "15" in text and "clamp" in text
@@ -195,20 +195,20 @@ def test_pcviz_info_reads_a_window_recording(open_window, qtbot, tmp_path, monke
 
     monkeypatch.setenv("PCVIZ_RECORDINGS", str(tmp_path))
     win = open_window("digits-pc", *SMALL)
-    tools = win.session
-    assert tools.record.start()
+    tools = win.interventions
+    assert win.session.record.start()
     run_steps(win, 4)
-    tools.record.stop()
+    win.session.record.stop()
     capsys.readouterr()
-    assert main(["info", str(tools.record.last_summary.path)]) == 0
+    assert main(["info", str(win.session.record.last_summary.path)]) == 0
     assert "digits-pc" in capsys.readouterr().out
 
 
 def test_closing_the_window_during_a_recording_leaves_a_valid_file(open_window, qtbot, tmp_path, monkeypatch):
     monkeypatch.setenv("PCVIZ_RECORDINGS", str(tmp_path))
     win = open_window("digits-pc", *SMALL, "engine.steps_per_second=500", play=True)
-    tools = win.session
-    record = tools.record
+    tools = win.interventions
+    record = win.session.record
     assert record.start()
     path = record.path
     qtbot.waitUntil(lambda: win.source.recording_status().frames >= 20, timeout=15000)
@@ -223,7 +223,7 @@ def test_saved_schedule_replays_headless(open_window, qtbot, tmp_path):
     from pcviz.sim import Engine, load_preset
 
     win = open_window("digits-supervised", *SMALL)
-    tools = win.session
+    tools = win.interventions
     run_steps(win, 3)
     tools.selector.select(1, [2, 4])
     tools.panel.value.setValue(0.5)

@@ -93,7 +93,7 @@ def test_player_steps_plays_and_jumps_to_events(player, recording, qtbot):
     assert src.index == clamp_i + 2
     # the events of the recording are listed
     src.tick()
-    assert [e.kind for e in win.session.events.events] == ["clamp", "release"]
+    assert [e.kind for e in win.interventions.events.events] == ["clamp", "release"]
     # playing runs to the end and stops
     src.speed = 2000.0
     win.toggle_play()

@@ -18,23 +18,18 @@ from typing import Any, Callable
 
 from PyQt6 import QtCore
 
-import torch
-
 from pcviz.gui.sources.frame_source import FrameSource, RecordStatus
 from pcviz.sim.commands import Call, Command, LoadCheckpoint, Step
 from pcviz.sim.engine import Engine
 from pcviz.sim.events import Event
 from pcviz.sim.frames import Frame
+from pcviz.sim.threads import window_threads
 
 
 def engine_threads(engine: Engine | None = None) -> int:
-    """torch threads for the engine's thread: the preset's ``engine.threads`` when set,
-    else one core fewer than the process would use, so that the window keeps one. (The
-    engine applies the count in its own thread; torch's count is per thread. On a busy
-    two-core machine the default preset ran about 100 times slower when the count was
-    set in the main thread only: its team waits for a core the other thread holds.)"""
-    configured = engine.config.engine.threads if engine is not None else 0
-    return configured if configured > 0 else max(1, torch.get_num_threads() - 1)
+    """torch threads for the engine's thread beside this window
+    (:func:`pcviz.sim.threads.window_threads`; the engine applies it in its own thread)."""
+    return window_threads(engine.config.engine.threads if engine is not None else 0)
 
 
 class EngineBridge(FrameSource):

@@ -11,11 +11,13 @@ from PyQt6 import QtCore, QtGui, QtWidgets, sip
 from pcviz.errors import PcvizError
 from pcviz.gui.views.basis import BasisView
 from pcviz.gui.panels.controls import ControlPanel
+from pcviz.gui.panels.interventions_pane import InterventionsPane
 from pcviz.gui.views.hierarchy import HierarchyView
 from pcviz.gui.views.network import NetworkView
 from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.gui.theme import Theme, apply_theme, theme_named
 from pcviz.gui.views.timeseries import TimeSeriesView
+from pcviz.gui.window.session import SessionTools
 from pcviz.gui.panels.latents import arrange_vae_dock, install_vae_dock
 from pcviz.sim import commands as C
 from pcviz.sim.presets import PresetEntry, list_presets
@@ -139,7 +141,8 @@ class MainWindow(QtWidgets.QMainWindow):
         for key, title, area in (("controls", "Controls", QtCore.Qt.DockWidgetArea.LeftDockWidgetArea),
                                  ("network", "Network", QtCore.Qt.DockWidgetArea.RightDockWidgetArea),
                                  ("basis", "Learned basis", QtCore.Qt.DockWidgetArea.RightDockWidgetArea),
-                                 ("timeseries", "Time series", QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)):
+                                 ("timeseries", "Time series", QtCore.Qt.DockWidgetArea.BottomDockWidgetArea),
+                                 ("interventions", "Interventions", QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)):
             d = QtWidgets.QDockWidget(title, self)
             d.setObjectName(f"dock-{key}")
             d.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
@@ -149,12 +152,14 @@ class MainWindow(QtWidgets.QMainWindow):
             self.docks[key] = d
         self.setCorner(QtCore.Qt.Corner.BottomLeftCorner, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
         self.setCorner(QtCore.Qt.Corner.BottomRightCorner, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.toolbar = QtWidgets.QToolBar("Recording")
+        self.toolbar.setObjectName("toolbar-recording")
+        self.toolbar.setMovable(False)
+        self.addToolBar(QtCore.Qt.ToolBarArea.TopToolBarArea, self.toolbar)
         self._build_status_bar()
         self._build_views()
+        self.session = SessionTools(self)  # markers, the record button, the timeline, the dialogs
         self._build_menus()
-        from pcviz.gui.window.session import SessionTools  # interventions, recording, playback, export
-
-        self.session = SessionTools(self)
         from pcviz.gui.window.console import ConsoleDock  # View > Console, hidden by default
 
         self.console = ConsoleDock(self)
@@ -186,6 +191,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.docks["network"].setWidget(self.network)
         self.docks["basis"].setWidget(self.basis)
         self.docks["timeseries"].setWidget(self.timeseries)
+        self.interventions = InterventionsPane(src, self.hierarchy.canvas, self.send)
+        self.docks["interventions"].setWidget(self.interventions)
+        self.docks["interventions"].setWindowTitle(self.interventions.title)
+        if src.recording is not None:
+            self.docks["interventions"].raise_()  # the controls are idle in playback; the events are what to see
         self.views = {"hierarchy": self.hierarchy, "controls": self.controls, "network": self.network,
                       "basis": self.basis, "timeseries": self.timeseries}
         install_vae_dock(self)  # the Latents dock, for hierarchical VAEs only
@@ -202,6 +212,7 @@ class MainWindow(QtWidgets.QMainWindow):
             pass
         for v in self.views.values():
             v.detach()
+        self.interventions.detach()
         self._central.removeWidget(self.hierarchy)
         self.hierarchy.deleteLater()
         for d in self.docks.values():  # the views, and the scroll area around the controls
@@ -262,10 +273,22 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
+        session = self.session
         m = bar.addMenu("&File")
         self.file_menu = m
+        self._action(m, "Open recording\u2026", session.open_dialog, "Ctrl+O")
+        self._action(m, "Compare recordings or a sweep\u2026", session.compare_dialog)
+        m.addSeparator()
         self._action(m, "Save screenshot\u2026", self._save_screenshot_dialog, "Ctrl+S")
         self._action(m, "Quit", self.close, "Ctrl+Q")
+        ex = m.addMenu("Export")
+        for text, slot in (("Window as PNG or SVG\u2026", lambda: session.export_dialog("window")),
+                           ("Hierarchy as PNG or SVG\u2026", lambda: session.export_dialog("hierarchy")),
+                           ("Time series as PNG or SVG (pyqtgraph)\u2026", lambda: session.export_dialog("plots")),
+                           ("Clip as GIF or MP4\u2026", session.clip_dialog)):
+            a = QtGui.QAction(text, self)
+            a.triggered.connect(slot)
+            ex.addAction(a)
         m = bar.addMenu("&Run")
         self.run_menu = m
         self.act_play = self._action(m, "Play / pause", self.toggle_play, "Space")
@@ -273,6 +296,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(m, "Step one hold", lambda: self.send(C.StepHold()), "Shift+Right")
         self._action(m, "Reset", lambda: self.send(C.Reset(weights=True)), "Ctrl+R")
         self._action(m, "Pin selected unit's trace", self.pin_selected, "P")
+        self.act_record = self._action(m, "Record / stop recording", session.toggle_record, "R")
         m = bar.addMenu("&View")
         self.view_menu = m
         for d in self.docks.values():
@@ -290,7 +314,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(m, "Default layout", self.default_layout)
 
     def add_dock(self, key: str, dock: QtWidgets.QDockWidget) -> None:
-        """A dock that a tool adds (interventions, latents): kept with the others and
+        """A dock that a tool adds (latents): kept with the others and
         listed with them in the View menu."""
         self.docks[key] = dock
         if self.view_menu is not None:  # else _build_menus lists it
@@ -328,9 +352,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.resizeDocks([self.docks["network"], self.docks["basis"]], [max(320, int(0.27 * w))] * 2, H)
         self.resizeDocks([self.docks["network"], self.docks["basis"]], [1, 1], V)
         self.resizeDocks([self.docks["timeseries"]], [max(200, int(0.27 * h))], V)
-        from pcviz.gui.window.session import arrange_interventions_dock
-
-        arrange_interventions_dock(self)
+        # interventions share the left column with the controls as a second tab: stacked,
+        # the two did not fit 1080 pixels and the controls were cut off below "learning"
+        self.tabifyDockWidget(self.docks["controls"], self.docks["interventions"])
+        # live: the controls in front; playback: they are idle, the recording's events matter
+        (self.docks["controls"] if self.source.live else self.docks["interventions"]).raise_()
         arrange_vae_dock(self)
 
     def restore_settings(self) -> None:
