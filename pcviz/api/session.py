@@ -10,7 +10,10 @@ notebook, without Qt.
     s.show()                          # the window, on this same engine
 
 The session owns an :class:`~pcviz.sim.engine.Engine` whose step loop runs in the
-engine's own thread (paused until told otherwise), exactly as under the window. Every
+engine's own thread (paused until told otherwise), exactly as under the window; or it
+steers a run elsewhere: ``Session.attach(address)`` a served run (``pcviz record
+--serve``), ``Session.on(host)`` the window's engine process. Which one is a
+:class:`~pcviz.api.backends.Backend`; the session speaks only that interface. Every
 method puts the same typed command on the engine's queue that the matching window
 control puts there, so the event list shows the same events at the same steps, and
 waits until the engine has applied it: a refused command raises
@@ -22,15 +25,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import queue
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from pcviz.api import backends as B
 from pcviz.api.errors import CommandError
 from pcviz.config import ConfigError, read_toml
 from pcviz.sim import commands as C
@@ -51,82 +53,102 @@ class Session:
     """
 
     def __init__(self, preset: str = "digits-pc", set: dict[str, Any] | None = None,  # noqa: A002 - the CLI's word
-                 device: str | None = None, *, _engine: Engine | None = None):
-        if _engine is None:
+                 device: str | None = None, *, _backend: B.Backend | None = None):
+        owns_local = _backend is None
+        if _backend is None:
             cfg = load_preset(preset, dict(set or {}))
-            _engine = Engine(cfg, device=device if device not in (None, "") else None)
-            self._owns_engine = True
-        else:
-            self._owns_engine = False
-        self.engine = _engine
+            engine = Engine(cfg, device=device if device not in (None, "") else None)
+            _backend = B.LocalBackend(engine, owns=True)
+        self._backend = _backend
         #: called while a method waits for the engine (the window sets it, so that it
         #: keeps painting while a script runs steps)
         self.on_wait: Callable[[], None] | None = None
         #: windows shown on this session (kept so they are not garbage-collected)
         self.windows: list[Any] = []
         self._closed = False
-        if self._owns_engine:
+        if owns_local:
             self.engine.start(running=False)  # its thread, paused, as under the window
 
     @classmethod
     def from_engine(cls, engine: Engine) -> "Session":
         """A session on an engine someone else owns and starts (the window's console
         uses it); :meth:`close` leaves that engine running."""
-        return cls(_engine=engine)
+        return cls(_backend=B.LocalBackend(engine, owns=False))
+
+    @classmethod
+    def on(cls, engine_or_host: Any) -> "Session":
+        """A session on a run someone else owns: an :class:`Engine` here, or the host
+        object of an engine process (:class:`~pcviz.sim.process.EngineProcess`, the
+        window's; :class:`~pcviz.sim.process.EngineClient`, an attached run). Closing
+        the session leaves that run going."""
+        from pcviz.sim.process import EngineClient, EngineProcess
+
+        if isinstance(engine_or_host, Engine):
+            return cls.from_engine(engine_or_host)
+        if isinstance(engine_or_host, EngineClient):
+            return cls(_backend=B.HostBackend(engine_or_host, owns=False, what=f"the served run at {engine_or_host.address}"))
+        if isinstance(engine_or_host, EngineProcess):
+            return cls(_backend=B.HostBackend(engine_or_host, owns=False, what="the engine process"))
+        raise TypeError(f"Session.on: expected an Engine, EngineProcess or EngineClient, not {type(engine_or_host).__name__}")
+
+    @classmethod
+    def attach(cls, address: str | None = None, token: str | None = None) -> "Session":
+        """A session on a served run (``pcviz record --serve``): ``address`` is its Unix
+        socket path or ``HOST:PORT``; ``token`` the one the server printed (a local
+        socket's is read from its file when omitted). A wrong token or an address with
+        no server raises :class:`~pcviz.sim.process.serve.ServeError`. Commands and
+        reads work as on a local session; recording from here is refused (the served
+        run records itself). :meth:`close` detaches; the run goes on."""
+        from pcviz.sim.process import EngineClient
+
+        client = EngineClient(address, token).start()
+        return cls(_backend=B.HostBackend(client, owns=True, what=f"the served run at {client.address}"))
+
+    @property
+    def engine(self) -> Engine | None:
+        """The :class:`Engine` when it runs in this process; None for a run in an engine
+        process or a served run."""
+        return self._backend.local_engine()
+
+    @property
+    def backend(self) -> B.Backend:
+        return self._backend
 
     # ------------------------------------------------------------------ reading
     @property
     def spec(self) -> FrameSpec:
         """Layers (index, name, role, size, display shape, quantities) and scalars."""
-        return self.engine.spec
+        return self._backend.spec
 
     @property
     def config(self):
         """The run's resolved config (read it; change it with :meth:`set`)."""
-        return self.engine.config
+        return self._backend.config
 
     @property
     def step_count(self) -> int:
-        return int(self.engine.step_count)
+        return self._state().step
 
     @property
     def running(self) -> bool:
-        return bool(self.engine.running)
+        return self._state().running
 
     def frame(self) -> SessionFrame:
         """The current state as a frame (the displayed sample)."""
         self._check_open()
-        return SessionFrame(self.engine.snapshot(), self.engine.spec)
+        return SessionFrame(self._compute(B.snapshot), self.spec)
 
     def frames(self, every: int = 1, steps: int = 1) -> Iterator[SessionFrame]:
         """Run ``steps`` steps and yield every ``every``-th frame as it is made."""
         every, steps = _positive(every, "frames", "every"), _positive(steps, "frames", "steps")
         self._check_open()
-        q = self.engine.subscribe_queue(maxsize=steps // every + 2, every=every)
-        try:
-            target = self._start_steps(steps)
-            while True:
-                try:
-                    f = q.get(timeout=0.02)
-                except queue.Empty:
-                    f = None
-                    if self._steps_over(target) and q.qsize() == 0:
-                        return
-                    self._idle()
-                    continue
-                if f is None:
-                    return
-                yield SessionFrame(f, self.engine.spec)
-                if f.step >= target:
-                    return
-        finally:
-            self.engine.unsubscribe(q)
-            if q.dropped:
-                raise RuntimeError(f"frames: {q.dropped} frames were dropped (the reader fell behind)")
+        for f in self._backend.frames(every, steps, self._start_steps, self._idle, self._steps_over):
+            yield SessionFrame(f, self.spec)
 
     def events(self, since: int = 0) -> list[Event]:
         """The run's events (commands, interventions, errors, divergence) from index ``since``."""
-        return self.engine.events.all()[since:]
+        self._check_open()
+        return self._compute(B.events_since, int(since))
 
     # ---------------------------------------------------------------- running
     def step(self, n: int = 1) -> SessionFrame:
@@ -149,7 +171,7 @@ class Session:
             self.play()
             end = time.perf_counter() + float(seconds)
             try:
-                self._wait(lambda: time.perf_counter() >= end or self.engine.diverged is not None)
+                self._wait(lambda: time.perf_counter() >= end or self._state().diverged is not None)
             finally:
                 self.pause()
         self._raise_if_diverged()
@@ -164,7 +186,7 @@ class Session:
     def step_hold(self) -> SessionFrame:
         """Run to the end of the current hold (the window's Step hold)."""
         self._send(C.StepHold())
-        self._wait(lambda: not self.engine.running and not self._hold_pending())
+        self._wait(lambda: not self._state().running and not self._compute(B.hold_pending))
         return self.frame()
 
     def reset(self, state_only: bool = False) -> None:
@@ -250,20 +272,13 @@ class Session:
                 specs.append((step, C.command_from_schedule(table, where, source)))
             except ConfigError as exc:
                 raise CommandError("schedule", str(exc)) from None
-        errors: list[str] = []
-
-        def add(engine: Engine) -> None:
-            for step, cmd in specs:
-                try:
-                    engine.schedule_command(step, cmd)
-                except ConfigError as exc:
-                    errors.append(str(exc))
-
-        self._send(C.Call(add))
+        self._check_open()
+        errors = self._compute(B.schedule_commands, specs)
         if errors:
             raise CommandError("schedule", "; ".join(errors))
 
     def save_checkpoint(self, path: str | Path) -> Path:
+        """Save the run's checkpoint to ``path`` (on the machine the engine runs on)."""
         self._send(C.SaveCheckpoint(str(path)))
         return Path(path)
 
@@ -280,14 +295,11 @@ class Session:
         """``with s.record("run.h5"): s.run(steps=5000)``: record the frames made
         inside the block (``every``-th step; ``batch``, ``weights_every``,
         ``compression``, ``overwrite`` as for :class:`~pcviz.io.Recorder`). The
-        recorder is yielded; its ``summary()`` says what was written."""
-        from pcviz.io import Recorder
-
-        rec = Recorder(self.engine, path, every=every, **options).start()
-        try:
+        recorder is yielded; its ``summary()`` says what was written. Only where the
+        engine runs in this process: elsewhere it raises :class:`CommandError`."""
+        self._check_open()
+        with self._backend.record(path, every, options) as rec:
             yield rec
-        finally:
-            rec.stop()
 
     # ----------------------------------------------------------------- window
     def show(self, theme: str | None = None, persist: bool = True):
@@ -295,6 +307,9 @@ class Session:
         return it. In IPython the Qt event loop is started by itself, so the prompt
         stays live; in a script, call :func:`pcviz.run` to keep the window open.
         ``persist``: remember the window's layout for next time."""
+        if self.engine is None:
+            raise CommandError("show", f"the engine runs in {self._backend.what}; open a window on a served run "
+                                       "with `pcviz attach`, or use the window the engine process belongs to")
         from pcviz.gui.session_window import show_session
 
         return show_session(self, theme=theme, persist=persist)
@@ -309,8 +324,7 @@ class Session:
             with contextlib.suppress(RuntimeError):  # already deleted by Qt
                 win.close()
         self.windows.clear()
-        if self._owns_engine:
-            self.engine.stop()
+        self._backend.close()
 
     def __enter__(self) -> "Session":
         return self
@@ -319,27 +333,32 @@ class Session:
         self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else ("running" if self.running else "paused")
+        if self._closed or not self._backend.alive:
+            step, state = "?", "closed" if self._closed else "stopped"
+        else:
+            st = self._state()
+            step, state = st.step, "running" if st.running else "paused"
         layers = ", ".join(l.name for l in self.spec.layers)
-        return (f"Session({self.config.preset.name!r}, step={self.step_count}, {state}, "
-                f"device={self.engine.device}, layers=[{layers}])")
+        return (f"Session({self.config.preset.name!r}, step={step}, {state}, "
+                f"device={self._backend.device}, layers=[{layers}])")
 
     # ---------------------------------------------------------------- helpers
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("this session is closed; open a new pcviz.Session")
-        if not self.engine.alive:
-            raise RuntimeError("the session's engine has stopped; open a new pcviz.Session")
+        if not self._backend.alive:
+            raise RuntimeError(f"the session's engine ({self._backend.what}) has stopped or is unreachable; "
+                               "open a new pcviz.Session")
 
     def _layer(self, layer: int | str, command: str) -> int:
         try:
-            return layer_index(self.engine.spec, layer, command)
+            return layer_index(self.spec, layer, command)
         except ValueError as exc:
             raise CommandError(command, str(exc)) from None
 
     def _param_name(self, name: str) -> str:
         """``dt`` -> ``model.dt``: a bare field name of exactly one config section."""
-        cfg = self.engine.config
+        cfg = self.config
         found = [f"{sec}.{name}" for sec in ("model", "data", "engine")
                  if name in {f.name for f in dataclasses.fields(getattr(cfg, sec))}]
         if len(found) != 1:
@@ -350,34 +369,34 @@ class Session:
     def _send(self, cmd: C.Command) -> None:
         """Put ``cmd`` on the engine's queue, wait until it was applied; a refusal raises."""
         self._check_open()
-        cursor = len(self.engine.events)
-        done = threading.Event()
-        self.engine.submit(cmd)
-        self.engine.submit(C.Call(lambda _engine: done.set()))
-        self._wait(done.is_set)
-        for ev in self.engine.events.since(cursor)[0]:
-            if ev.kind == "error" and ev.payload.get("command") == cmd.kind:
-                raise CommandError(cmd.kind, str(ev.payload.get("message", "")))
+        cursor = self._state().events
+        self._backend.submit(cmd)
+        refusals = self._compute(B.refusals_since, cursor, cmd.kind)
+        if refusals:
+            raise CommandError(cmd.kind, refusals[0])
+
+    def _compute(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(engine, *args)`` in the engine thread, after the commands sent before."""
+        return self._backend.compute(fn, *args, wait=self._wait)
+
+    def _state(self) -> B.EngineState:
+        return self._compute(B.engine_state)
 
     def _start_steps(self, n: int) -> int:
         """Send Step(n); the engine step at which those steps are done."""
-        box: list[int] = []
         self._send(C.Step(n))
-        self._send(C.Call(lambda e: box.append(e.step_count + e.steps_pending)))
-        return box[0]
+        st = self._state()
+        return st.step + st.steps_pending
 
     def _steps_over(self, target: int) -> bool:
-        e = self.engine
-        return (e.step_count >= target or e.diverged is not None
-                or (not e.running and e.steps_pending == 0) or not e.alive)
-
-    def _hold_pending(self) -> bool:
-        box: list[bool] = []
-        self._send(C.Call(lambda e: box.append(e.hold_pending)))
-        return box[0]
+        if not self._backend.alive:
+            return True
+        st = self._state()
+        return (st.step >= target or st.diverged is not None
+                or (not st.running and st.steps_pending == 0))
 
     def _run_steps(self, n: int, progress: bool) -> None:
-        start = self.engine.step_count
+        start = self.step_count
         target = self._start_steps(n)
         bar = None
         if progress:
@@ -393,14 +412,14 @@ class Session:
             def tick() -> bool:
                 nonlocal last
                 if bar is not None:
-                    now = self.engine.step_count
+                    now = self.step_count
                     bar.update(max(0, now - last))
                     last = now
                 return self._steps_over(target)
 
             self._wait(tick)
         except KeyboardInterrupt:
-            self.engine.submit(C.Pause())
+            self._backend.submit(C.Pause())
             raise
         finally:
             if bar is not None:
@@ -409,8 +428,8 @@ class Session:
     def _wait(self, done: Callable[[], bool], timeout: float | None = None) -> None:
         deadline = None if timeout is None else time.perf_counter() + timeout
         while not done():
-            if not self.engine.alive:
-                raise RuntimeError("the session's engine stopped")
+            if not self._backend.alive:
+                raise RuntimeError(f"the session's engine ({self._backend.what}) stopped")
             if deadline is not None and time.perf_counter() > deadline:
                 raise TimeoutError("the engine did not answer")
             self._idle()
@@ -418,14 +437,14 @@ class Session:
     def _idle(self) -> None:
         if self.on_wait is not None:
             self.on_wait()
-        time.sleep(0.002)
+        time.sleep(self._backend.poll_s)
 
     def _raise_if_diverged(self) -> None:
-        d = self.engine.diverged
+        d = self._state().diverged
         if d is not None:
             import warnings
 
-            warnings.warn(d.message, RuntimeWarning, stacklevel=3)
+            warnings.warn(d, RuntimeWarning, stacklevel=3)
 
 
 def _positive(n: Any, command: str, name: str) -> int:

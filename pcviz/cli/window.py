@@ -27,7 +27,7 @@ def cmd_live(args: argparse.Namespace) -> int:
     from pcviz.api import Session
 
     return app.live_window(args.preset, args.device, args.overrides, engine=args.engine,
-                           session_factory=Session.from_engine)
+                           session_factory=Session.on)
 
 
 def cmd_play(args: argparse.Namespace) -> int:
@@ -56,4 +56,6 @@ def cmd_attach(args: argparse.Namespace) -> int:
         print("pcviz: pcviz attach ADDRESS --screenshot FILE.png draws the attached window without a display",
               file=sys.stderr)
         return 2
-    return app.attach_window(args.address, token)
+    from pcviz.api import Session
+
+    return app.attach_window(args.address, token, session_factory=Session.on)

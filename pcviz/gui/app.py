@@ -137,8 +137,8 @@ def _quit_on_sigterm(app) -> None:
 def live_window(preset: str, device: str | None = None, overrides: Sequence[str] = (),
                 engine: str | None = None, session_factory=None) -> int:
     """Open the window on a new engine running ``preset``; return when it closes.
-    ``session_factory(engine)``: the ``pcviz.Session`` its console offers on an engine
-    in this process (``--engine thread``)."""
+    ``session_factory(run)``: the ``pcviz.Session`` its console offers on the run (an
+    engine here, or the host of its engine process)."""
     _exit_on_sigterm()  # while the engine and the window are built; then it quits the window
     if (engine or DEFAULT_ENGINE) == "process":
         # the engine process starts first, before this interpreter imports torch: its own
@@ -236,7 +236,7 @@ def screenshot(preset: str, path: str | os.PathLike, steps: int = 200, device: s
 
 
 # --------------------------------------------------------------------- attach
-def attach_window(address: str | None, token: str | None) -> int:
+def attach_window(address: str | None, token: str | None, session_factory=None) -> int:
     """Open the window on a run served by ``pcviz record --serve``; closing it detaches."""
     from pcviz.gui.sources.process import AttachedSource
     from pcviz.gui.window.main_window import MainWindow
@@ -244,7 +244,7 @@ def attach_window(address: str | None, token: str | None) -> int:
     source = AttachedSource(address, token)  # a ServeError names the address and what is wrong
     app = make_app()
     try:
-        win = MainWindow(source)
+        win = MainWindow(source, session_factory=session_factory)
     except BaseException:
         source.close()
         raise

@@ -142,6 +142,13 @@ class FrameSource(QtCore.QObject, metaclass=_QObjectABCMeta):
         return None
 
     @property
+    def engine_host(self) -> Any:
+        """The host object of an engine in another process (an
+        :class:`~pcviz.sim.process.EngineProcess` or ``EngineClient``) that the source
+        speaks to; None for an engine here or a recording."""
+        return None
+
+    @property
     def recording(self) -> Recording | None:
         """The recording a player shows (the window adds a timeline for it); None otherwise."""
         return None

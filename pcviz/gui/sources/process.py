@@ -73,6 +73,10 @@ class ProcessSource(FrameSource):
         return self.proc.alive
 
     @property
+    def engine_host(self) -> EngineProcess:
+        return self.proc
+
+    @property
     def pid(self) -> int | None:
         return self.proc.pid
 

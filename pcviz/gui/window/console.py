@@ -1,9 +1,10 @@
 """A Python console in the window (View > Console, hidden by default): qtconsole's
 Jupyter widget on an in-process kernel where qtconsole is installed (``pip install
 pcviz[console]``), else pyqtgraph's console (``PCVIZ_CONSOLE=pyqtgraph`` chooses it).
-Its namespace holds ``session`` (a :class:`pcviz.Session` on the window's live engine,
-when the window was opened from Python or by the ``pcviz`` command), ``engine``
-(``recording`` in playback), ``window``, ``np``, ``torch`` and ``pcviz``. qtconsole's
+Its namespace holds ``session`` (a :class:`pcviz.Session` on the window's live run,
+when the window was opened from Python or by the ``pcviz`` command: on the engine here,
+or through the window's own engine-process host), ``engine`` (None when the engine runs
+in its own process; ``recording`` in playback), ``window``, ``np``, ``torch`` and ``pcviz``. qtconsole's
 kernel is one per process, its namespace shared by the windows' consoles. Commands run in the window's thread; a
 command that runs steps keeps the window painting while it waits."""
 
@@ -20,8 +21,7 @@ from PyQt6 import QtCore, QtWidgets
 
 import pcviz
 
-BANNER = ("pcviz console: session (pcviz.Session on this window's run; None when the engine runs in\n"
-          "its own process: open with pcviz --engine thread, or from Python), window, np, torch, pcviz.\n"
+BANNER = ("pcviz console: session (pcviz.Session on this window's run), window, np, torch, pcviz.\n"
           "Try: session.clamp('x1', [0, 1], 1.0); session.run(steps=200); session.frame()\n")
 
 
@@ -41,7 +41,7 @@ class ConsoleDock(QtCore.QObject):
             raise ValueError(f"PCVIZ_CONSOLE = {prefer!r}: auto, qtconsole or pyqtgraph")
         self.kind = "qtconsole" if prefer in ("auto", "qtconsole") and qtconsole_available() else "pyqtgraph"
         self.namespace: dict[str, Any] = {}
-        self._sessions: dict[int, Any] = {}  # id(engine) -> Session wrapping it
+        self._sessions: dict[int, tuple[Any, Any]] = {}  # id(run) -> (run, the Session on it)
         self.dock = QtWidgets.QDockWidget("Console", win)
         self.dock.setObjectName("dock-console")
         self.dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
@@ -60,30 +60,30 @@ class ConsoleDock(QtCore.QObject):
         win.add_view_toggle(act)
 
     # ------------------------------------------------------------ namespace
-    def session_for(self, engine) -> Any:
-        """The :class:`pcviz.Session` on a live source's engine: the one
-        ``pcviz.Session.show`` opened the window on, or one the window's
-        ``session_factory`` makes (None without either)."""
+    def session_for(self, run) -> Any:
+        """The :class:`pcviz.Session` on a live source's run (its engine here, or the
+        host object of its engine process): the one ``pcviz.Session.show`` opened the
+        window on, or one the window's ``session_factory`` makes (None without either)."""
         own = self.win.api_session
-        if own is not None and own.engine is engine:
+        if own is not None and own.engine is run:
             return own
         if self.win.session_factory is None:
             return None
-        s = self._sessions.get(id(engine))
-        if s is None or s.engine is not engine:
-            s = self.win.session_factory(engine)
+        cached = self._sessions.get(id(run))
+        if cached is None or cached[0] is not run:
+            s = self.win.session_factory(run)
             s.on_wait = _process_events
-            self._sessions = {id(engine): s}
-        return s
+            self._sessions = {id(run): (run, s)}
+            return s
+        return cached[1]
 
     def refresh(self) -> None:
         src = self.win.source
         ns: dict[str, Any] = {"window": self.win, "np": np, "torch": torch, "pcviz": pcviz}
-        if src.live and src.engine is not None:
+        if src.live:
+            run = src.engine if src.engine is not None else src.engine_host
             ns["engine"], ns["recording"] = src.engine, None
-            ns["session"] = self.session_for(src.engine)
-        elif src.live:  # the engine runs in its own process: no Engine here to wrap
-            ns["session"], ns["engine"], ns["recording"] = None, None, None
+            ns["session"] = None if run is None else self.session_for(run)
         else:  # a recording plays: nothing to steer
             ns["session"], ns["engine"], ns["recording"] = None, None, src.recording
         self.namespace.update(ns)
