@@ -166,7 +166,9 @@ def test_a_window_pauses_a_served_run(tmp_path):
         summary = rec.stop()
         server.close()
         engine.stop()
-    assert done and done[0] == engine.step_count and summary.frames == engine.step_count
+    # interrupted mid-step, the step in flight completes after serve_steps counted
+    assert done and engine.step_count - 1 <= done[0] <= engine.step_count
+    assert summary.frames == engine.step_count
 
 
 def _step_of(engine):

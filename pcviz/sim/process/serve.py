@@ -217,7 +217,8 @@ def serve_steps(engine, n: int, callback=None, poll_s: float = 0.05) -> int:
     step, no frame, the file open, until a window plays or steps it on, or the caller
     stops (``callback`` raising, e.g. on Ctrl-C). Ends at ``n`` steps (never more: the
     engine's :attr:`step_limit`), on divergence, or if the engine thread died.
-    ``callback(step)`` is called about every ``poll_s`` seconds. Returns the steps run."""
+    ``callback(step)`` is called about every ``poll_s`` seconds. Returns the steps run
+    (interrupted, a step in flight may still complete after it counted)."""
     start = engine.step_count
     engine.step_limit = start + n
     engine.start(running=True)
