@@ -10,14 +10,16 @@ import h5py
 import numpy as np
 import pytest
 
+from pcviz.config import InterventionSpec
 from pcviz.io import Recorder
 from pcviz.sim import Engine, load_preset
 from pcviz.sim import commands as C
 from pcviz.sim.process import EngineClient, EngineServer
-from pcviz.sim.process.serve import AuthenticationError, parse_address
+from pcviz.sim.process.serve import AuthenticationError, parse_address, serve_steps
 
 SMALL = ["engine.checkpoint=''", "model.sizes=[64, 12, 6]", "data.batch_size=4", "data.hold_steps=10"]
 STEPS = 240
+PAUSE_AT = 100
 
 
 def wait_for(pred, timeout=60.0, poll=None):
@@ -30,18 +32,20 @@ def wait_for(pred, timeout=60.0, poll=None):
         time.sleep(0.01)
 
 
-def record(path, serve=None, pause_at=None, resume=None):
-    """What ``pcviz record [--serve]`` does: run_steps in this thread, the recorder and
-    the server in theirs. ``pause_at``: the run waits at that step for ``resume``."""
-    engine = Engine(load_preset("digits-pc-scratch", SMALL), device="cpu")
+def config():
+    """The small run, with a Pause scheduled at ``PAUSE_AT``: a run stepped in the
+    caller's thread (``pcviz record``) logs it and goes on; a served one waits there."""
+    cfg = load_preset("digits-pc-scratch", SMALL)
+    cfg.interventions.append(InterventionSpec(PAUSE_AT, "pause"))
+    return cfg
+
+
+def record(path, serve=None):
+    """What ``pcviz record [--serve]`` does: the recorder and the server in their threads."""
+    engine = Engine(config(), device="cpu")
     rec = Recorder(engine, path).start()
     server = EngineServer(engine, serve).start() if serve is not None else None
-
-    def progress(step):
-        if step == pause_at:
-            resume.wait(120)
-
-    return engine, rec, server, progress
+    return engine, rec, server
 
 
 def datasets(path):
@@ -61,17 +65,17 @@ def test_parse_address():
 
 
 @pytest.mark.parametrize("where", ["unix", "tcp"])
-def test_attach_and_detach_leave_the_recording_as_without(tmp_path, where):
-    # the same run, not attached
-    engine, rec, _, _ = record(tmp_path / "alone.h5")
+def test_attach_pause_step_play_and_detach_leave_the_recording_as_without(tmp_path, where):
+    # the same run, not attached, stepped in this thread (the scheduled Pause is only logged)
+    engine, rec, _ = record(tmp_path / "alone.h5")
     engine.run_steps(STEPS)
     rec.stop()
     engine.stop()
 
     address = str(tmp_path / "pcviz.sock") if where == "unix" else "127.0.0.1:0"
-    resume = threading.Event()
-    engine, rec, server, progress = record(tmp_path / "served.h5", serve=address, pause_at=100, resume=resume)
-    runner = threading.Thread(target=engine.run_steps, args=(STEPS, progress))
+    engine, rec, server = record(tmp_path / "served.h5", serve=address)
+    done = []
+    runner = threading.Thread(target=lambda: done.append(serve_steps(engine, STEPS)))
     runner.start()
     try:
         token = None if where == "unix" else server.token  # a local socket's token is read from its file
@@ -91,17 +95,28 @@ def test_attach_and_detach_leave_the_recording_as_without(tmp_path, where):
         f = frames[-1]
         np.testing.assert_allclose(f.layers[0]["error"], f.layers[0]["activity"] - f.layers[0]["prediction"],
                                    atol=1e-6)
-        assert client.bytes_received > 0 and client.health() == "running"
+        assert client.bytes_received > 0
+        # paused (here by the schedule; a window's Pause is the same command): the served
+        # run and its recording wait, and the window says so
+        wait_for(lambda: client.health() == "paused" and client.state.step == PAUSE_AT, poll=take)
+        wait_for(lambda: rec.frames_written == PAUSE_AT)
+        assert engine.step_count == PAUSE_AT and runner.is_alive()
+        # Step from the window: exactly that many steps, then paused again
+        client.submit(C.Step(5))
+        wait_for(lambda: client.state.step == PAUSE_AT + 5 and client.health() == "paused", poll=take)
+        wait_for(lambda: rec.frames_written == PAUSE_AT + 5)
         got = []
-        client.compute(_step_of, (), lambda r, err: got.append((r, err)))  # answered between steps
-        resume.set()
+        client.compute(_step_of, (), lambda r, err: got.append((r, err)))  # answered while paused
         wait_for(lambda: got, poll=client.poll)
-        assert got[0][1] is None and 1 <= got[0][0] <= STEPS
-        client.close()  # detach: the run goes on
+        assert got[0] == (PAUSE_AT + 5, None) and engine.step_count == PAUSE_AT + 5
+        # Play from the window
+        client.submit(C.Play())
+        wait_for(lambda: client.state.step > PAUSE_AT + 5 or not runner.is_alive(), poll=take)
+        client.close()  # detach: the run goes on to its end
         runner.join(120)
-        assert engine.step_count == STEPS
+        assert done == [STEPS] and engine.step_count == STEPS  # never a step more than asked
     finally:
-        resume.set()
+        engine.step_limit = 0  # a failed test: let the runner end
         runner.join(120)
         summary = rec.stop()
         server.close()
@@ -111,7 +126,49 @@ def test_attach_and_detach_leave_the_recording_as_without(tmp_path, where):
     alone, served = datasets(tmp_path / "alone.h5"), datasets(tmp_path / "served.h5")
     assert alone.keys() == served.keys()
     for name in alone:
-        np.testing.assert_array_equal(alone[name], served[name], err_msg=name)
+        if not name.startswith("events/"):
+            np.testing.assert_array_equal(alone[name], served[name], err_msg=name)
+    # the events: the same, and the window's Step and Play between them
+    kinds = [k.decode() for k in served["events/kind"]]
+    assert [k.decode() for k in alone["events/kind"]] == [k for k in kinds if k not in ("step", "resume")]
+    assert kinds.count("step") == 1 and kinds.count("resume") == 1
+
+
+def test_a_window_pauses_a_served_run(tmp_path):
+    """Pause from an attached window stops a served run mid-way (the recording waits);
+    Play goes on to exactly the steps asked."""
+    engine = Engine(load_preset("digits-pc-scratch", SMALL), device="cpu")
+    rec = Recorder(engine, tmp_path / "served.h5").start()
+    server = EngineServer(engine, "127.0.0.1:0").start()
+    client = EngineClient(server.where, server.token).start()
+    done = []
+    runner = threading.Thread(target=lambda: done.append(serve_steps(engine, 100_000)))
+    runner.start()
+    try:
+        wait_for(lambda: client.state.step > 0, poll=client.poll)
+        client.submit(C.Pause())
+        wait_for(lambda: client.health() == "paused", poll=client.poll)
+        paused_at = engine.step_count
+        assert 0 < paused_at < 100_000
+        wait_for(lambda: rec.frames_written == paused_at)
+        # four heartbeats later (a second): not a step more, not a frame more
+        seen = client.last_contact
+        for _ in range(4):
+            wait_for(lambda: client.last_contact > seen, poll=client.poll)
+            seen = client.last_contact
+        assert engine.step_count == paused_at and rec.frames_written == paused_at and runner.is_alive()
+        client.submit(C.Play())
+        wait_for(lambda: engine.step_count > paused_at)
+    finally:
+        engine.step_limit = 0
+        runner.join(120)
+        client.close()
+        summary = rec.stop()
+        server.close()
+        engine.stop()
+    # interrupted mid-step, the step in flight completes after serve_steps counted
+    assert done and engine.step_count - 1 <= done[0] <= engine.step_count
+    assert summary.frames == engine.step_count
 
 
 def _step_of(engine):
@@ -134,3 +191,19 @@ def test_commands_from_an_attached_window_reach_the_engine(tmp_path):
     finally:
         server.close()
         engine.stop()
+
+
+def test_pcviz_record_serve_runs_its_steps_in_the_engine_thread(tmp_path, capsys):
+    """``pcviz record --serve`` with no window attached: exactly the steps asked, all
+    recorded, the socket and its token removed at the end."""
+    from pcviz.cli.main import main
+    from pcviz.io import open_recording
+
+    sock = tmp_path / "run.sock"
+    sets = [a for s in SMALL for a in ("--set", s)]
+    assert main(["record", "--preset", "digits-pc-scratch", *sets, "--steps", "60", "--out",
+                 str(tmp_path / "run.h5"), "--serve", str(sock)]) == 0
+    assert "serving on" in capsys.readouterr().err
+    with open_recording(tmp_path / "run.h5") as rec:
+        assert len(rec) == 60 and list(rec.steps) == list(range(1, 61))
+    assert not sock.exists() and not (tmp_path / "run.sock.token").exists()

@@ -253,3 +253,80 @@ def test_an_engine_process_does_not_outlive_a_killed_window(tmp_path, sig):
             return True
 
     wait_for(gone, timeout=30)
+
+
+def _children(pid: int) -> set[int]:
+    """Every living descendant of ``pid`` (from /proc; zombies excluded)."""
+    kids: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat[0] != "Z":
+            kids.setdefault(int(stat[1]), []).append(int(d))
+    out, todo = set(), [pid]
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            out.add(k)
+            todo.append(k)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads the process tree from /proc")
+@pytest.mark.parametrize("when", ["starting", "running"])
+def test_a_window_killed_with_sigterm_leaves_no_engine_process(tmp_path, when):
+    """The real ``pcviz`` window (Qt's offscreen platform), its engine in its own
+    process, sent SIGTERM while it is still being built (it exits through Python, 143)
+    or once it runs (it quits like its close button, 0): nothing it started is left."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "cfg"),
+               PCVIZ_RECORDINGS=str(tmp_path))
+    sets = [a for s in SMALL + ["engine.steps_per_second=200"] for a in ("--set", s)]
+    win = subprocess.Popen([sys.executable, "-m", "pcviz", "--preset", "digits-pc-scratch", "--engine", "process",
+                            *sets], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    engines: dict[int, str] = {}  # pid -> its shared-memory frame ring
+    try:
+        def engine_runs():  # the engine process is the window's child that opened a shared-memory ring
+            if win.poll() is not None:
+                raise AssertionError(f"the window ended: {win.communicate()[1][-2000:]}")
+            for pid in _children(win.pid):
+                try:
+                    for fd in os.listdir(f"/proc/{pid}/fd"):
+                        target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                        if target.startswith("/dev/shm/"):
+                            engines[pid] = target
+                except OSError:
+                    pass
+            return bool(engines)
+
+        wait_for(engine_runs, timeout=180)
+        if when == "running":  # the window played the run: frame after frame in the ring
+            ring = next(iter(engines.values()))  # (a paused engine writes one or two, then none)
+            seen = set()
+            wait_for(lambda: seen.add(open(ring, "rb").read()) or len(seen) >= 8, timeout=180)
+        started = _children(win.pid)
+        assert set(engines) <= started
+        win.send_signal(signal.SIGTERM)
+        rc = win.wait(60)
+        assert rc == (0 if when == "running" else 143) or (when == "starting" and rc == 0), \
+            (rc, win.communicate()[1][-2000:])
+        wait_for(lambda: not any(_alive(p) for p in started), timeout=30)
+    finally:
+        if win.poll() is None:
+            win.kill()
+            win.wait(30)
+        for pid in set(engines) | _children(win.pid):
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)

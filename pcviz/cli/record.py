@@ -91,11 +91,15 @@ def _record(args: argparse.Namespace, stop: threading.Event) -> int:
           f" {args.every}, {what} -> {args.out}", file=sys.stderr)
     bar = tqdm(total=args.steps, unit="step", dynamic_ncols=True, file=sys.stderr, mininterval=0.25)
     last = [time.monotonic(), 0]
+    paused = [False]
 
     def progress(step: int) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
         now = time.monotonic()
+        if server is not None and paused[0] != (not engine.running):  # a served run: a window paused it
+            paused[0] = not engine.running
+            bar.set_description_str("paused, the recording waits" if paused[0] else "", refresh=False)
         if now - last[0] >= 0.25:
             done = step - start_step
             bar.set_postfix_str(f"{rec.frames_written} frames, {_mb(rec.bytes)}, {rec.dropped} dropped",
@@ -110,7 +114,12 @@ def _record(args: argparse.Namespace, stop: threading.Event) -> int:
     try:
         if stop.is_set():  # Ctrl-C while starting
             raise KeyboardInterrupt
-        engine.run_steps(args.steps, progress)
+        if server is None:
+            engine.run_steps(args.steps, progress)
+        else:  # in the engine's thread, so that a window's Pause, Play and Step govern it
+            from pcviz.sim.process.serve import serve_steps
+
+            serve_steps(engine, args.steps, progress)
     except KeyboardInterrupt:
         interrupted = True
     except _RecordingFailed:

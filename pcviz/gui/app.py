@@ -109,6 +109,17 @@ def _keep_going_on_errors(win) -> None:
     sys.excepthook = hook
 
 
+def _exit_on_sigterm() -> None:
+    """Before the window runs: SIGTERM exits (status 143) through Python, so the engine
+    process being started is shut down at exit, not left to notice its parent is gone."""
+    import signal
+
+    def leave(signum, frame):
+        raise SystemExit(128 + signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, leave)
+
+
 def _quit_on_sigterm(app) -> None:
     """SIGTERM closes the window like its close button (the engine process is shut down
     and joined, a recording closed); Python's default would leave the child running."""
@@ -128,8 +139,39 @@ def live_window(preset: str, device: str | None = None, overrides: Sequence[str]
     """Open the window on a new engine running ``preset``; return when it closes.
     ``session_factory(run)``: the ``pcviz.Session`` its console offers on the run (an
     engine here, or the host of its engine process)."""
-    bridge = open_live(preset, device, overrides, engine)
-    app = make_app()
+    _exit_on_sigterm()  # while the engine and the window are built; then it quits the window
+    if (engine or DEFAULT_ENGINE) == "process":
+        # the engine process starts first, before this interpreter imports torch: its own
+        # import and the model's build overlap this one's imports of torch and Qt
+        from pcviz.gui.sources.engine_launch import launch_engine_process
+
+        dev = device if device not in (None, "") else None
+        proc, conn = launch_engine_process(preset, overrides, dev)
+        launched = None
+        try:
+            from pcviz.sim import load_preset
+            from pcviz.sim.process import EngineProcess
+
+            cfg = load_preset(preset, list(overrides))  # a configuration error is said here, as before
+            launched = EngineProcess(cfg, dev, cfg.engine.threads).adopt(proc, conn)
+            app = make_app()
+            from pcviz.gui.sources.process import ProcessSource
+            from pcviz.gui.window.main_window import MainWindow
+
+            bridge = ProcessSource(cfg, dev, threads=cfg.engine.threads, launched=launched)
+        except BaseException:
+            if launched is not None:
+                launched.close()
+            else:
+                conn.close()
+                proc.join(15.0)
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join(5.0)
+            raise
+    else:
+        bridge = open_live(preset, device, overrides, engine)
+        app = make_app()
     from pcviz.gui.window.main_window import MainWindow
 
     try:
@@ -141,6 +183,10 @@ def live_window(preset: str, device: str | None = None, overrides: Sequence[str]
     _quit_on_sigterm(app)
     _keep_going_on_errors(win)
     _start(bridge, watch=True)
+    if os.environ.get("PCVIZ_EXIT_AT_FIRST_PAINT"):  # pcviz.gui.bench_display's start-up measurement
+        from pcviz.gui.bench_display import exit_at_first_paint
+
+        exit_at_first_paint(app, win)
     win.show()
     app.exec()
     win.source.close()

@@ -75,6 +75,9 @@ class Engine:
         self.control = RunControl()
         #: what ended the engine thread, if anything escaped its loop
         self.failure: BaseException | None = None
+        #: the engine thread steps no further than this step (None: no limit); reached,
+        #: the run pauses (a served ``pcviz record`` runs its N steps this way)
+        self.step_limit: int | None = None
         self._slots: list[LatestFrame] = []
         self._slot_version: dict[int, int] = {}
         self._queues: list[FrameQueue] = []
@@ -332,7 +335,10 @@ class Engine:
         while not self._stop.is_set():
             if not self._drain(block=not run.active, timeout=1 / 120):
                 break
-            if not run.active or run.diverged is not None:
+            at_limit = self.step_limit is not None and run.step_count >= self.step_limit
+            if not run.active or run.diverged is not None or at_limit:
+                if at_limit and run.running:
+                    run.pause()
                 with self._lock:
                     self._publish("paused", only_if_stale=True)
                     self.flush_rings()

@@ -9,11 +9,13 @@ import os
 import signal
 
 import numpy as np
+import torch
 from PyQt6 import QtCore
 
 from pcviz.gui.sources.process import ProcessSource
 from pcviz.gui.window.main_window import MainWindow
 from pcviz.io import open_recording
+from pcviz.sim import Engine
 from pcviz.sim import commands as C
 from pcviz.sim.presets import load_preset
 
@@ -24,6 +26,11 @@ SMALL = ["engine.checkpoint=''", "model.sizes=[64, 12, 6]", "data.batch_size=4",
 def broken_tool(engine):
     """A tool's mistake, run in the engine thread of the engine process."""
     return engine.model.no_such_attribute
+
+
+def model_tensors(engine):
+    """The model's weights, as the engine process holds them (run there by ``compute``)."""
+    return {k: v.detach().cpu().numpy().copy() for k, v in engine.model.state_tensors().items()}
 
 
 def banner_button(win, text):
@@ -70,6 +77,17 @@ def test_engine_process_window_error_kill_record_and_restart(qtbot, tmp_path, mo
                     timeout=60000)
     with open_recording(path) as rec:  # wait until a flush made frames visible to readers
         qtbot.waitUntil(lambda: (rec.refresh() or True) and len(rec) >= 20, timeout=30000)
+    # a checkpoint saved from the run, which learns on after it
+    ckpt = tmp_path / "saved.pt"
+    win.send(C.SaveCheckpoint(str(ckpt)))
+    qtbot.waitUntil(lambda: src.last_checkpoint == str(ckpt), timeout=30000)
+    saved_step = src.last_frame.step
+    saved = {k: v.numpy() for k, v in torch.load(ckpt, map_location="cpu", weights_only=True)["tensors"].items()}
+    fresh = model_tensors(Engine(load_preset("digits-pc-scratch", SMALL), device="cpu"))
+    assert saved.keys() == fresh.keys()
+    assert any(not np.array_equal(saved[k], fresh[k]) for k in saved)  # it learned: restoring it is seen
+    qtbot.waitUntil(lambda: src.last_frame.step >= saved_step + 30, timeout=60000)
+
     old_pid = src.pid
     os.kill(old_pid, signal.SIGKILL)
     src.proc._proc.join(30)  # gone: the next display tick says so
@@ -91,6 +109,15 @@ def test_engine_process_window_error_kill_record_and_restart(qtbot, tmp_path, mo
     assert new is not src and isinstance(new, ProcessSource) and new.alive and new.pid != old_pid
     assert src.closed
     assert not win.banner.isVisible()
+    # the fresh process holds the saved weights (not a fresh model's, nor the killed run's later ones)
+    assert new.last_checkpoint == str(ckpt)
+    got = []
+    new.compute(model_tensors, (), lambda r, err: got.append((r, err)))
+    qtbot.waitUntil(lambda: (new.poll_events() or True) and bool(got), timeout=60000)
+    weights, err = got[0]
+    assert err is None and weights.keys() == saved.keys()
+    for k in saved:
+        np.testing.assert_array_equal(weights[k], saved[k], err_msg=k)
     win.send(C.Step(5))
     qtbot.waitUntil(lambda: new.last_frame is not None and new.last_frame.step >= 5, timeout=60000)
     assert new.describe()["preset"] == "digits-pc-scratch"

@@ -29,14 +29,17 @@ class ProcessSource(FrameSource):
     live = True
 
     def __init__(self, config, device: str | None = None, threads: int = 0, display_hz: float = 60.0,
-                 parent: QtCore.QObject | None = None):
-        """Spawns the engine process and waits until its engine is built (raises
+                 parent: QtCore.QObject | None = None, launched: EngineProcess | None = None):
+        """Spawns the engine process (or takes ``launched``, one :meth:`EngineProcess.launch`
+        started on ``config`` earlier) and waits until its engine is built (raises
         :class:`EngineProcessError` naming why it could not be)."""
         self._first_config = copy.deepcopy(config)
         self._requested_device = device
         self.threads = threads
-        self.proc = EngineProcess(config, device, threads)
-        self.proc.start(running=False)
+        if launched is None:
+            self.proc = EngineProcess(config, device, threads).start(running=False)
+        else:
+            self.proc = launched.wait_ready()
         super().__init__(self.proc.spec, display_hz, parent)
         self._closed = False
         self.last_checkpoint: str | None = None

@@ -197,7 +197,7 @@ class _Server:
 
     def _beat(self) -> None:
         e = self.engine
-        state = {"step": e.step_count, "running": bool(e.running) or not self.owns_loop,
+        state = {"step": e.step_count, "running": bool(e.running),
                  "diverged": e.diverged is not None,
                  "learning": bool(e.config.engine.learning), "steps_per_second": e.steps_per_second,
                  "alive": e.alive, "frames": self.ring.written, "config": None, "spec": None}

@@ -71,6 +71,7 @@ class EngineProcess:
         self.closed = False
         self._dead_said = False
         self._started = False
+        self._running_at_start = False
         self._pipe_frame: bytes | None = None  # the newest frame sent down the connection (a server's)
         self.bytes_received = 0  # frames' bytes down the connection
 
@@ -78,6 +79,12 @@ class EngineProcess:
     def start(self, running: bool = False, timeout: float = 180.0) -> "EngineProcess":
         """Spawn the engine process and wait until its engine is built. A configuration
         or checkpoint problem there is raised here as :class:`EngineProcessError`."""
+        return self.launch(running).wait_ready(timeout)
+
+    def launch(self, running: bool = False) -> "EngineProcess":
+        """Spawn the engine process and return at once: the caller does its own work (a
+        window imports Qt and builds itself) while the new interpreter imports torch and
+        builds the engine; :meth:`wait_ready` then waits for it."""
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=engine_main, name="pcviz-engine",
@@ -85,8 +92,21 @@ class EngineProcess:
                                  self.frame_hz, self.slots), daemon=True)
         proc.start()
         child.close()
-        self._proc, self._conn, self.pid = proc, parent, proc.pid
+        return self.adopt(proc, parent, running)
+
+    def adopt(self, proc, conn, running: bool = False) -> "EngineProcess":
+        """Take over an engine process spawned elsewhere (its entry point ends in
+        :func:`pcviz.sim.process.child.engine_main`, on this object's configuration, and
+        ``conn`` is the window's end of its pipe): from now on this object closes it."""
+        self._proc, self._conn, self.pid = proc, conn, proc.pid
+        self._running_at_start = running
         _LIVE.add(self)
+        return self
+
+    def wait_ready(self, timeout: float = 180.0) -> "EngineProcess":
+        """Wait until the launched engine is built (raises :class:`EngineProcessError`
+        naming why it could not be)."""
+        proc, parent, running = self._proc, self._conn, self._running_at_start
         deadline = time.perf_counter() + timeout
         while True:
             if parent.poll(0.05):

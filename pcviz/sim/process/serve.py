@@ -109,8 +109,8 @@ def decode_frame(data: bytes):
 
 
 class EngineServer:
-    """Serves ``engine`` (running in its own thread, or stepped by the caller with
-    ``run_steps``) to one window at a time, from a thread of its own."""
+    """Serves ``engine`` (running in its own thread: :func:`serve_steps`) to one window
+    at a time, from a thread of its own."""
 
     def __init__(self, engine, address: str | None = None, token: str | None = None, frame_hz: float = 60.0):
         self.engine = engine
@@ -208,6 +208,30 @@ class EngineServer:
                     os.unlink(p)
                 except FileNotFoundError:
                     pass
+
+
+def serve_steps(engine, n: int, callback=None, poll_s: float = 0.05) -> int:
+    """Run ``n`` steps of a served run in the engine's own thread, so that an attached
+    window's Pause, Play, Step and Reset govern it as they do a window's own engine.
+    Paused (from a window, or by an engine error), the run and its recording wait: no
+    step, no frame, the file open, until a window plays or steps it on, or the caller
+    stops (``callback`` raising, e.g. on Ctrl-C). Ends at ``n`` steps (never more: the
+    engine's :attr:`step_limit`), on divergence, or if the engine thread died.
+    ``callback(step)`` is called about every ``poll_s`` seconds. Returns the steps run
+    (interrupted, a step in flight may still complete after it counted)."""
+    start = engine.step_count
+    engine.step_limit = start + n
+    engine.start(running=True)
+    try:
+        while engine.step_count < engine.step_limit and engine.diverged is None and engine.alive:
+            if callback is not None:
+                callback(engine.step_count)
+            time.sleep(poll_s)
+    finally:
+        engine.step_limit = engine.step_count  # interrupted: step no further
+    if callback is not None:
+        callback(engine.step_count)
+    return engine.step_count - start
 
 
 def connect(address: str | None, token: str | None = None, timeout: float = 10.0):
