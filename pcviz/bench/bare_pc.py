@@ -13,17 +13,14 @@ from dataclasses import dataclass
 
 import torch
 
+from pcviz.models.pc_activations import activation
 
-def _act(name):
-    if name == "tanh":
-        return torch.tanh, lambda a, y: 1 - y * y
-    if name == "sigmoid":
-        return torch.sigmoid, lambda a, y: y * (1 - y)
-    if name == "relu":
-        return torch.relu, lambda a, y: (a > 0).to(a.dtype)
-    if name == "softplus":
-        return torch.nn.functional.softplus, lambda a, y: torch.sigmoid(a)
-    return (lambda a: a), (lambda a, y: torch.ones_like(a))
+
+def plain_activation(name):
+    """(f, f′ from (a, f(a))) of the model's activations, f′ always a function (the
+    plain loops multiply by it unconditionally, as a straightforward loop does)."""
+    f, df = activation(name)
+    return f, df if df is not None else (lambda a, y: torch.ones_like(a))
 
 
 @dataclass
@@ -45,7 +42,7 @@ def run_bare_pc(cfg, W, b, var, batches, steps: int, hold: int, learning: bool =
     b = [v.clone() for v in b]
     var = [v.clone() for v in var]
     L = len(W)
-    fs = [_act(cfg.input_activation if l == 0 else cfg.activation) for l in range(L)]
+    fs = [plain_activation(cfg.input_activation if l == 0 else cfg.activation) for l in range(L)]
     precond = cfg.preconditioner == "diagonal"
     learn_prec = learning and cfg.precision != "fixed" and cfg.learn_precision
     dt = cfg.dt

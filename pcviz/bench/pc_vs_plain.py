@@ -27,16 +27,9 @@ from dataclasses import dataclass
 
 import torch
 
+from pcviz.bench.bare_pc import plain_activation
 from pcviz.bench.timing import interleaved, paired_ratio
 from pcviz.models import DataInfo, PCConfig, PCModel
-
-
-def _act(name):
-    if name == "tanh":
-        return torch.tanh, lambda a, y: 1 - y * y
-    if name == "sigmoid":
-        return torch.sigmoid, lambda a, y: y * (1 - y)
-    return (lambda a: a), (lambda a, y: torch.ones_like(a))
 
 
 @dataclass
@@ -54,7 +47,7 @@ def run_plain_pc(cfg: PCConfig, W, b, var, batches, labels, hold: int) -> PlainR
     W = [w.clone() for w in W]
     b = [v.clone() for v in b]
     L = len(W)
-    fs = [_act(cfg.input_activation if l == 0 else cfg.activation) for l in range(L)]
+    fs = [plain_activation(cfg.input_activation if l == 0 else cfg.activation) for l in range(L)]
     prec = [1 / v for v in var]
     dl, ll = (L, 0) if cfg.mode == "discriminative" else (0, L)
     dt = cfg.dt

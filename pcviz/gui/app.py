@@ -134,6 +134,23 @@ def _quit_on_sigterm(app) -> None:
     app._sigterm_timer = timer
 
 
+
+def _interactive_window(app, source, **options):
+    """The main window on ``source`` for a person to use: the source is closed if the
+    window cannot be built, and when the app quits; SIGTERM quits like the close button;
+    an exception in a slot is shown, not fatal."""
+    from pcviz.gui.window.main_window import MainWindow
+
+    try:
+        win = MainWindow(source, **options)
+    except BaseException:
+        source.close()
+        raise
+    app.aboutToQuit.connect(lambda: win.source.close())
+    _quit_on_sigterm(app)
+    _keep_going_on_errors(win)
+    return win
+
 def live_window(preset: str, device: str | None = None, overrides: Sequence[str] = (),
                 engine: str | None = None, session_factory=None) -> int:
     """Open the window on a new engine running ``preset``; return when it closes.
@@ -156,7 +173,6 @@ def live_window(preset: str, device: str | None = None, overrides: Sequence[str]
             launched = EngineProcess(cfg, dev, cfg.engine.threads).adopt(proc, conn)
             app = make_app()
             from pcviz.gui.sources.process import ProcessSource
-            from pcviz.gui.window.main_window import MainWindow
 
             bridge = ProcessSource(cfg, dev, threads=cfg.engine.threads, launched=launched)
         except BaseException:
@@ -172,16 +188,8 @@ def live_window(preset: str, device: str | None = None, overrides: Sequence[str]
     else:
         bridge = open_live(preset, device, overrides, engine)
         app = make_app()
-    from pcviz.gui.window.main_window import MainWindow
-
-    try:
-        win = MainWindow(bridge, open_source=_switcher(watch=True, engine=engine), session_factory=session_factory)
-    except BaseException:
-        bridge.close()
-        raise
-    app.aboutToQuit.connect(lambda: win.source.close())
-    _quit_on_sigterm(app)
-    _keep_going_on_errors(win)
+    win = _interactive_window(app, bridge, open_source=_switcher(watch=True, engine=engine),
+                              session_factory=session_factory)
     _start(bridge, watch=True)
     if os.environ.get("PCVIZ_EXIT_AT_FIRST_PAINT"):  # pcviz.gui.bench_display's start-up measurement
         from pcviz.gui.bench_display import exit_at_first_paint
@@ -239,18 +247,10 @@ def screenshot(preset: str, path: str | os.PathLike, steps: int = 200, device: s
 def attach_window(address: str | None, token: str | None, session_factory=None) -> int:
     """Open the window on a run served by ``pcviz record --serve``; closing it detaches."""
     from pcviz.gui.sources.process import AttachedSource
-    from pcviz.gui.window.main_window import MainWindow
 
     source = AttachedSource(address, token)  # a ServeError names the address and what is wrong
     app = make_app()
-    try:
-        win = MainWindow(source, session_factory=session_factory)
-    except BaseException:
-        source.close()
-        raise
-    app.aboutToQuit.connect(lambda: win.source.close())
-    _quit_on_sigterm(app)
-    _keep_going_on_errors(win)
+    win = _interactive_window(app, source, session_factory=session_factory)
     source.start_display()
     win.show()
     app.exec()
@@ -311,16 +311,9 @@ def playback_window(path: str | os.PathLike) -> int:
 
     rec = open_recording(path)  # a RecordingError names the file and what is wrong
     app = make_app()
-    from pcviz.gui.window.main_window import MainWindow
     from pcviz.gui.sources.playback import PlaybackSource
 
-    source = PlaybackSource(rec)
-    try:
-        win = MainWindow(source, open_source=_switcher(watch=True))
-    except BaseException:
-        source.close()
-        raise
-    _keep_going_on_errors(win)
+    win = _interactive_window(app, PlaybackSource(rec), open_source=_switcher(watch=True))
     source.start_display()
     win.show()
     app.exec()

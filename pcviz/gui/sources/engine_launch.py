@@ -12,7 +12,6 @@ engine process imports this module.
 from __future__ import annotations
 
 import multiprocessing as mp
-import traceback
 from typing import Sequence
 
 
@@ -24,11 +23,9 @@ def engine_entry(conn, preset: str, overrides: list[str], device: str | None, fr
 
         config = load_preset(preset, list(overrides))
     except BaseException as exc:  # noqa: BLE001 - the window must hear why there is no engine
-        try:
-            conn.send(("failed", f"{type(exc).__name__}: {exc}",
-                       "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))))
-        finally:
-            conn.close()
+        from pcviz.sim.process.child import report_failure
+
+        report_failure(conn, exc)
         return
     from pcviz.sim.process.child import engine_main
 

@@ -29,6 +29,16 @@ from typing import Any
 BEAT_S = 0.25
 
 
+def report_failure(conn, exc: BaseException) -> None:
+    """Tell the window why there is no engine (the reason and its traceback), then
+    close the pipe: the last thing an engine process that could not start does."""
+    try:
+        conn.send(("failed", f"{type(exc).__name__}: {exc}",
+                   "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))))
+    finally:
+        conn.close()
+
+
 def engine_main(conn, config, device: str | None, threads: int, running: bool, frame_hz: float,
                 slots: int) -> None:
     """The engine process's entry point (module-level, so that spawn can import it)."""
@@ -46,11 +56,7 @@ def engine_main(conn, config, device: str | None, threads: int, running: bool, f
         ring = FrameRing.create(layout, slots)
         ring.write(first)
     except BaseException as exc:  # noqa: BLE001 - the window must hear why there is no engine
-        try:
-            conn.send(("failed", f"{type(exc).__name__}: {exc}",
-                       "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))))
-        finally:
-            conn.close()
+        report_failure(conn, exc)
         return
     server = _Server(conn, engine, latest, ring, frame_hz)
     try:
