@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 
-from pcviz.sweep.driver import DONE, Progress, SweepError, run_sweep
+from pcviz.sweep.driver import DONE, Progress, SweepError, SweepTimings, run_sweep
 from pcviz.sweep.run import RunResult
 from pcviz.sweep.spec import load_sweep
 
@@ -87,9 +87,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                             refresh=False)
         bar.refresh()
 
+    timings = SweepTimings()
     try:
         rows = run_sweep(spec, args.out, workers=args.workers, address=args.address, device=args.device,
-                         retries=args.retries, stop=stop, resume=not args.redo, on_update=update)
+                         retries=args.retries, stop=stop, resume=not args.redo, on_update=update, timings=timings)
     finally:
         bar.close()
         if previous is not None:
@@ -99,6 +100,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
     print(f"pcviz sweep: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f"; index {args.out}/sweep.csv",
           file=sys.stderr)
+    if timings.ray_start_s:
+        print(f"pcviz sweep: {timings.total_s:.1f} s in all: local Ray up in {timings.ray_start_s:.1f} s, the"
+              f" first run began {timings.first_run_wait_s:.1f} s later, the last ended {timings.runs_s:.1f} s"
+              f" after Ray was up, Ray stopped in {timings.shutdown_s:.1f} s", file=sys.stderr)
     if stop.is_set():
         return 130
     return 0 if counts.get(DONE, 0) == len(rows) else 1

@@ -49,6 +49,24 @@ def import_ray():
 
 
 @dataclass
+class SweepTimings:
+    """Where a sweep's wall time went, in seconds, filled in by :func:`run_sweep`:
+    the driver's preparation (resume checks, the first index), Ray's start-up, the
+    wait for the first run to begin (task dispatch, the worker's imports of torch and
+    pcviz), the runs (from Ray ready to the last result), Ray's shutdown. Start-up and
+    shutdown stay 0 when Ray was already running (or no run was left to do)."""
+
+    prepare_s: float = 0.0
+    ray_start_s: float = 0.0
+    first_run_wait_s: float = float("nan")
+    runs_s: float = 0.0
+    shutdown_s: float = 0.0
+    total_s: float = 0.0
+    #: the wait for each run to begin, from its task's submission (seconds)
+    run_waits: list[float] = field(default_factory=list)
+
+
+@dataclass
 class Progress:
     total: int
     skipped: int = 0  # finished in an earlier sweep
@@ -99,10 +117,13 @@ def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, *, workers: int | Non
               address: str | None = None, device: str = "cpu", retries: int = 2,
               stop: threading.Event | None = None, resume: bool = True,
               on_update: Callable[[Progress, RunResult | None], None] | None = None,
-              ray_temp_dir: str | None = None) -> list[dict[str, Any]]:
+              ray_temp_dir: str | None = None, timings: SweepTimings | None = None) -> list[dict[str, Any]]:
     """Run every run of ``spec`` not finished in ``out_dir`` already; return the
     index rows (also written to ``out_dir/sweep.csv`` as runs finish). ``stop``: set
-    it (Ctrl-C) to close the running recordings and end with an honest index."""
+    it (Ctrl-C) to close the running recordings and end with an honest index.
+    ``timings``: filled in with where the wall time went."""
+    t_enter = time.perf_counter()
+    timings = timings if timings is not None else SweepTimings()
     ray = import_ray()
     out = Path(out_dir).resolve()
     try:
@@ -133,10 +154,13 @@ def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, *, workers: int | Non
     save()
     if on_update:
         on_update(prog, None)
+    timings.prepare_s = time.perf_counter() - t_enter
     if not todo:
+        timings.total_s = time.perf_counter() - t_enter
         return [rows[r.run_id] for r in spec.runs]
 
     started_ray = False
+    t_ray = time.perf_counter()
     if not ray.is_initialized():
         kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
         if address:
@@ -147,6 +171,8 @@ def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, *, workers: int | Non
                 kwargs["_temp_dir"] = str(ray_temp_dir)
             ray.init(num_cpus=n, **kwargs)
         started_ray = True
+    t_ready = time.perf_counter()
+    timings.ray_start_s = t_ready - t_ray if started_ray else 0.0
     try:
         slots = max(1, int(workers or ray.cluster_resources().get("CPU", 1)))
         # torch threads per task: the machine's cores shared by the tasks on it
@@ -155,7 +181,8 @@ def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, *, workers: int | Non
         queue = list(todo)
         in_flight: dict[Any, RunSpec] = {}
         _loop(ray, remote, queue, in_flight, rows, prog, slots, stop, out, token, threads, device, retries,
-              save, on_update)
+              save, on_update, timings)
+        timings.runs_s = time.perf_counter() - t_ready
     except BaseException:
         # a second Ctrl-C (or anything else) ends the sweep at once: say so in the index
         for row in rows.values():
@@ -167,16 +194,57 @@ def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, *, workers: int | Non
     finally:
         (out / STOP_FILE).unlink(missing_ok=True)
         if started_ray:
-            ray.shutdown()
+            t_down = time.perf_counter()
+            shutdown_local_ray(ray)
+            timings.shutdown_s = time.perf_counter() - t_down
+        timings.total_s = time.perf_counter() - t_enter
     return [rows[r.run_id] for r in spec.runs]
+
+
+def shutdown_local_ray(ray) -> None:
+    """``ray.shutdown()`` of the Ray this process started, without its one-second wait.
+
+    Ray stops its processes one after another, each with SIGTERM and up to a second's
+    wait, and the GCS before the autoscaler monitor. The monitor's SIGTERM handler
+    reports its own end to the GCS, which is gone by then: it hangs until Ray kills it
+    a second later (measured: 1.0 of 1.1-1.4 s of shutdown, the rest 0.01-0.03 s per
+    process). A local sweep has no use for the autoscaler, so it is killed first; the
+    rest is Ray's own shutdown. Ray keeps its processes in a private table: where that
+    table is not found (another Ray version) the shutdown is Ray's, one second slower,
+    and :func:`local_ray_monitor` (tested) says so."""
+    monitor = local_ray_monitor(ray)
+    if monitor is not None and monitor.poll() is None:
+        monitor.kill()
+        try:
+            monitor.wait(timeout=5)
+        except Exception:  # noqa: BLE001 - Ray's shutdown reaps it in any case
+            pass
+    ray.shutdown()
+
+
+def local_ray_monitor(ray):
+    """The ``subprocess.Popen`` of the autoscaler monitor that this process's
+    ``ray.init`` started, or None (none started here, or Ray keeps it elsewhere)."""
+    try:
+        from ray._private import ray_constants
+        from ray._private import worker as ray_worker
+
+        node = ray_worker._global_node
+        if node is None:
+            return None
+        infos = node.all_processes.get(ray_constants.PROCESS_TYPE_MONITOR) or []
+        return infos[0].process if infos else None
+    except (ImportError, AttributeError, IndexError):
+        return None
 
 
 def _loop(ray, remote, queue: list[RunSpec], in_flight: dict[Any, RunSpec], rows: dict[str, dict[str, Any]],
           prog: Progress, slots: int, stop: threading.Event, out: Path, token: str, threads: int, device: str,
           retries: int, save: Callable[[], None],
-          on_update: Callable[[Progress, RunResult | None], None] | None) -> None:
+          on_update: Callable[[Progress, RunResult | None], None] | None, timings: SweepTimings) -> None:
     """Keep ``slots`` runs in flight until every run has ended (or been stopped)."""
     stopping_since: float | None = None
+    submitted: dict[str, float] = {}  # run id -> when its task was submitted (epoch seconds)
     while queue or in_flight:
         if stop.is_set() and stopping_since is None:
             stopping_since = time.monotonic()
@@ -186,6 +254,7 @@ def _loop(ray, remote, queue: list[RunSpec], in_flight: dict[Any, RunSpec], rows
             queue.clear()
         while queue and len(in_flight) < slots:
             run = queue.pop(0)
+            submitted[run.run_id] = time.time()
             in_flight[remote.remote(run, str(out), threads, device, token)] = run
             rows[run.run_id]["status"] = "running"
         prog.running = len(in_flight)
@@ -195,6 +264,11 @@ def _loop(ray, remote, queue: list[RunSpec], in_flight: dict[Any, RunSpec], rows
         for ref in ready:
             run = in_flight.pop(ref)
             result = _get(ray, ref, run, out, retries)
+            if result.started:  # (on a cluster, the clock of another node: only roughly)
+                timings.run_waits.append(result.started - submitted[run.run_id])
+                first = result.started - min(submitted.values())
+                if not timings.first_run_wait_s <= first:  # NaN or later
+                    timings.first_run_wait_s = first
             rows[run.run_id] = row_for(run, result)
             if result.status == DONE:
                 prog.done += 1

@@ -17,7 +17,7 @@ from pcviz.sweep.spec import RunSpec, SweepSpec
 INDEX_NAME = "sweep.csv"
 SWEEP_COPY = "sweep.toml"
 METRICS = ("heldout_recon_mse", "heldout_accuracy", "final_energy", "final_elbo", "steps_per_second",
-           "steps", "frames", "dropped", "seconds")
+           "steps", "frames", "dropped", "seconds", "cpu_seconds", "process_cpu_seconds")
 LEADING = ("run", "status", "preset", "seed")
 TRAILING = ("attempt", "host", "error", "path")
 

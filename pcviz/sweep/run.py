@@ -43,6 +43,9 @@ class RunResult:
     heldout_accuracy: float = float("nan")  # where the model has a label layer
     heldout_samples: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = float("nan")  # CPU time of the thread that ran it (the engine's steps, set-up, metrics)
+    process_cpu_seconds: float = float("nan")  # CPU time of its whole process meanwhile (adds the recorder's thread)
+    started: float = 0.0  # when the run began (seconds since the epoch)
     attempt: int = 1
     host: str = ""
     error: str = ""
@@ -131,8 +134,9 @@ def run_one(run: RunSpec, out_dir: str | os.PathLike, threads: int = 1, device: 
     marker, result_path = _marker(path), _result_path(path)
     attempt = _next_attempt(marker)
     host = socket.gethostname()
-    res = RunResult(run.run_id, FAILED, str(path), attempt=attempt, host=host)
+    res = RunResult(run.run_id, FAILED, str(path), attempt=attempt, host=host, started=time.time())
     t_start = time.perf_counter()
+    cpu0, proc0 = time.thread_time(), time.process_time()
     try:
         result_path.unlink(missing_ok=True)
         marker.write_text(json.dumps({"pid": os.getpid(), "host": host, "attempt": attempt, "started": time.time()}))
@@ -203,6 +207,8 @@ def run_one(run: RunSpec, out_dir: str | os.PathLike, threads: int = 1, device: 
         if engine is not None:
             engine.stop()
         res.seconds = time.perf_counter() - t_start
+        res.cpu_seconds = time.thread_time() - cpu0
+        res.process_cpu_seconds = time.process_time() - proc0
         try:
             result_path.write_text(res.to_json())
             marker.unlink(missing_ok=True)
