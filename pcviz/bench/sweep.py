@@ -103,6 +103,8 @@ def measure(runs: int = 8, steps: int = 20_000, every: int = 10, workers: int | 
     per_run = {k: [] for k in ("seq_wall", "seq_cpu", "seq_extra_cpu", "ray_wall", "ray_cpu", "ray_extra_cpu")}
     overhead, ray_services_cpu, ray_workers_beyond_runs, driver_cpu = [], [], [], []
     by_name: dict[str, list[float]] = {}
+    cpu_total: list[float] = []  # CPU seconds a sweep used in all: runs, Ray's processes, driver
+    seq_cpu: list[float] = []  # CPU seconds of the one-after-another mode (this process)
     seq_run_sums = []
     try:
         for rep in range(repeats):
@@ -112,9 +114,11 @@ def measure(runs: int = 8, steps: int = 20_000, every: int = 10, workers: int | 
                 out = root / f"{mode}{rep}"
                 load0, steal0 = proc_cpu.load_average(), proc_cpu.steal_seconds()
                 if mode == "seq":
+                    c0 = time.process_time()
                     t0 = time.perf_counter()
                     res = run_sequential(spec.runs, out)
                     total["seq"].append(time.perf_counter() - t0)
+                    seq_cpu.append(time.process_time() - c0)
                     per_run["seq_wall"] += [r.seconds for r in res]
                     per_run["seq_cpu"] += [r.cpu_seconds for r in res]
                     per_run["seq_extra_cpu"] += [r.process_cpu_seconds - r.cpu_seconds for r in res]
@@ -146,6 +150,7 @@ def measure(runs: int = 8, steps: int = 20_000, every: int = 10, workers: int | 
                     ray_services_cpu.append(kinds["services"])
                     ray_workers_beyond_runs.append(kinds["workers"] - sum(float(r["process_cpu_seconds"])
                                                                           for r in rows))
+                    cpu_total.append(kinds["workers"] + kinds["services"] + driver_cpu[-1])
                     # wall time the workers held beyond the runs' own time, per run: task
                     # dispatch, each worker's first import of torch and pcviz, the idle tail
                     overhead.append((tm.runs_s * workers - sum(secs)) / runs)
@@ -179,6 +184,12 @@ def measure(runs: int = 8, steps: int = 20_000, every: int = 10, workers: int | 
         # the ratio if the runs ran side by side as fast as one alone, with the sweep's
         # measured fixed costs: what is left for 1.8 once the runs are perfect
         "ceiling_ratio": _stats([s / (f + q / workers) for s, f, q in zip(seq_s, fixed, seq_run_sums)]),
+        # the CPU a sweep needs, over the cores: no schedule of it can end sooner; against
+        # the CPU of the one-after-another mode (which, on a quiet machine, is its wall
+        # time: one busy core), the most the ratio can be, load or not
+        "cpu_floor_s": _stats([c / (os.cpu_count() or 1) for c in cpu_total]),
+        "cpu_ceiling_ratio": _stats([q / (c / (os.cpu_count() or 1)) for q, c in zip(seq_cpu, cpu_total)]),
+        "ray_cpu_total_s": _stats(cpu_total), "sequential_cpu_s": _stats(seq_cpu),
         "ray_prepare_s": _stats([t.prepare_s for t in timings]),
         "ray_init_s": _stats([t.ray_start_s for t in timings]),
         "first_run_wait_s": _stats([t.first_run_wait_s for t in timings]),
@@ -215,6 +226,9 @@ def sweep_table(r: dict[str, Any]) -> str:
         f"  (without Ray's start-up and shutdown: {_fmt(r['throughput_ratio_without_startup'])})",
         f"  ceiling with these fixed costs      {_fmt(r['ceiling_ratio'])}"
         " (the runs two at once as fast as one alone)",
+        f"  CPU: one after another {_fmt(r['sequential_cpu_s'], 1)} s; the sweep {_fmt(r['ray_cpu_total_s'], 1)} s"
+        f" (runs, Ray, driver), over {r['cpus']} CPUs at least {_fmt(r['cpu_floor_s'], 1)} s:"
+        f" ratio at most {_fmt(r['cpu_ceiling_ratio'])} on a quiet machine",
         f"  control: a plain process pool      {_fmt(r['process_pool_s'], 1)} s, ratio"
         f" {_fmt(r['process_pool_ratio'])} (what parallel runs gain on this machine now, without Ray)",
         "  where the sweep's time went:",
