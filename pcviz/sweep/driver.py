@@ -210,9 +210,9 @@ def shutdown_local_ray(ray) -> None:
     a second later (measured: 1.0 of 1.1-1.4 s of shutdown, the rest 0.01-0.03 s per
     process). A local sweep has no use for the autoscaler, so it is killed first; the
     rest is Ray's own shutdown. Ray keeps its processes in a private table: where that
-    table is not found (another Ray version) the shutdown is Ray's, one second slower,
-    and :func:`local_ray_monitor` (tested) says so."""
-    monitor = local_ray_monitor(ray)
+    table is not found (another Ray version) the shutdown is Ray's, one second slower;
+    tests/sweep/test_sweep_costs.py fails then, so that it does not go unnoticed."""
+    monitor = local_ray_monitor()
     if monitor is not None and monitor.poll() is None:
         monitor.kill()
         try:
@@ -222,7 +222,7 @@ def shutdown_local_ray(ray) -> None:
     ray.shutdown()
 
 
-def local_ray_monitor(ray):
+def local_ray_monitor():
     """The ``subprocess.Popen`` of the autoscaler monitor that this process's
     ``ray.init`` started, or None (none started here, or Ray keeps it elsewhere)."""
     try:

@@ -78,7 +78,7 @@ def test_a_local_sweep_times_its_phases_and_stops_ray_fully(tmp_path, monkeypatc
     spec = small(tmp_path, steps=100)
     found = []
     real = driver.local_ray_monitor
-    monkeypatch.setattr(driver, "local_ray_monitor", lambda r: found.append(real(r)) or found[-1])
+    monkeypatch.setattr(driver, "local_ray_monitor", lambda: found.append(real()) or found[-1])
     cpu = proc_cpu.DescendantCPU()
     tm = SweepTimings()
     t0 = time.perf_counter()
