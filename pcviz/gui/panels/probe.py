@@ -270,18 +270,14 @@ class ProbePanel(QtWidgets.QWidget):
 
 
 class ProbeTool(QtCore.QObject):
-    """Owns the Probe dock of a window and rebuilds its panel for each new source."""
+    """Fills the window's Probe dock (made with its other docks, a tab beside the time
+    series) and rebuilds its panel for each new source."""
 
     def __init__(self, win):
         super().__init__(win)
         self.win = win
         self.panel: ProbePanel | None = None
-        self.dock = QtWidgets.QDockWidget("Probe", win)
-        self.dock.setObjectName("dock-probe")
-        self.dock.setFeatures(win.docks["controls"].features())
-        win.addDockWidget(QtCore.Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
-        win.add_dock(KEY, self.dock)
-        arrange_probe_dock(win)
+        self.dock = win.docks[KEY]
         win.source_changed.connect(self.attach)
         self.attach()
 
@@ -297,13 +293,3 @@ class ProbeTool(QtCore.QObject):
         self.dock.setWidget(self.panel)
         if old is not None:
             old.deleteLater()
-
-
-def arrange_probe_dock(win) -> None:
-    """The probe is a tab beside the time series (wide enough for its form and its
-    curves side by side), the time series in front."""
-    dock = win.docks.get(KEY)
-    if dock is None:
-        return
-    win.tabifyDockWidget(win.docks["timeseries"], dock)
-    win.docks["timeseries"].raise_()
