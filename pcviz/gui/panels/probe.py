@@ -290,6 +290,10 @@ class ProbeTool(QtCore.QObject):
     def attach(self) -> None:
         self.panel = ProbePanel(self.win.source, self.win.theme, self._selected)
         old = self.dock.widget()
-        self.dock.setWidget(self.panel)
+        scroll = QtWidgets.QScrollArea()  # a short dock scrolls the form, the window keeps its size
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        scroll.setWidget(self.panel)
+        self.dock.setWidget(scroll)
         if old is not None:
             old.deleteLater()

@@ -27,6 +27,11 @@ from pcviz.gui.views.timeseries_scale import PlotScales, ScaleAxis, ScaleViewBox
 from pcviz.gui.theme import Theme, series_colour
 from pcviz.sim.frames import Frame, FrameSpec
 
+#: what the empty "pinned units" plot says, longest first (the first that fits is shown)
+PIN_HINTS = ("click a unit in the hierarchy,\nthen press P to pin its trace", "click a unit,\nthen press P",
+             "P pins a unit")
+
+
 def group_scalars(spec: FrameSpec) -> list[tuple[str, str, bool, list[str]]]:
     """(key, title, log y, scalar names) of each plot, known groups first."""
     return group_names(spec.scalars, spec.scalar_notes)
@@ -152,9 +157,13 @@ class TimeSeriesView(PlotScales, QtWidgets.QWidget):
                 self.series[s] = series
         self._arrange()
         self.first_plot = first
-        self.pin_hint = pg.TextItem("click a unit in the hierarchy,\nthen press P to pin its trace", anchor=(0.5, 0.5))
-        self.pin_hint.setPos(-self.window_steps / 2, 0.5)
-        self.plots["pins"].item.addItem(self.pin_hint, ignoreBounds=True)
+        # the hint lives in the view box's pixels (not the data's), centred, in the
+        # longest wording that fits the plot as it is now
+        self.pin_hint = pg.TextItem(PIN_HINTS[0], anchor=(0.5, 0.5))
+        pins_box = self.plots["pins"].item.getViewBox()
+        self.pin_hint.setParentItem(pins_box)
+        pins_box.sigResized.connect(self._fit_pin_hint)
+        self._pin_hint_wanted = True
         self.plots["pins"].item.setYRange(0, 1, padding=0)
         self._apply_x_mode()
 
@@ -169,6 +178,8 @@ class TimeSeriesView(PlotScales, QtWidgets.QWidget):
         ncols = len(shown) if len(shown) <= 5 else (len(shown) + 1) // 2
         for i, plot in enumerate(shown):
             ci.addItem(plot.item, row=i // ncols, col=i % ncols)
+        #: rows of plots in the grid (the window's default layout gives two rows more height)
+        self.grid_rows = 1 if len(shown) <= 5 else 2
 
     def shown_plots(self) -> list[str]:
         """The keys of the plots on screen, in the grid's order."""
@@ -185,6 +196,18 @@ class TimeSeriesView(PlotScales, QtWidgets.QWidget):
                 plot.shown, changed = on, True
         if changed:
             self._arrange()
+
+    def _fit_pin_hint(self, *_) -> None:
+        """Centre the pin hint in its plot, in the longest wording that fits it (none: hidden)."""
+        box = self.plots["pins"].item.getViewBox().rect()
+        fm = QtGui.QFontMetricsF(self.pin_hint.textItem.font())
+        fits = [t for t in PIN_HINTS
+                if (r := fm.boundingRect(QtCore.QRectF(0, 0, 1e4, 1e4), 0, t)).width() + 8 <= box.width()
+                and r.height() + 4 <= box.height()]
+        if fits and self.pin_hint.toPlainText() != fits[0]:
+            self.pin_hint.setText(fits[0])
+        self.pin_hint.setPos(box.center())
+        self.pin_hint.setVisible(bool(fits) and self._pin_hint_wanted)
 
     def _legend(self, p: pg.PlotItem) -> pg.LegendItem:
         legend = p.addLegend(offset=(-4, 4), labelTextSize="9pt", verSpacing=-8, colCount=1)
@@ -241,6 +264,7 @@ class TimeSeriesView(PlotScales, QtWidgets.QWidget):
         p = plot.item
         if p.legend is None:
             self._legend(p)
+        self._pin_hint_wanted = False
         self.pin_hint.hide()
         item = pg.PlotCurveItem(name=name, antialias=True,
                                 pen=pg.mkPen(series_colour(self.theme, len(self.pins)), width=2))
@@ -262,7 +286,8 @@ class TimeSeriesView(PlotScales, QtWidgets.QWidget):
         self.pins.clear()
         if plot.item.legend is not None:
             plot.item.legend.clear()
-        self.pin_hint.show()
+        self._pin_hint_wanted = True
+        self._fit_pin_hint()
 
     # ----------------------------------------------------------------- follow
     @property
@@ -305,7 +330,6 @@ class TimeSeriesView(PlotScales, QtWidgets.QWidget):
 
     def _set_window(self, steps: int) -> None:
         self.window_steps = int(steps)
-        self.pin_hint.setPos(-self.window_steps / 2, 0.5)
         if self._following:
             self._apply_x_mode()
             self._dirty = True

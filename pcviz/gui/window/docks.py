@@ -115,10 +115,11 @@ class WindowDocks:
         return dock
 
     # ---------------------------------------------------------------- layout
-    def default_layout(self, live: bool) -> None:
+    def default_layout(self, live: bool, plot_rows: int = 1) -> None:
         """Every dock back in its area, docked, shown and sized (the console docked back
         beside the time series, shown or hidden as it was); ``live``: the controls in
-        front of the interventions (in playback the recording's events matter more)."""
+        front of the interventions (in playback the recording's events matter more);
+        ``plot_rows``: rows of plots in the time series (two get more height)."""
         win, docks = self.win, self.docks
         for key, d in docks.items():
             self._put_back(d, _BY_KEY[key].area)
@@ -136,7 +137,7 @@ class WindowDocks:
         w, h = win.width(), win.height()
         win.resizeDocks([docks["controls"]], [max(240, int(0.14 * w))], H)
         win.resizeDocks([docks["network"], docks["basis"]], [max(320, int(0.27 * w))] * 2, H)
-        win.resizeDocks([docks["timeseries"]], [max(200, int(0.27 * h))], V)
+        win.resizeDocks([docks["timeseries"]], [max(200, int((0.27 if plot_rows < 2 else 0.36) * h))], V)
         if console_open:  # a third of the bottom row
             win.resizeDocks([self.console], [max(420, w // 3)], H)
         (docks["controls"] if live else docks["interventions"]).raise_()

@@ -169,11 +169,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.network = NetworkView(src, th)
         self.basis = BasisView(src, th)
         self.timeseries = TimeSeriesView(src, th)
-        scroll = QtWidgets.QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
-        scroll.setWidget(self.controls)
-        self.docks["controls"].setWidget(scroll)
+        self.docks["controls"].setWidget(_scrolled(self.controls))
         self.docks["network"].setWidget(self.network)
         self.docks["basis"].setWidget(self.basis)
         self.docks["timeseries"].setWidget(self.timeseries)
@@ -187,7 +183,7 @@ class MainWindow(QtWidgets.QMainWindow):
         latents = self.dock_set.set_latents(wants_vae_views(src.spec))  # hierarchical VAEs only
         if latents is not None:
             self.views[LATENTS] = VaePanel(src, th)
-            latents.setWidget(self.views[LATENTS])
+            latents.setWidget(_scrolled(self.views[LATENTS]))  # a short dock scrolls, not the window
         src.engine_event.connect(self._on_event)
         src.state_changed.connect(self._on_state)
         self.setWindowTitle(self._title())
@@ -319,7 +315,7 @@ class MainWindow(QtWidgets.QMainWindow):
     # ----------------------------------------------------------------- layout
     def default_layout(self) -> None:
         """View > Default layout: every dock back in its place (see docks.py)."""
-        self.dock_set.default_layout(self.source.live)
+        self.dock_set.default_layout(self.source.live, self.timeseries.grid_rows)
 
     def restore_settings(self) -> None:
         s = self.settings
@@ -456,6 +452,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.console.close()
         self.source.close()
         super().closeEvent(event)
+
+
+def _scrolled(widget: QtWidgets.QWidget) -> QtWidgets.QScrollArea:
+    """``widget`` in a frameless scroll area: a dock shorter than the widget's minimum
+    scrolls instead of making the window taller than the screen."""
+    scroll = QtWidgets.QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+    scroll.setWidget(widget)
+    return scroll
 
 
 def _esc(text: object) -> str:
