@@ -60,6 +60,23 @@ def cell_title(layer: LayerFrameSpec, q: str, top: bool = False) -> str:
     return f"{base} {sym}{sub}" if sym else base
 
 
+#: the quantities without a symbol, in as few letters as can still be told apart
+_ABBREVIATIONS = {"bu_mean": "bu \u03bc", "bu_precision": "bu \u03c0", "bu_weight": "bu w"}
+
+
+def symbol_title(layer: LayerFrameSpec, q: str) -> str:
+    """The shortest title of layer ``layer``'s map of ``q``, for narrow columns: its
+    symbol and index ("x\u2083", "\u03b5\u2083", "\u03a0\u2083"; "pred" for the prediction: a
+    combining hat over x is drawn askew by common fonts), or a short form of its name."""
+    sub = str(layer.index).translate(_SUB)
+    if q == "prediction":
+        return "pred"
+    sym = _SYMBOLS.get(q)
+    if sym:
+        return f"{sym}{sub}"
+    return _ABBREVIATIONS.get(q, q.replace("_", " "))
+
+
 def short_title(title: str) -> str:
     """A title without its explanation: "prediction from x2" -> "prediction"."""
     return title.split(" from ")[0].replace("reconstruction", "reconstr.")
