@@ -136,3 +136,23 @@ def test_pin_hint_stays_inside_its_plot(open_window, qtbot, size):
     qtbot.wait(20)
     assert not hint.isVisible() or box.sceneBoundingRect().contains(hint.sceneBoundingRect())
     win.close()
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (1280, 800)])
+def test_time_series_grid_fits_its_dock(open_window, qtbot, size):
+    """Every plot inside the canvas (none cut off at the right) and every title inside
+    its plot, the explanations after a colon dropped first where columns are narrow."""
+    win = open_window("digits-lvae")
+    win.resize(*size)
+    win.default_layout()
+    win.source.advance(5, process_events=True)
+    ts = win.timeseries
+    qtbot.waitUntil(lambda: ts.canvas.ci.geometry().width() <= ts.canvas.width() + 0.5, timeout=3000)
+    canvas = QtCore.QRectF(ts.canvas.rect())
+    for key in ts.shown_plots():
+        item = ts.plots[key].item
+        rect = item.sceneBoundingRect()
+        assert canvas.contains(rect.adjusted(1, 1, -1, -1)), (key, rect, canvas)
+        title = item.titleLabel
+        assert title.item.sceneBoundingRect().width() <= rect.width(), (key, title.text)
+    win.close()

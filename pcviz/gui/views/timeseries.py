@@ -19,18 +19,14 @@ import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from pcviz.display.labels import group_scalars as group_names
-from pcviz.display.labels import in_mode, modal_groups, scalar_label
+from pcviz.display.labels import modal_groups, scalar_label
 from pcviz.display.scales import settled_range, symlog
 from pcviz.display.trace import Trace
 from pcviz.gui.sources.frame_source import FrameSource
+from pcviz.gui.views.timeseries_grid import PIN_HINTS, PlotGrid
 from pcviz.gui.views.timeseries_scale import PlotScales, ScaleAxis, ScaleViewBox, remembered_scale
 from pcviz.gui.theme import Theme, series_colour
 from pcviz.sim.frames import Frame, FrameSpec
-
-#: what the empty "pinned units" plot says, longest first (the first that fits is shown)
-PIN_HINTS = ("click a unit in the hierarchy,\nthen press P to pin its trace", "click a unit,\nthen press P",
-             "P pins a unit")
-
 
 def group_scalars(spec: FrameSpec) -> list[tuple[str, str, bool, list[str]]]:
     """(key, title, log y, scalar names) of each plot, known groups first."""
@@ -55,12 +51,14 @@ class _Plot:
         self.y_range: tuple[float, float] | None = None
         self.scale = "linear"  # linear | symlog | settled (right-click menu; remembered)
         self.title = key
+        self.note = ""  # what the scale adds to the title
+        self.x_label = True  # the x axis's words under it (the bottom row's plots)
         self.scalars: list[str] = []  # the run's scalars it draws
         self.shown = True  # in the grid (a mode's plots only while the model is in that mode)
         self.clipped = pg.ScatterPlotItem(symbol="t1", size=7, pen=None)  # points above a settled range
 
 
-class TimeSeriesView(PlotScales, QtWidgets.QWidget):
+class TimeSeriesView(PlotGrid, PlotScales, QtWidgets.QWidget):
     def __init__(self, source: FrameSource, theme: Theme, capacity: int = 20000, refresh_hz: float = 10.0,
                  parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
@@ -70,6 +68,9 @@ class TimeSeriesView(PlotScales, QtWidgets.QWidget):
         self.capacity = capacity
         self.window_steps = 2000
         self.plots: dict[str, _Plot] = {}
+        self._ncols = 1  # columns of the grid of plots
+        self._title_font = QtGui.QFont()
+        self._title_font.setPointSizeF(10)
         self.series: dict[str, _Series] = {}  # scalar name -> series
         self.pins: dict[tuple[int, int], _Series] = {}
         self.markers = Trace(4000)  # hold boundaries (x only)
@@ -166,48 +167,6 @@ class TimeSeriesView(PlotScales, QtWidgets.QWidget):
         self._pin_hint_wanted = True
         self.plots["pins"].item.setYRange(0, 1, padding=0)
         self._apply_x_mode()
-
-    def _arrange(self) -> None:
-        """Lay the shown plots out in a grid: one row up to five, else two rows."""
-        ci = self.canvas.ci
-        for plot in self.plots.values():
-            if plot.item in ci.items:
-                ci.removeItem(plot.item)
-            plot.item.setVisible(plot.shown)
-        shown = [p for p in self.plots.values() if p.shown]
-        ncols = len(shown) if len(shown) <= 5 else (len(shown) + 1) // 2
-        for i, plot in enumerate(shown):
-            ci.addItem(plot.item, row=i // ncols, col=i % ncols)
-        #: rows of plots in the grid (the window's default layout gives two rows more height)
-        self.grid_rows = 1 if len(shown) <= 5 else 2
-
-    def shown_plots(self) -> list[str]:
-        """The keys of the plots on screen, in the grid's order."""
-        return [k for k, p in self.plots.items() if p.shown]
-
-    def _follow_modes(self, scalars: dict[str, float]) -> None:
-        """Show a mode's plots while the newest frame has a value of theirs that is not
-        NaN (the model is in that mode), hide them otherwise."""
-        changed = False
-        for key in self.modal:
-            plot = self.plots[key]
-            on = in_mode(scalars, plot.scalars)
-            if on != plot.shown:
-                plot.shown, changed = on, True
-        if changed:
-            self._arrange()
-
-    def _fit_pin_hint(self, *_) -> None:
-        """Centre the pin hint in its plot, in the longest wording that fits it (none: hidden)."""
-        box = self.plots["pins"].item.getViewBox().rect()
-        fm = QtGui.QFontMetricsF(self.pin_hint.textItem.font())
-        fits = [t for t in PIN_HINTS
-                if (r := fm.boundingRect(QtCore.QRectF(0, 0, 1e4, 1e4), 0, t)).width() + 8 <= box.width()
-                and r.height() + 4 <= box.height()]
-        if fits and self.pin_hint.toPlainText() != fits[0]:
-            self.pin_hint.setText(fits[0])
-        self.pin_hint.setPos(box.center())
-        self.pin_hint.setVisible(bool(fits) and self._pin_hint_wanted)
 
     def _legend(self, p: pg.PlotItem) -> pg.LegendItem:
         legend = p.addLegend(offset=(-4, 4), labelTextSize="9pt", verSpacing=-8, colCount=1)
@@ -318,7 +277,9 @@ class TimeSeriesView(PlotScales, QtWidgets.QWidget):
     def _apply_x_mode(self, x_range: tuple[float, float] | None = None) -> None:
         label = "steps before now" if self._following else "step"
         for plot in self.plots.values():
-            plot.item.getAxis("bottom").setLabel(label, **{"font-size": "9pt"})
+            axis = plot.item.getAxis("bottom")
+            axis.setLabel(label, **{"font-size": "9pt"})
+            axis.showLabel(plot.x_label)
         self._setting_range = True
         try:
             if self._following:
