@@ -231,7 +231,7 @@ def test_compare_titles_are_whole_in_narrow_columns(qtbot, runs, size):
         fm = QtGui.QFontMetricsF(canvas.font_title)
         for row in canvas.rows:
             for q, cell in row.cells.items():
-                box, text = canvas.title_of(cell)
+                box, text = canvas.title_of(cell, row)
                 assert "\u2026" not in text, (col.rec.path.stem, row.layer.name, q, text)
                 assert fm.horizontalAdvance(text) <= box.width(), (row.layer.name, q, text)
     pc, vae = win.columns[0].width(), win.columns[1].width()

@@ -213,16 +213,23 @@ class HierarchyCanvas(QtWidgets.QWidget):
             p.setFont(self.font_title)
             p.setPen(text)
             for c in row.cells.values():
-                title, label = self.title_of(c)
+                title, label = self.title_of(c, row)
                 p.drawText(title, QtCore.Qt.AlignmentFlag.AlignHCenter | QtCore.Qt.AlignmentFlag.AlignBottom, label)
         p.end()
         return pm
 
-    def title_of(self, c: _Cell) -> tuple[QtCore.QRectF, str]:
-        """Where a map's title goes and its words as drawn: the longest of its title,
-        short title and symbol that fits the map's width."""
+    def title_of(self, c: _Cell, row: _Row) -> tuple[QtCore.QRectF, str]:
+        """Where a map's title goes and its words as drawn: its title, short title or
+        symbol, the longest form in which every title of its row fits (one style per row)."""
         box = QtCore.QRectF(c.area.x(), c.rect.top() - TITLE_H, c.area.width(), TITLE_H - 2)
-        return box, fit_text(self.font_title, [c.title, short_title(c.title), c.symbol or c.title], box.width())
+        fm = QtGui.QFontMetricsF(self.font_title)
+
+        def forms(cell: _Cell) -> list[str]:
+            return [cell.title, short_title(cell.title), cell.symbol or cell.title]
+
+        level = next((k for k in range(3)
+                      if all(fm.horizontalAdvance(forms(x)[k]) <= x.area.width() for x in row.cells.values())), 2)
+        return box, fit_text(self.font_title, forms(c)[level:], box.width())
 
     def _render_bar(self, bar: _Bar) -> QtGui.QPixmap:
         dpr = self.devicePixelRatioF()
