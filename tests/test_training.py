@@ -23,10 +23,11 @@ def test_shipped_checkpoint_loads_and_beats_an_untrained_model(name):
 #: held-out reconstruction MSE of the shipped checkpoint over the untrained model's, at
 #: most (measured: digits-pc 0.073, digits-supervised 0.066, patches-rao-ballard 0.47,
 #: patches-conv-pc 0.68, digits-lvae 0.155, digits-bvae 0.16, digits-hybrid 0.071 since its laplace retraining,
-#: bars-foldiak 0.31, patches-end-stopping 0.69)
+#: bars-foldiak 0.31, patches-end-stopping 0.69, digits-langevin 0.099 and digits-attention 0.136 with their
+#: Langevin noise, the latter on its digit chimeras)
 MSE_RATIO = {"digits-pc": 0.1, "digits-supervised": 0.1, "patches-rao-ballard": 0.6, "patches-conv-pc": 0.8,
              "digits-lvae": 0.3, "digits-bvae": 0.3, "digits-hybrid": 0.1, "bars-foldiak": 0.4,
-             "patches-end-stopping": 0.8}
+             "patches-end-stopping": 0.8, "digits-langevin": 0.2, "digits-attention": 0.25}
 
 
 @pytest.mark.parametrize("name", CHECKPOINTED)
