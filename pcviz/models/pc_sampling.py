@@ -107,5 +107,5 @@ class PCSampling:
     def sample_notes(self) -> dict[str, str]:
         if self.label_layer is None:
             return {}
-        note = f"fraction of the last {self.samples.size} steps' samples per class"
+        note = f"fraction of the last {self.samples.size} per class"
         return {f"samples/class_{k}": note for k in range(self.sizes[self.label_layer])}

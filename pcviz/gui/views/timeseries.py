@@ -129,6 +129,7 @@ class TimeSeriesView(PlotScales, QtWidgets.QWidget):
         self.theme = theme
         self.capacity = capacity
         self.window_steps = 2000
+        self._own_colours: dict[str, QtGui.QColor] = {}  # series of a legend of their own
         self.plots: dict[str, _Plot] = {}
         self.series: dict[str, _Series] = {}  # scalar name -> series
         self.pins: dict[tuple[int, int], _Series] = {}
@@ -208,8 +209,16 @@ class TimeSeriesView(PlotScales, QtWidgets.QWidget):
             self.plots[key] = plot
             if key != "pins":
                 self._use_scale(plot, remembered_scale(key))
-            for s in scalars:
-                label = self._label(s, names)
+            labels = [self._label(s, names) for s in scalars]
+            if len(labels) > 1 and not set(labels) & set(names.values()):
+                # series that are not layers (a class per line): a hue each, keyed in the title
+                # (a legend would hide the plot at the panel's height)
+                hues = [pg.intColor(i, hues=len(labels), maxValue=220) for i in range(len(labels))]
+                self._own_colours.update(dict(zip(labels, hues)))
+                key = "&nbsp;".join(f'<span style="color:{c.name()}"><b>{lab.split()[-1]}</b></span>'
+                                    for lab, c in zip(labels, hues))
+                p.setTitle(f"{title}&nbsp;&nbsp;{key}", size="10pt")
+            for s, label in zip(scalars, labels):
                 item = pg.PlotCurveItem(name=label, antialias=True)
                 p.addItem(item)
                 series = _Series(label, item, self.capacity, log)
@@ -259,6 +268,8 @@ class TimeSeriesView(PlotScales, QtWidgets.QWidget):
             s.item.setPen(pg.mkPen(series_colour(theme, i), width=2))
 
     def _pen_for(self, label: str) -> QtGui.QPen:
+        if label in self._own_colours:
+            return pg.mkPen(self._own_colours[label], width=2)
         if label == "total":
             return pg.mkPen(self.theme.accent, width=2.5)
         for l in self.spec.layers:
