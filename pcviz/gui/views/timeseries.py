@@ -52,6 +52,7 @@ class _Plot:
         self.scale = "linear"  # linear | symlog | settled (right-click menu; remembered)
         self.title = key
         self.note = ""  # what the scale adds to the title
+        self.key_html = self.key_text = ""  # a colour key after the title (series that are not layers)
         self.x_label = True  # the x axis's words under it (the bottom row's plots)
         self.scalars: list[str] = []  # the run's scalars it draws
         self.shown = True  # in the grid (a mode's plots only while the model is in that mode)
@@ -156,9 +157,10 @@ class TimeSeriesView(PlotGrid, PlotScales, QtWidgets.QWidget):
                 # (a legend would hide the plot at the panel's height)
                 hues = [pg.intColor(i, hues=len(labels), maxValue=220) for i in range(len(labels))]
                 self._own_colours.update(dict(zip(labels, hues)))
-                key = "&nbsp;".join(f'<span style="color:{c.name()}"><b>{lab.split()[-1]}</b></span>'
-                                    for lab, c in zip(labels, hues))
-                p.setTitle(f"{title}&nbsp;&nbsp;{key}", size="10pt")
+                short = [lab.split()[-1] for lab in labels]
+                plot.key_html = "&nbsp;&nbsp;" + "&nbsp;".join(
+                    f'<span style="color:{c.name()}"><b>{k}</b></span>' for k, c in zip(short, hues))
+                plot.key_text = "  " + " ".join(short)
             for s, label in zip(scalars, labels):
                 item = pg.PlotCurveItem(name=label, antialias=True)
                 p.addItem(item)
