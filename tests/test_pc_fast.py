@@ -210,7 +210,9 @@ def test_cuda_graph_benchmark_runs_eagerly_on_cpu():
 
     r = cuda_graph_speedup(torch.device("cpu"), [12, 8, 4], 4, repeats=1, n=3)
     assert r["graph_captured"] is False
-    assert r["flops_per_step"] == 2 * 4 * (12 * 8 + 8 * 4) * 2  # predictions of 0, 1 and gradients into 1, 2
+    # the input is held and predicted linearly from 8 <= 12 units: its error enters in Gram form,
+    # one 8x8 product; the prediction of 1 (from 2) and the gradient into 2 are 8x4 each
+    assert r["flops_per_step"] == 2 * 4 * (8 * 8 + 8 * 4 + 4 * 8)
 
 
 def test_bench_rejects_an_unknown_section():
