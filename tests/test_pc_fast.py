@@ -134,7 +134,7 @@ def test_hoisting_skips_the_prediction_from_a_clamped_layer():
     model.set_batch(torch.rand(3, 30), torch.tensor([0, 1, 2]), True)
     model.step(True)
     plan = model._fast.plan
-    mms = [op for op in plan.ops if op.func is torch.addmm]
+    mms = [op for op in plan.ops if op.func is torch.mm]
     # free layers 1, 2: two gradient products; predictions of layers 0 and 1 (from 1 and 2);
     # the prediction of layer 2 comes from the clamped image: hoisted
     assert len(mms) == 4
@@ -191,18 +191,24 @@ def test_cuda_graph_setting_is_harmless_on_cpu():
 
 
 def test_unavoidable_calls_of_the_default_preset_counted_by_hand():
-    """digits-pc, [64, 36, 16, 9], the input clamped: predictions of layers 0, 1, 2
-    (from the moving layers 1, 2, 3) and gradients into layers 1, 2, 3 are six
-    products; tanh and its derivative (one hidden kind; the input's prediction is
-    linear), the error, the precision weighting, the drive and the update are six
-    elementwise stages."""
+    """digits-pc, [64, 36, 16, 9], the input clamped and predicted linearly from 36 <= 64
+    units, so its error enters in Gram form (no prediction of the input per step):
+    predictions of layers 1, 2 (from the moving layers 2, 3) and gradients into layers
+    1, 2, 3 are five products; tanh and its derivative (one hidden kind), the error,
+    the precision weighting, the drive, the update and the addition of the Gram form's
+    per-hold constant are seven elementwise stages."""
     from pcviz.bench.pc_speed import unavoidable_calls
     from pcviz.sim import Engine
 
     model = Engine(load_preset("digits-pc"), device="cpu").model
     model.step(False)
     assert unavoidable_calls(model) == 12
-    assert len(model._fast.plan.ops) == 12  # the fast step makes no call beyond them
+    plan = model._fast.plan
+    assert list(plan.gram) == [0]
+    # the plan makes two more: the biases and −Π ε are added by their own call (one each
+    # for all layers) instead of inside the products, which is cheaper on small layers
+    assert len(plan.ops) == 14
+    assert sum(op.func is torch.mm for op in plan.ops) == 5
 
 
 def test_cuda_graph_benchmark_runs_eagerly_on_cpu():

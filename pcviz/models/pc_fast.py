@@ -191,7 +191,7 @@ class StepPlan:
         self.occ = torch.zeros(m.sizes[0], dtype=torch.bool, device=m.device)
         self._buf = buf
         pred, err, perr = m._pred, m._err, m._perr  # the buffers, without completing deferred layers
-        # Gram form: per held layer s, G_s (n_{s+1}, n_{s+1}) and c_s (B, n_{s+1}), set by refresh()
+        # Gram form: per held layer s, −G_s (n_{s+1}, n_{s+1}) and c_s (B, n_{s+1}), set by refresh()
         self.gram = {s: (torch.zeros(m.sizes[s + 1], m.sizes[s + 1], device=m.device, dtype=m.dtype),
                          torch.zeros(B, m.sizes[s + 1], device=m.device, dtype=m.dtype)) for s in gram_layers(m)}
         free = [l for l in range(L + 1) if not m._all_fixed[l]]
@@ -203,17 +203,21 @@ class StepPlan:
         drive = [l - 1 for l in free if l >= 1 and kinds[l - 1] != "linear"]
         for a, b in _runs(drive):
             infer.append(partial(torch.mul, span("perr", a, b), span("fprime", a, b), out=span("g", a, b)))
-        for l in free:  # −∂F/∂x_l = −Π ε_l + drive_{l−1} W_{l−1}: one addmm
+        # −∂F/∂x_l = drive_{l−1} W_{l−1} − Π ε_l: a plain product per layer, then one
+        # subtraction per run of layers (a product with a bias or β ≠ 0 costs about one
+        # elementwise call more on small layers: ``addmm`` copies its input first)
+        for l in free:
             if l == 0:
                 infer.append(partial(torch.neg, perr[0], out=m.dx[0]))
                 continue
-            if l - 1 in self.gram:  # Π ε_{l−1} W_{l−1} = c − x_l G: −Π ε_l − x_l G, then + c
-                G, c = self.gram[l - 1]
-                infer += [partial(torch.addmm, perr[l], m.x[l], G, beta=-1, alpha=-1, out=m.dx[l]),
-                          partial(m.dx[l].add_, c)]
+            if l - 1 in self.gram:  # Π ε_{l−1} W_{l−1} = c − x_l G: x_l (−G), then + c
+                neg_g, c = self.gram[l - 1]
+                infer += [partial(torch.mm, m.x[l], neg_g, out=m.dx[l]), partial(m.dx[l].add_, c)]
                 continue
             g = perr[l - 1] if kinds[l - 1] == "linear" else m._g[l - 1]
-            infer.append(partial(torch.addmm, perr[l], g, m.W[l - 1], beta=-1, out=m.dx[l]))  # (B, n_l)
+            infer.append(partial(torch.mm, g, m.W[l - 1], out=m.dx[l]))  # (B, n_l)
+        for a, b in _runs([l for l in free if l >= 1]):
+            infer.append(partial(span("dx", a, b).sub_, span("perr", a, b)))
         for a, b in _runs([l for l in free if l >= 1]) if lam > 0 else ():
             x, dx = span("x", a, b), span("dx", a, b)
             if cfg.prior == "gaussian":
@@ -238,9 +242,16 @@ class StepPlan:
                                   partial(torch.sub, m.x[s], pred[s], out=err[s]),
                                   partial(torch.mul, err[s], peff, out=perr[s])]
         moved = [l for l in moved if l not in self.gram]
-        for l in moved:
+        for l in moved:  # a_l = x_{l+1} W_lᵀ (into the prediction itself where f is linear), then + b_l
             out = pred[l] if kinds[l] == "linear" else m.a[l]
-            fwd.append(partial(torch.addmm, m.b[l], m.x[l + 1], self.wt[l], out=out))
+            fwd.append(partial(torch.mm, m.x[l + 1], self.wt[l], out=out))
+        # the biases, per element (refreshed with the weights), one addition per run of layers
+        self.bias = torch.zeros(total, device=m.device, dtype=m.dtype)
+        self.bias_layers = moved
+        for linear in (True, False):
+            for a, b in _runs([l for l in moved if (kinds[l] == "linear") == linear]):
+                target = span("pred" if linear else "a", a, b)
+                fwd.append(partial(target.add_, self.bias[B * buf.offsets[a] : B * buf.offsets[b]]))
         one = m._one
         for kind in ("tanh", "sigmoid", "relu", "softplus"):
             for a, b in _runs([l for l in moved if kinds[l] == kind]):
@@ -277,9 +288,11 @@ class StepPlan:
         self.occ.copy_(m._occ_mask)
         for l, wt in self.wt.items():
             wt.copy_(m.W[l].T)
-        for s, (G, c) in self.gram.items():  # in place: a captured graph reads these tensors
+        for l in self.bias_layers:
+            self.bias[B * o[l] : B * o[l + 1]].view(B, m.sizes[l]).copy_(m.b[l].expand(B, m.sizes[l]))
+        for s, (neg_g, c) in self.gram.items():  # in place: a captured graph reads these tensors
             peff = m._peff[s]  # (n_s,)
-            torch.mm(self.wt[s], m.W[s] * peff[:, None], out=G)  # W_sᵀ diag(Π_s) W_s
+            torch.mm(self.wt[s], m.W[s] * -peff[:, None], out=neg_g)  # −W_sᵀ diag(Π_s) W_s
             torch.mm((m.x[s] - m.b[s]) * peff, m.W[s], out=c)  # ((x_s − b_s) ⊙ Π_s) W_s
 
     def capture(self, m: "PCModel") -> None:
