@@ -10,10 +10,12 @@ as :meth:`PCModel.reference_step`, with less work per step.
 * **A fixed plan.** Per structure (batch size, which layers are held, activations,
   prior, preconditioner) the step is built once as a list of torch calls bound to
   their output buffers (``functools.partial``): no Python branching, list indexing
-  or temporary allocation per step. The gradient −Π ε_l + (Π ε ⊙ f′)_{l−1} W is one
-  ``addmm`` with β = −1. Precisions and step scales that change between holds are
-  copied into the plan's own tensors, so the plan (and a captured graph) survives
-  weight and precision updates.
+  or temporary allocation per step. Products are plain ``mm`` calls; the biases and
+  −Π ε_l are added by one call per run of layers (an ``addmm`` with a bias or β ≠ 0
+  copies its input first and measured about one elementwise call dearer on small
+  layers). Precisions, biases and step scales that change between holds are copied
+  into the plan's own tensors, so the plan (and a captured graph) survives weight and
+  precision updates.
 * **Layers batched.** The model's state is one flat tensor per quantity, layer after
   layer (:class:`LayerBuffers`; each layer a contiguous (B, n_l) view), so the
   elementwise stages of consecutive layers (activation, derivative, error, precision
