@@ -81,12 +81,13 @@ MODES = ("unsupervised", "supervised", "discriminative")
 CASES = [(a, p, MODES[(i + j) % 3]) for i, a in enumerate(ACTIVATIONS) for j, p in enumerate(PRIORS)]
 
 
+@pytest.mark.parametrize("input_activation", ["tanh", "linear"])  # linear: the input's error in Gram form
 @pytest.mark.parametrize("activation,prior,mode", CASES)
-def test_fast_step_equals_reference(activation, prior, mode):
+def test_fast_step_equals_reference(activation, prior, mode, input_activation):
     prior_name, lam = prior
     sizes = [3, 7, 5, 12] if mode == "discriminative" else [12, 7, 5, 3]
     n_in = sizes[-1] if mode == "discriminative" else sizes[0]
-    cfg = PCConfig(sizes=sizes, mode=mode, activation=activation, input_activation="tanh", dt=0.1,
+    cfg = PCConfig(sizes=sizes, mode=mode, activation=activation, input_activation=input_activation, dt=0.1,
                    preconditioner={"tanh": "bound", "relu": "diagonal"}.get(activation, "none"),
                    precision="diagonal" if activation == "sigmoid" else "scalar", prior=prior_name,
                    prior_strength=lam, lr_weights=0.05, lr_precision=0.05, weight_decay=1e-3,
@@ -100,6 +101,8 @@ def test_fast_step_equals_reference(activation, prior, mode):
     covered = fast_path_covers(fast) is None
     assert covered == (prior_name != "l1" or lam == 0)
     assert (fast._fast.plan is not None) == covered  # the fast step did run where it covers the model
+    if covered:  # the Gram form ran where the input is held and predicted linearly (12 >= 7 units)
+        assert bool(fast._fast.plan.gram) == (input_activation == "linear" and mode != "discriminative")
 
 
 def test_setting_changes_mid_hold_match_the_reference():
