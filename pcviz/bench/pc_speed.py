@@ -1,6 +1,22 @@
 """Speed of the PC model's inference step: against a plain torch loop (pc_vs_plain),
 against its own floor of per-call costs, and on CUDA eager against a captured graph.
 
+Keys of the report's ``pc_speed`` section:
+
+* ``pc_vs_plain_supervised``, ``pc_vs_plain_generative``: the issue's two directions,
+  tanh on every prediction (:mod:`pcviz.bench.pc_vs_plain`), with ``matmul_bound``
+  (the step's products alone over the step: the most any saving elsewhere can give).
+* ``pc_vs_plain_generative_linear_input``: the generative direction with the image
+  predicted linearly, as the presets do; there the image's error enters the step in
+  Gram form (:mod:`pcviz.models.pc_fast`). No goal of its own.
+* ``default_step_floor``: the default preset's step (``step_us``) against
+  ``unavoidable_calls`` times one minimal call (``floor_us``; ``step_vs_floor`` is the
+  goal's figure), the sum of the step's own calls each timed alone
+  (``calls_alone_us``, ``step_vs_calls_alone``) and the reference step. On CPU these
+  are the thread's CPU time.
+* ``cuda_graph`` (CUDA only): eager against captured, and the fraction of the
+  device's matmul rate.
+
 Every comparison is interleaved in one run and repeated; figures are medians with
 their min-max.
 """
