@@ -78,6 +78,17 @@ def unavoidable_calls(model: PCModel) -> int:
     return products + stages
 
 
+def _calls_alone(model: PCModel, device: torch.device, n: int) -> float:
+    """Seconds of the step's own calls, each repeated ``n`` times by itself, summed.
+    Repeating one call moves the state (an update applied n times), so the state is
+    put back afterwards."""
+    saved = [t.clone() for t in model._buffers.flat.values()]
+    total = sum(_per_step(op, device, n) for op in model._fast.plan.ops)
+    for t, s in zip(model._buffers.flat.values(), saved):
+        t.copy_(s)
+    return total
+
+
 def default_preset_floor(device: torch.device, repeats: int = 5, n: int = 2000) -> dict:
     """The default preset's step time against its floor: unavoidable calls times the
     cost of one minimal torch call (an elementwise multiply into an existing output,
@@ -97,7 +108,7 @@ def default_preset_floor(device: torch.device, repeats: int = 5, n: int = 2000) 
     for _ in range(repeats):
         steps.values.append(_per_step(lambda: model.step(False), device, n) * 1e6)
         per_call.values.append(_per_step(lambda: torch.mul(a, b, out=out), device, n * 5) * 1e6)
-        alone.values.append(sum(_per_step(op, device, n) for op in model._fast.plan.ops) * 1e6)
+        alone.values.append(_calls_alone(model, device, n) * 1e6)
         model.config.implementation = "reference"
         ref.values.append(_per_step(lambda: model.step(False), device, n) * 1e6)
         model.config.implementation = "fast"
