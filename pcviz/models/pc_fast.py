@@ -281,7 +281,9 @@ class StepPlan:
         self.refresh(m)
 
     def refresh(self, m: "PCModel") -> None:
-        """Copy precisions, step scales and the occlusion mask into the plan's tensors."""
+        """Copy precisions, step scales, the occlusion mask, Wᵀ and the biases into the
+        plan's tensors, and compute the Gram form's −G and c (after every full
+        ``forward()``: they hold the weights, precisions and held values of this hold)."""
         B, o = m.batch_size, self._buf.offsets
         scale = m._step_scale()
         for l, n in enumerate(m.sizes):
