@@ -41,7 +41,7 @@ from pcviz.models.base import DataInfo, GenerativeModel, LayerSpec, ModelError, 
 from pcviz.models.pc_activations import activation  # noqa: F401 - families that build on this one use it
 from pcviz.models.pc_backprop import backprop_cosine
 from pcviz.models.pc_curvature import curvature_scale
-from pcviz.models.pc_fast import FastStep, LayerBuffers
+from pcviz.models.pc_fast import DeferredQuantities, FastStep, LayerBuffers
 from pcviz.models.pc_interventions import PCInterventions
 from pcviz.models.pc_precision import posterior_error_variance, update_variances
 from pcviz.models.pc_sampling import PCSampling, SampleWindow
@@ -158,7 +158,7 @@ class PCConfig(PCDynamicsConfig):
         super().validate()
 
 
-class PCModel(PCSampling, PCStreaming, PCInterventions, GenerativeModel):
+class PCModel(DeferredQuantities, PCSampling, PCStreaming, PCInterventions, GenerativeModel):
     kind: ClassVar[str] = "pc"
     structural: ClassVar[frozenset[str]] = frozenset({"kind", "sizes", "mode", "precision", "init_scale",
                                                             "sample_window"})
@@ -185,8 +185,7 @@ class PCModel(PCSampling, PCStreaming, PCInterventions, GenerativeModel):
         self.gain = [torch.ones(n, device=dev, dtype=dt) for n in sizes]
         self._clamps: list[dict[int, float]] = [dict() for _ in sizes]
         self._occluded = torch.zeros(sizes[0], dtype=torch.bool, device=dev)
-        self._label_override: int | None = None
-        self._imagine = False
+        self._label_override, self._imagine = None, False  # a set label (int | None); imagining it
         self._data_x: torch.Tensor | None = None
         self._data_labels: torch.Tensor | None = None
         self._learning = True
@@ -299,7 +298,7 @@ class PCModel(PCSampling, PCStreaming, PCInterventions, GenerativeModel):
         """Predictions, errors and precision-weighted errors for the current state.
         ``params_changed`` (weights, precisions or gains may have changed) refreshes
         the cached effective precisions and marks the curvature diagonal stale."""
-        L = self.L
+        L, self._deferred = self.L, False  # every layer's prediction and error is computed here
         if params_changed or self._peff is None:
             self._diag = None
             self._scale = None

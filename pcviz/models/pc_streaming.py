@@ -60,6 +60,7 @@ class PCStreaming:
     def frame_rows(self, index: int | None) -> list[torch.Tensor]:
         if type(self).frame_tensors is not PCStreaming.frame_tensors or self.config.sample_window:
             return super().frame_rows(index)
+        self.complete_deferred()  # the cached views below are read after this call
         key = (index, self.batch_size, self._peff, self.x[0])
         old = self._rows_key
         # identity of the buffers (held by the key, so never reused): views stay valid
