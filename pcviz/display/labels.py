@@ -24,7 +24,12 @@ GROUPS = (
     ("precision", "mean precision \u03a0 per layer", False),
     ("kl", "KL per level", False),
     ("refine", "ELBO along the refinement (nats)", False),
+    ("heldout_accuracy", "held-out accuracy: PC and backprop", False),
+    ("train_loss", "training loss \u00bd\u2016y \u2212 \u0177\u2016\u00b2: PC and backprop", False),
+    ("bp_cosine", "cosine of PC's update with backprop's, per layer", False),
 )
+#: legend words of scalars that are not per layer (``heldout_accuracy/pc``)
+_TAILS = {"pc": "PC"}
 _INDEX = re.compile(r"(?:layer|level)_(\d+)$")
 
 
@@ -84,4 +89,10 @@ def scalar_label(scalar: str, names: dict[int, str]) -> str:
     m = _INDEX.search(tail)
     if m and int(m.group(1)) in names:
         return names[int(m.group(1))]
-    return tail.replace("_", " ")
+    return _TAILS.get(tail, tail.replace("_", " "))
+
+
+def per_layer(scalar: str) -> bool:
+    """Whether ``scalar`` is one of a per-layer (or per-level) family, or the total;
+    the others (``heldout_accuracy/backprop``) are told apart by a legend."""
+    return scalar.endswith("/total") or _INDEX.search(scalar.split("/", 1)[-1]) is not None

@@ -19,7 +19,7 @@ import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from pcviz.display.labels import group_scalars as group_names
-from pcviz.display.labels import scalar_label
+from pcviz.display.labels import per_layer, scalar_label
 from pcviz.display.scales import settled_range, symlog
 from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.gui.views.timeseries_scale import PlotScales, ScaleAxis, ScaleViewBox, remembered_scale
@@ -100,11 +100,12 @@ def group_scalars(spec: FrameSpec) -> list[tuple[str, str, bool, list[str]]]:
 
 
 class _Series:
-    def __init__(self, name: str, item: pg.PlotCurveItem, capacity: int, log: bool):
+    def __init__(self, name: str, item: pg.PlotCurveItem, capacity: int, log: bool, colour: int | None = None):
         self.name = name
         self.item = item
         self.trace = Trace(capacity)
         self.log = log
+        self.colour = colour  # a series that is not per layer: its place in its plot (and a legend)
 
 
 class _Plot:
@@ -116,7 +117,8 @@ class _Plot:
         self.series: list[_Series] = []
         self.y_range: tuple[float, float] | None = None
         self.scale = "linear"  # linear | symlog | settled (right-click menu; remembered)
-        self.title = key
+        self.title = self.base_title = key
+        self.keyed: list[str] = []  # series told apart by a key in the title (not per layer)
         self.clipped = pg.ScatterPlotItem(symbol="t1", size=7, pen=None)  # points above a settled range
 
 
@@ -203,19 +205,24 @@ class TimeSeriesView(PlotScales, QtWidgets.QWidget):
             m = pg.PlotCurveItem(connect="pairs")
             p.addItem(m, ignoreBounds=True)
             plot = _Plot(key, p, log, m)
-            plot.title = title
+            plot.title = plot.base_title = title
+            if len(scalars) > 1 and not all(per_layer(s) for s in scalars):  # not the layers of the key above:
+                plot.keyed = [self._label(s, names) for s in scalars]  # their own key, in the title
+                plot.title = self._keyed_title(plot)
             p.addItem(plot.clipped, ignoreBounds=True)
             self.plots[key] = plot
             if key != "pins":
                 self._use_scale(plot, remembered_scale(key))
-            for s in scalars:
+            for j, s in enumerate(scalars):
                 label = self._label(s, names)
                 item = pg.PlotCurveItem(name=label, antialias=True)
                 p.addItem(item)
-                series = _Series(label, item, self.capacity, log)
+                series = _Series(label, item, self.capacity, log, j if plot.keyed else None)
                 plot.series.append(series)
                 self.series[s] = series
         self.first_plot = first
+        #: the share of the window's height the dock asks for: two rows of plots need more to read
+        self.height_share = 0.27 if len(groups) + 1 <= ncols else 0.36
         self.pin_hint = pg.TextItem("click a unit in the hierarchy,\nthen press P to pin its trace", anchor=(0.5, 0.5))
         self.pin_hint.setPos(-self.window_steps / 2, 0.5)
         self.plots["pins"].item.addItem(self.pin_hint, ignoreBounds=True)
@@ -227,6 +234,12 @@ class TimeSeriesView(PlotScales, QtWidgets.QWidget):
         legend.setBrush(self.theme.qcolor("panel", 215))
         legend.setLabelTextColor(self.theme.text)
         return legend
+
+    def _keyed_title(self, plot: _Plot) -> str:
+        """A plot's title followed by the colours of its series (those that are not layers)."""
+        return plot.base_title + "&nbsp;&nbsp;&nbsp;" + "&nbsp;&nbsp;".join(
+            f'<span style="color:{series_colour(self.theme, j)}; font-weight:bold">\u2501\u2501</span>&nbsp;{name}'
+            for j, name in enumerate(plot.keyed))
 
     @staticmethod
     def _label(scalar: str, names: dict[int, str]) -> str:
@@ -246,10 +259,15 @@ class TimeSeriesView(PlotScales, QtWidgets.QWidget):
             if p.legend is not None:
                 p.legend.setLabelTextColor(theme.text)
                 p.legend.setBrush(theme.qcolor("panel", 215))
+        for plot in self.plots.values():
+            if plot.keyed:
+                plot.title = self._keyed_title(plot)
+                self._use_scale(plot, plot.scale)
         if hasattr(self, "pin_hint"):
             self.pin_hint.setColor(theme.muted)
         for s in self.series.values():
-            s.item.setPen(self._pen_for(s.name))
+            s.item.setPen(self._pen_for(s.name) if s.colour is None
+                          else pg.mkPen(series_colour(theme, s.colour), width=2))
         entries = [(l.name, series_colour(theme, l.index)) for l in self.spec.layers]
         if "energy/total" in self.series:
             entries.append(("total", theme.accent))

@@ -351,7 +351,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.resizeDocks([self.docks["controls"]], [max(240, int(0.14 * w))], H)
         self.resizeDocks([self.docks["network"], self.docks["basis"]], [max(320, int(0.27 * w))] * 2, H)
         self.resizeDocks([self.docks["network"], self.docks["basis"]], [1, 1], V)
-        self.resizeDocks([self.docks["timeseries"]], [max(200, int(0.27 * h))], V)
+        self.resizeDocks([self.docks["timeseries"]], [max(200, int(self.timeseries.height_share * h))], V)
         # interventions share the left column with the controls as a second tab: stacked,
         # the two did not fit 1080 pixels and the controls were cut off below "learning"
         self.tabifyDockWidget(self.docks["controls"], self.docks["interventions"])
