@@ -76,7 +76,7 @@ def test_pc_follows_backprop_at_small_output_precision_and_parts_from_it_at_equa
     0.5% short, and the 0.2% of γ / Π_hidden itself); at γ = Π_hidden (the learning
     rate scaled to keep the same step) they are more than ten times further apart."""
     dist = {}
-    for label_precision, lr in ((1.0, 0.2), (1000.0, 0.0002)):
+    for label_precision, lr in ((1.0, 0.1), (1000.0, 0.0001)):
         e = engine(f"model.label_precision={label_precision}", f"model.lr_weights={lr}")
         m = e.model
         W0, b0 = [w.clone() for w in m.W], [b.clone() for b in m.b[:3]]
@@ -156,4 +156,4 @@ def test_the_preset_schedules_the_output_precision_rise():
     assert cfg.model.backprop_twin and cfg.model.mode == "discriminative" and cfg.engine.learning
     assert cfg.model.label_precision / cfg.model.precision_init == pytest.approx(1e-3)
     got = {(s.step, s.fields["name"], s.fields["value"]) for s in cfg.interventions}
-    assert got == {(36000, "model.label_precision", 10000.0), (36000, "model.lr_weights", 0.00002)}
+    assert got == {(36000, "model.label_precision", 10000.0), (36000, "model.lr_weights", 0.00001)}
