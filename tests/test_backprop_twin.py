@@ -147,6 +147,8 @@ def test_output_precision_setting_and_refusals():
     assert float(e.model.precision(0)) == pytest.approx(1000.0)
     with pytest.raises(ConfigError, match="backprop_twin"):
         load_preset("digits-discriminative", ["model.mode='supervised'", "model.sizes=[64, 32, 10]"])
+    with pytest.raises(ConfigError, match="prior_strength = 0.1"):  # PC's inference would not end at the MLP's pass
+        load_preset("digits-discriminative", ["model.prior_strength=0.1"])
     with pytest.raises(ConfigError, match="restart"):
         e.handler.set_param("model.backprop_twin", False)
 

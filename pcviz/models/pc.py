@@ -45,7 +45,7 @@ from pcviz.models.pc_fast import FastStep, LayerBuffers
 from pcviz.models.pc_interventions import PCInterventions
 from pcviz.models.pc_precision import posterior_error_variance, update_variances
 from pcviz.models.pc_streaming import PCStreaming
-from pcviz.models.pc_twin import BackpropTwin
+from pcviz.models.pc_twin import BackpropTwin, twin_refusal
 
 ACTIVATIONS = ("linear", "tanh", "sigmoid", "relu", "softplus")
 PRIORS = ("gaussian", "l1", "cauchy")
@@ -159,9 +159,8 @@ class PCConfig(PCDynamicsConfig):
             raise ValueError(f"sizes = {self.sizes}: need at least two layers")
         if any(l >= len(self.sizes) for l in self.precision_layers):
             raise ValueError(f"precision_layers = {self.precision_layers}: the model has {len(self.sizes)} layers")
-        if self.backprop_twin and (self.mode != "discriminative" or self.normalize_basis):
-            raise ValueError(f"backprop_twin needs mode = 'discriminative' (not {self.mode!r}) and no normalize_basis"
-                             f" (the twin does plain SGD; normalize_basis = {self.normalize_basis})")
+        if self.backprop_twin and (why := twin_refusal(self)):
+            raise ValueError(why)
         super().validate()
 
 

@@ -18,7 +18,7 @@ two learn the same function where that limit holds and drift apart where it does
 
 Held-out accuracy is the argmax of ŷ for both nets. For PC that is the feed-forward
 pass of its weights: with the label layer free (the test setting), no activity prior
-and the data held, the feed-forward values zero every error, which is inference's
+(a twin with one is refused) and the data held, the feed-forward values zero every error, which is inference's
 fixed point (and its start, with ``state_init = "topdown"``); a test checks it
 against PC's own inference.
 """
@@ -40,6 +40,20 @@ TWIN_NOTES = {
                         " model.heldout_every learning holds",
     "train_loss": "½ ‖y − ŷ‖² (batch mean) of the feed-forward pass on each learning batch, before the weight step",
 }
+
+
+def twin_refusal(cfg) -> str | None:
+    """Why a PC config (``PCConfig``) cannot have a twin, or None: the twin is a plain MLP
+    trained by SGD, so PC must be discriminative, without normalize_basis (which the
+    twin would not mirror) and without an activity prior (with one, PC's inference
+    would not end at the MLP's forward pass)."""
+    bad = [what for what, wrong in ((f"mode = {cfg.mode!r}", cfg.mode != "discriminative"),
+                                    ("normalize_basis = true", cfg.normalize_basis),
+                                    (f"prior_strength = {cfg.prior_strength}", cfg.prior_strength > 0)) if wrong]
+    if not bad:
+        return None
+    return ("backprop_twin needs mode = 'discriminative', no normalize_basis and no activity prior (the twin is a"
+            f" plain MLP); here {', '.join(bad)}")
 
 
 def feedforward(Ws: list[torch.Tensor], bs: list[torch.Tensor], acts: list, x: torch.Tensor) -> torch.Tensor:
