@@ -139,6 +139,22 @@ def test_the_twin_streams_and_records_its_scalars(tmp_path, capsys):
         assert "held-out" in f["scalars/heldout_accuracy/pc"].attrs["description"]
 
 
+def test_accuracy_in_discriminative_mode_is_the_nets_guess_not_the_clamped_label():
+    """While learning, the label layer holds the answer; ``accuracy`` reads the label
+    layer's prediction from above, the guess of the feed-forward net."""
+    e = engine("data.batch_size=32")
+    e.run_steps(3)
+    m = e.model
+    h = m.x[3]  # the digit at the top, through the MLP: tanh, tanh, linear
+    for l, f in ((2, torch.tanh), (1, torch.tanh), (0, lambda a: a)):
+        h = f(h @ m.W[l].T + m.b[l])
+    guess = h.argmax(1)
+    want = float((guess == m._data_labels).float().mean())
+    assert want < 0.5  # random weights: about chance, not the clamped label's 100%
+    assert e.snapshot(batch=True).scalars["accuracy"] == pytest.approx(want, abs=1e-6)
+    assert float(m.scalar_tensors(None)["accuracy"]) == pytest.approx(want, abs=1e-6)
+
+
 def test_output_precision_setting_and_refusals():
     e = engine()
     assert float(e.model.precision(0)) == pytest.approx(1.0)  # label_precision

@@ -43,7 +43,9 @@ class PCStreaming:
             out.update(zip(TWIN_SCALARS, self.twin.values))
         ll = self.label_layer
         if ll is not None and self._data_labels is not None:
-            guess = self.x[ll].argmax(1)
+            # a label layer at the bottom (discriminative): its prediction from above, the
+            # net's guess, so that a label clamped while learning does not read as 100%
+            guess = (self.pred[ll] if ll < self.L else self.x[ll]).argmax(1)
             if index is None:
                 out["accuracy"] = (guess == self._data_labels).to(self.dtype).mean()
             else:
@@ -149,7 +151,8 @@ class PCStreaming:
                 out[name] = tw[..., i]
         ll = self.label_layer
         if ll is not None and labels is not None:
-            out["accuracy"] = (layers[ll]["activity"].argmax(-1) == labels).astype(np.float32)
+            guess = layers[ll]["prediction" if ll < len(layers) - 1 else "activity"]  # as in scalar_tensors
+            out["accuracy"] = (guess.argmax(-1) == labels).astype(np.float32)
         if batch:
             out = {k: v.mean(-1) for k, v in out.items()}
         return {k: np.asarray(v, np.float32) for k, v in out.items()}
