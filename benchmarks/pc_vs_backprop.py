@@ -2,7 +2,7 @@
 backprop twin (the same MLP, the same initial weights, SGD at the same rate on the same
 batches) after the same number of epochs, on the held-out digits.
 
-    python benchmarks/pc_vs_backprop.py [--epochs 20] [--seeds 0,1,2]
+    python benchmarks/pc_vs_backprop.py [--epochs 20] [--seeds 0,1,2] [--cost]
 
 The preset ``digits-discriminative`` without its schedule: 64 → 32 → 32 → 10 (tanh,
 linear output), batches of 32 of the 1,437 training digits (45 per epoch), 40 inference
@@ -17,6 +17,10 @@ learning off, the label layer free, one hold); backprop's from the twin's forwar
 same batch and state (layer 0 is the output weights), min and mean over the per-epoch
 readings; ``|ΔW|`` the largest relative distance between PC's weights and the twin's
 at the end.
+
+``--cost``: the twin's price, the preset's steps with and without ``backprop_twin``
+(and its held-out measurement), timed alternately, 7 repeats of 2 epochs each; the
+ratio of the medians.
 """
 
 from __future__ import annotations
@@ -64,12 +68,35 @@ def run(ratio: float, epochs: int, seed: int) -> dict:
             "holds": twin.steps, "n": len(e.test_data.x)}
 
 
+def cost(repeats: int = 7) -> None:
+    import time
+
+    times: dict[bool, list[float]] = {True: [], False: []}
+    engines = {twin: Engine(load_preset("digits-discriminative", [f"model.backprop_twin={str(twin).lower()}"]), "cpu")
+               for twin in (True, False)}
+    for e in engines.values():
+        e.config.interventions = []
+        e.run_steps(HOLDS_PER_EPOCH * 40)  # warm up
+    for _ in range(repeats):
+        for twin, e in engines.items():
+            t = time.perf_counter()
+            e.run_steps(2 * HOLDS_PER_EPOCH * 40)
+            times[twin].append(time.perf_counter() - t)
+    on, off = np.median(times[True]), np.median(times[False])
+    print(f"steps with the twin / without: {on / off:.3f} (medians of {repeats}: {on:.2f} s and {off:.2f} s"
+          f" for {2 * HOLDS_PER_EPOCH * 40} steps)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--cost", action="store_true", help="time the steps with and without the twin instead")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.cost:
+        cost()
+        return
     seeds = [int(s) for s in args.seeds.split(",")]
     print(f"{args.epochs} epochs ({HOLDS_PER_EPOCH} batches of 32 each) for both nets; held-out digits")
     print(f"{'γ/Π_hidden':>10} {'seed':>4} {'PC acc':>7} {'BP acc':>7} {'PC−BP':>7}  "
