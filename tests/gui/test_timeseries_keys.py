@@ -29,7 +29,7 @@ def test_series_that_are_not_layers_get_their_own_colours_and_key(qtbot):
     pens = [s.item.opts["pen"].color().name() for s in acc.series]
     assert pens == [series_colour(light, 0).lower(), series_colour(light, 1).lower()]
     title = acc.item.titleLabel.text
-    assert "held-out accuracy" in title and "PC" in title and "backprop" in title
+    assert "held-out accuracy" in title and "PC" in title and "backprop" in title  # the key after the title
     assert series_colour(light, 1) in title
     assert view.plots["energy"].keyed == [] and view.plots["accuracy"].keyed == []  # layers; a single series
     dark = theme_named("dark")
