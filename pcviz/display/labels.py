@@ -14,8 +14,10 @@ from pcviz.models.vae_refine import REFINE_SCALARS
 from pcviz.sim.frames import FrameSpec, LayerFrameSpec
 
 _TITLES = {"activity": "activity", "prediction": "prediction", "error": "error", "precision": "precision",
-           "forward_error": "fwd error", "forward_precision": "fwd precision"}
-_INPUT_TITLES = {"activity": "input", "prediction": "reconstruction", "error": "error", "precision": "precision"}
+           "forward_error": "fwd error", "forward_precision": "fwd precision",
+           "sample_mean": "sample mean", "sample_std": "sample std"}
+_INPUT_TITLES = {"activity": "input", "prediction": "reconstruction", "error": "error", "precision": "precision",
+                 "sample_mean": "reconstr. mean", "sample_std": "reconstr. std"}
 _SYMBOLS = {"activity": "x", "error": "\u03b5", "precision": "\u03a0", "amortised": "x\u0303",
             "forward_error": "\u03b4", "forward_precision": "\u03a6"}
 _SUB = str.maketrans("0123456789", "\u2080\u2081\u2082\u2083\u2084\u2085\u2086\u2087\u2088\u2089")
@@ -134,8 +136,3 @@ def scalar_label(scalar: str, names: dict[int, str]) -> str:
         return names[int(m.group(1))]
     return _TAILS.get(tail, tail.replace("_", " "))
 
-
-def per_layer(scalar: str) -> bool:
-    """Whether ``scalar`` is one of a per-layer (or per-level) family, or the total;
-    the others (``heldout_accuracy/backprop``) are told apart by their own key."""
-    return scalar.endswith("/total") or _INDEX.search(scalar.split("/", 1)[-1]) is not None

@@ -41,14 +41,14 @@ from pcviz.models.base import DataInfo, GenerativeModel, LayerSpec, ModelError, 
 from pcviz.models.pc_activations import activation  # noqa: F401 - families that build on this one use it
 from pcviz.models.pc_backprop import backprop_cosine
 from pcviz.models.pc_curvature import curvature_scale
-from pcviz.models.pc_fast import FastStep, LayerBuffers
+from pcviz.models.pc_fast import DeferredQuantities, FastStep, LayerBuffers
 from pcviz.models.pc_interventions import PCInterventions
 from pcviz.models.pc_precision import posterior_error_variance, update_variances
+from pcviz.models.pc_sampling import PCSampling, SampleWindow
 from pcviz.models.pc_streaming import PCStreaming
 from pcviz.models.pc_twin import BackpropTwin, twin_refusal
 
-ACTIVATIONS = ("linear", "tanh", "sigmoid", "relu", "softplus")
-PRIORS = ("gaussian", "l1", "cauchy")
+ACTIVATIONS, PRIORS = ("linear", "tanh", "sigmoid", "relu", "softplus"), ("gaussian", "l1", "cauchy")
 
 
 @dataclass
@@ -93,6 +93,9 @@ class PCDynamicsConfig:
     langevin_temperature: float = field(
         default=0.0, metadata=meta("τ: Langevin noise of inference (Monte Carlo PC); 0 = none", min=0.0)
     )
+    sample_window: int = field(default=0, metadata=meta(
+        "steps of samples kept to stream their mean, std and class fractions (pcviz.models.pc_sampling); 0 = none",
+        min=0, max=100_000))
     init_scale: float = field(default=1.0, metadata=meta("scale of the random initial weights", min=0.0))
     implementation: str = field(default="fast", metadata=meta(
         "inference step: fast (pcviz.models.pc_fast, tested equal) or reference", choices=("fast", "reference")))
@@ -164,10 +167,10 @@ class PCConfig(PCDynamicsConfig):
         super().validate()
 
 
-class PCModel(PCStreaming, PCInterventions, GenerativeModel):
+class PCModel(DeferredQuantities, PCSampling, PCStreaming, PCInterventions, GenerativeModel):
     kind: ClassVar[str] = "pc"
     structural: ClassVar[frozenset[str]] = frozenset({"kind", "sizes", "mode", "precision", "init_scale",
-                                                      "backprop_twin"})
+                                                      "sample_window", "backprop_twin"})
     fast_path_supported: ClassVar[bool] = True  # dense maps: pcviz.models.pc_fast covers this family
     twin: BackpropTwin | None = None  # model.backprop_twin: the same net trained by backprop on PC's batches
 
@@ -192,19 +195,16 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         self.gain = [torch.ones(n, device=dev, dtype=dt) for n in sizes]
         self._clamps: list[dict[int, float]] = [dict() for _ in sizes]
         self._occluded = torch.zeros(sizes[0], dtype=torch.bool, device=dev)
-        self._label_override: int | None = None
-        self._imagine = False
+        self._label_override, self._imagine = None, False  # a set label (int | None); imagining it
         self._data_x: torch.Tensor | None = None
         self._data_labels: torch.Tensor | None = None
         self._learning = True
-        self._diag: list[torch.Tensor] | None = None
-        self._scale: list[torch.Tensor] | None = None
-        self._peff: list[torch.Tensor] | None = None
-        self._rows_key: tuple | None = None
-        self._logdet: torch.Tensor | None = None
-        self._logdet_key: int | None = None
+        # caches (None: stale): curvature D, step scale, Π·gain per layer; frame rows; −½ log|Π|
+        self._diag = self._scale = self._peff = None  # list[torch.Tensor] | None
+        self._rows_key = self._logdet = self._logdet_key = None
         self._one = torch.ones((), device=self.device, dtype=dtype)
         self._fast = FastStep(self)
+        self.samples = SampleWindow(config.sample_window)  # the last steps' states (Monte Carlo PC)
         # discriminative mode: cosine of each layer's update with backprop's (NaN until measured)
         self.bp_cosine, self._learned_holds = torch.full((self.L,), float("nan"), device=dev, dtype=dt), 0
         self.param_changed("label_precision")
@@ -275,12 +275,10 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         return {"supervised": self.L, "discriminative": 0}.get(self.config.mode)
 
     def precision(self, l: int) -> torch.Tensor:
-        """The learned precision Π_l = 1/Σ_l, (1,) or (n_l,)."""
-        return 1.0 / self.var[l]
+        return 1.0 / self.var[l]  # the learned precision Π_l = 1/Σ_l, (1,) or (n_l,)
 
     def effective_precision(self, l: int) -> torch.Tensor:
-        """Π_l times the intervention gain (lesions, occlusion), (n_l,)."""
-        return self.gain[l] / self.var[l]
+        return self.gain[l] / self.var[l]  # Π_l times the intervention gain (lesions, occlusion), (n_l,)
 
     # ---------------------------------------------------------------- dynamics
     def set_batch(self, x: torch.Tensor, labels: torch.Tensor | None, learning: bool) -> None:
@@ -297,6 +295,7 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         if self.config.state_init == "topdown":
             self.start_topdown()
         self.forward()
+        self.samples.clear()  # samples of another input are not samples of this posterior
 
     def start_topdown(self) -> None:
         """Start from the prior: sweep the prediction down from the top, keeping the
@@ -312,7 +311,7 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         """Predictions, errors and precision-weighted errors for the current state.
         ``params_changed`` (weights, precisions or gains may have changed) refreshes
         the cached effective precisions and marks the curvature diagonal stale."""
-        L = self.L
+        L, self._deferred = self.L, False  # every layer's prediction and error is computed here
         if params_changed or self._peff is None:
             self._diag = None
             self._scale = None
@@ -387,6 +386,8 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
             self.forward()
         if not self._fast.step():  # False where the fast step does not cover the model
             self.reference_step()
+        if self.config.sample_window:
+            self.record_sample()
 
     def reference_step(self) -> None:
         """One Euler step of inference as the equations read (the fast step is tested equal)."""
@@ -460,9 +461,7 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         """Per layer, the posterior variance of ε_l (B, n_l) that the laplace precision
         update adds (:mod:`pcviz.models.pc_precision`); None for the point update."""
         cfg = self.config
-        if cfg.precision_update != "laplace":
-            return None
-        return posterior_error_variance(self, cfg.posterior_covariance)
+        return posterior_error_variance(self, cfg.posterior_covariance) if cfg.precision_update == "laplace" else None
 
     def update_precision(self, rate: float, post: list[torch.Tensor] | None = None) -> None:
         """One step of the learned variances towards their target (see
@@ -478,12 +477,8 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
     # ------------------------------------------------------------- parameters
     def state_tensors(self) -> dict[str, torch.Tensor]:
         out = {}
-        for l, w in enumerate(self.W):
-            out[f"W.{l}"] = w
-        for l, b in enumerate(self.b):
-            out[f"b.{l}"] = b
-        for l, v in enumerate(self.var):
-            out[f"var.{l}"] = v
+        for name, tensors in (("W", self.W), ("b", self.b), ("var", self.var)):
+            out.update({f"{name}.{l}": t for l, t in enumerate(tensors)})
         return out
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:

@@ -25,6 +25,9 @@ class PCStreaming:
                 "error": self.err[l],
                 "precision": self.effective_precision(l).expand(self.batch_size, self.sizes[l]),
             })
+        if self.config.sample_window:  # Monte Carlo PC: the samples' spread (pcviz.models.pc_sampling)
+            for layer, extra in zip(out, self.sample_quantities()):
+                layer.update(extra)
         return out
 
     def scalar_tensors(self, index: int | None) -> dict[str, torch.Tensor]:
@@ -50,6 +53,8 @@ class PCStreaming:
                 out["accuracy"] = (guess == self._data_labels).to(self.dtype).mean()
             else:
                 out["accuracy"] = (guess[index] == self._data_labels[index]).to(self.dtype)
+        if self.config.sample_window:
+            out.update(self.sample_scalars(index))
         return out
 
     def energies(self) -> torch.Tensor:
@@ -77,16 +82,18 @@ class PCStreaming:
         return self.energies().sum(0)
 
     def scalar_notes(self) -> dict[str, str]:
-        if self.twin is None:
-            return {}
-        return {name: TWIN_NOTES[name.split("/")[0]] for name in TWIN_SCALARS}
+        notes = self.sample_notes() if self.config.sample_window else {}
+        if self.twin is not None:
+            notes.update({name: TWIN_NOTES[name.split("/")[0]] for name in TWIN_SCALARS})
+        return notes
 
     def layer_energies(self) -> torch.Tensor:
         return self.energies().mean(1)
 
     def frame_rows(self, index: int | None) -> list[torch.Tensor]:
-        if type(self).frame_tensors is not PCStreaming.frame_tensors:
+        if type(self).frame_tensors is not PCStreaming.frame_tensors or self.config.sample_window:
             return super().frame_rows(index)
+        self.complete_deferred()  # the cached views below are read after this call
         key = (index, self.batch_size, self._peff, self.x[0])
         old = self._rows_key
         # identity of the buffers (held by the key, so never reused): views stay valid
@@ -103,8 +110,8 @@ class PCStreaming:
         return self._rows
 
     def host_scalar_inputs(self) -> list[torch.Tensor] | None:
-        if type(self).frame_tensors is not PCStreaming.frame_tensors:
-            return None  # a subclass streams other shapes: use the device path
+        if type(self).frame_tensors is not PCStreaming.frame_tensors or self.config.sample_window:
+            return None  # a subclass streams other shapes, or the sample window's: use the device path
         if self._logdet is None or self._logdet_key is not self._peff:
             ld = [-0.5 * torch.log(self.precision(l)).expand(self.sizes[l]).sum() for l in range(self.L + 1)]
             self._logdet = torch.stack(ld)  # (L+1,): −½ log|Π_l| (learned, without lesion gains)

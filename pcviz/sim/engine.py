@@ -102,6 +102,8 @@ class Engine:
         self.block_max_age = 0.25  # seconds a recorded frame may wait in a ring
         self.train_data, self.test_data = make_dataset(config.data, seed=config.engine.seed)
         self.dataset = self.test_data if config.data.split == "test" else self.train_data
+        if config.data.indices:  # a demo's chosen samples, in order
+            self.dataset = self.dataset.rows(config.data.indices)
         self.data_info = DataInfo(self.dataset.dim, tuple(self.dataset.display_shape), self.dataset.n_classes)
         self.rebuild()
         self.events.add(0, "start", preset=config.preset.name, device=str(self.device),

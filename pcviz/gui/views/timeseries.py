@@ -19,7 +19,7 @@ import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from pcviz.display.labels import group_scalars as group_names
-from pcviz.display.labels import modal_groups, per_layer, scalar_label
+from pcviz.display.labels import modal_groups, scalar_label
 from pcviz.display.scales import settled_range, symlog
 from pcviz.display.trace import Trace
 from pcviz.gui.sources.frame_source import FrameSource
@@ -34,12 +34,11 @@ def group_scalars(spec: FrameSpec) -> list[tuple[str, str, bool, list[str]]]:
 
 
 class _Series:
-    def __init__(self, name: str, item: pg.PlotCurveItem, capacity: int, log: bool, colour: int | None = None):
+    def __init__(self, name: str, item: pg.PlotCurveItem, capacity: int, log: bool):
         self.name = name
         self.item = item
         self.trace = Trace(capacity)
         self.log = log
-        self.colour = colour  # a series that is not per layer: its place in its plot (and a legend)
 
 
 class _Plot:
@@ -53,10 +52,10 @@ class _Plot:
         self.scale = "linear"  # linear | symlog | settled (right-click menu; remembered)
         self.title = key
         self.note = ""  # what the scale adds to the title
+        self.key_html = self.key_text = ""  # a colour key after the title (series that are not layers)
         self.x_label = True  # the x axis's words under it (the bottom row's plots)
         self.scalars: list[str] = []  # the run's scalars it draws
         self.shown = True  # in the grid (a mode's plots only while the model is in that mode)
-        self.keyed: list[str] = []  # series told apart by a key in the title (not per layer)
         self.clipped = pg.ScatterPlotItem(symbol="t1", size=7, pen=None)  # points above a settled range
 
 
@@ -69,6 +68,7 @@ class TimeSeriesView(PlotGrid, PlotScales, QtWidgets.QWidget):
         self.theme = theme
         self.capacity = capacity
         self.window_steps = 2000
+        self._own_colours: dict[str, QtGui.QColor] = {}  # series of a legend of their own
         self.plots: dict[str, _Plot] = {}
         self._ncols = 1  # columns of the grid of plots
         self._title_font = QtGui.QFont()
@@ -147,17 +147,24 @@ class TimeSeriesView(PlotGrid, PlotScales, QtWidgets.QWidget):
             plot = _Plot(key, p, log, m)
             plot.title, plot.scalars = title, list(scalars)
             plot.shown = key not in self.modal  # a mode's plots wait for their mode
-            if len(scalars) > 1 and not all(per_layer(s) for s in scalars):  # not the layers of the key above:
-                plot.keyed = [self._label(s, names) for s in scalars]  # their own key, after the title
             p.addItem(plot.clipped, ignoreBounds=True)
             self.plots[key] = plot
             if key != "pins":
                 self._use_scale(plot, remembered_scale(key))
-            for j, s in enumerate(scalars):
-                label = self._label(s, names)
+            labels = [self._label(s, names) for s in scalars]
+            if len(labels) > 1 and not set(labels) & set(names.values()):
+                # series that are not layers (a class per line): a hue each, keyed in the title
+                # (a legend would hide the plot at the panel's height)
+                hues = [pg.intColor(i, hues=len(labels), maxValue=220) for i in range(len(labels))]
+                self._own_colours.update(dict(zip(labels, hues)))
+                short = [lab.split()[-1] for lab in labels]
+                plot.key_html = "&nbsp;&nbsp;" + "&nbsp;".join(
+                    f'<span style="color:{c.name()}"><b>{k}</b></span>' for k, c in zip(short, hues))
+                plot.key_text = "  " + " ".join(short)
+            for s, label in zip(scalars, labels):
                 item = pg.PlotCurveItem(name=label, antialias=True)
                 p.addItem(item)
-                series = _Series(label, item, self.capacity, log, j if plot.keyed else None)
+                series = _Series(label, item, self.capacity, log)
                 plot.series.append(series)
                 self.series[s] = series
         self._arrange()
@@ -196,14 +203,10 @@ class TimeSeriesView(PlotGrid, PlotScales, QtWidgets.QWidget):
             if p.legend is not None:
                 p.legend.setLabelTextColor(theme.text)
                 p.legend.setBrush(theme.qcolor("panel", 215))
-        for plot in self.plots.values():
-            if plot.keyed and plot.shown:
-                self._set_title(plot)  # its key in the new theme's colours
         if hasattr(self, "pin_hint"):
             self.pin_hint.setColor(theme.muted)
         for s in self.series.values():
-            s.item.setPen(self._pen_for(s.name) if s.colour is None
-                          else pg.mkPen(series_colour(theme, s.colour), width=2))
+            s.item.setPen(self._pen_for(s.name))
         entries = [(l.name, series_colour(theme, l.index)) for l in self.spec.layers]
         if "energy/total" in self.series:
             entries.append(("total", theme.accent))
@@ -213,6 +216,8 @@ class TimeSeriesView(PlotGrid, PlotScales, QtWidgets.QWidget):
             s.item.setPen(pg.mkPen(series_colour(theme, i), width=2))
 
     def _pen_for(self, label: str) -> QtGui.QPen:
+        if label in self._own_colours:
+            return pg.mkPen(self._own_colours[label], width=2)
         if label == "total":
             return pg.mkPen(self.theme.accent, width=2.5)
         for l in self.spec.layers:

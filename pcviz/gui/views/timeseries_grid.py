@@ -7,7 +7,6 @@ from __future__ import annotations
 from PyQt6 import QtCore, QtGui
 
 from pcviz.display.labels import in_mode
-from pcviz.gui.theme import series_colour
 
 #: what the empty "pinned units" plot says, longest first (the first that fits is shown)
 PIN_HINTS = ("click a unit in the hierarchy,\nthen press P to pin its trace", "click a unit,\nthen press P",
@@ -54,28 +53,15 @@ class PlotGrid:
         """The plot's title, its scale's note after it, in the longest form that fits
         its column (a title's explanation after a colon goes first, then the note):
         the grid cannot be narrower than its titles, and a wider grid is cut off."""
-        width = self.canvas.width() / self._ncols - 50  # the left axis
-        short = plot.title.split(":")[0]
-        key_text, key_html = self._series_key(plot)
         fm = QtGui.QFontMetricsF(self._title_font)
+        width = self.canvas.width() / self._ncols - 50 - fm.horizontalAdvance(plot.key_text)  # the left axis, a key
+        short = plot.title.split(":")[0]
         text = next((t for t in (plot.title + plot.note, short + plot.note, short)
-                     if fm.horizontalAdvance(t + key_text) <= width), short)
-        if plot.item.titleLabel.text == text + key_html:
+                     if fm.horizontalAdvance(t) <= width), short) + plot.key_html
+        if plot.item.titleLabel.text == text:
             return False
-        plot.item.setTitle(text + key_html, size="10pt", color=self.theme.text)
+        plot.item.setTitle(text, size="10pt", color=self.theme.text)
         return True
-
-    def _series_key(self, plot) -> tuple[str, str]:
-        """(plain text, html) of the key after the title of a plot whose series are not
-        layers (``plot.keyed``: PC and backprop), each name after a line in its colour;
-        empty for the others (the key above the grid names the layers)."""
-        if not plot.keyed:
-            return "", ""
-        line = "\u2501\u2501"
-        text = "".join(f"   {line} {name}" for name in plot.keyed)
-        html = "".join(f'&nbsp;&nbsp;&nbsp;<span style="color:{series_colour(self.theme, j)}; font-weight:bold">'
-                       f"{line}</span>&nbsp;{name}" for j, name in enumerate(plot.keyed))
-        return text, html
 
     def resizeEvent(self, ev) -> None:  # noqa: N802 (Qt's name)
         super().resizeEvent(ev)
