@@ -85,6 +85,8 @@ class PCStreaming:
         notes = self.sample_notes() if self.config.sample_window else {}
         if self.twin is not None:
             notes.update({name: TWIN_NOTES[name.split("/")[0]] for name in TWIN_SCALARS})
+        if self.label_layer is not None:
+            notes["accuracy"] = "of the shown sample, or the batch"
         return notes
 
     def layer_energies(self) -> torch.Tensor:
