@@ -1,6 +1,7 @@
 """Render the README's gallery of phenomena (offscreen, about two minutes on one core):
 
     python docs/render_phenomena.py [end-stopping] [bars] [collapse] [probe-window] [langevin] [attention]
+        [discriminative]
 
 docs/images/end-stopping.png (the probe's tuning curves of patches-end-stopping's
 middle-module level-1 error units for horizontal bars, with and without feedback),
@@ -9,8 +10,10 @@ cosine), posterior-collapse.png (active units per level of digits-lvae-collapse,
 with free bits switched on by its schedule) and probe-window.png (the window with
 the Probe dock after a run on patches-conv-pc), langevin-samples.png (digits-langevin:
 the class of the Langevin samples as the bottom half of a 9 is occluded and restored,
-against the exact posterior) and attention.png (digits-attention: the class the samples
-take as a precision gain moves from the top to the bottom of a chimera)."""
+against the exact posterior), attention.png (digits-attention: the class the samples
+take as a precision gain moves from the top to the bottom of a chimera) and
+pc-vs-backprop.png (held-out accuracy and update cosines of digits-discriminative and
+its backprop twin through its schedule)."""
 
 from __future__ import annotations
 
@@ -264,8 +267,49 @@ def _top(p: np.ndarray, n: int = 3) -> str:
     return " ".join(f"{k}:{p[k]:.2f}" for k in np.argsort(p)[::-1][:n])
 
 
+def discriminative() -> None:
+    from matplotlib.figure import Figure
+
+    from pcviz.sim.engine import Engine
+    from pcviz.sim.presets import load_preset
+
+    engine = Engine(load_preset("digits-discriminative"), device="cpu")
+    model, hold = engine.model, engine.config.data.hold_steps
+    rise = engine.config.interventions[0].step  # the schedule raises the output precision here
+    epochs, acc, cos = [], [], []
+    for _ in range(30 * 9):  # 30 epochs of 45 batches, read every 5 batches (when both are measured)
+        engine.run_steps(5 * hold)
+        epochs.append(engine.step_count / (45 * hold))
+        acc.append(model.twin.values[:2].numpy().copy())
+        cos.append(model.bp_cosine.numpy().copy())
+    acc, cos = 100 * np.array(acc), np.array(cos)
+    fig = Figure(figsize=(7.2, 5.0), dpi=100)
+    ax, bx = fig.add_axes((0.1, 0.56, 0.86, 0.36)), fig.add_axes((0.1, 0.1, 0.86, 0.34))
+    ax.plot(epochs, acc[:, 1], color="#d62728", lw=2.4, label="backprop (the twin)")
+    ax.plot(epochs, acc[:, 0], color="#1f77b4", lw=1.2, label="predictive coding")
+    ax.set_ylim(80, 100)
+    ax.set_ylabel("held-out accuracy (%)")
+    ax.set_title("digits-discriminative: PC and the same MLP by backprop, same batches", fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    for l in range(cos.shape[1]):
+        bx.plot(epochs, cos[:, l], lw=1.2, label=f"W{l} ({'output' if l == 0 else 'hidden'})")
+    bx.set_ylabel("cosine of PC's update\nwith backprop's gradient")
+    bx.set_xlabel("epochs (45 batches of 32)")
+    bx.legend(fontsize=8, loc="lower left")
+    for a in (ax, bx):
+        a.axvline(rise / (45 * hold), color="0.5", ls="--")
+        a.grid(True, color="#e6e6e6", lw=0.6)
+    bx.set_ylim(0.6, 1.03)
+    bx.text(9, 0.9, "γ / Π_hidden = 1e-3", fontsize=8)
+    bx.text(rise / (45 * hold) + 0.4, 0.63, "schedule: γ / Π_hidden = 10", fontsize=8)
+    fig.savefig(OUT / "pc-vs-backprop.png")
+    at = epochs.index(rise / (45 * hold))
+    print(f"discriminative: held-out accuracy at epoch 20 PC {acc[at, 0]:.2f}% backprop {acc[at, 1]:.2f}%;"
+          f" cosines up to epoch 20 min {np.round(cos[:at + 1].min(0), 5)}, after it min {np.round(cos[at + 1:].min(0), 3)}")
+
+
 if __name__ == "__main__":
     jobs = {"end-stopping": end_stopping, "bars": bars, "collapse": collapse, "probe-window": probe_window,
-            "langevin": langevin, "attention": attention}
+            "langevin": langevin, "attention": attention, "discriminative": discriminative}
     for name in sys.argv[1:] or list(jobs):
         jobs[name]()

@@ -29,7 +29,12 @@ GROUPS = (
     ("precision", "mean precision \u03a0 per layer", False),
     ("kl", "KL per level", False),
     ("refine", "ELBO along the refinement (nats)", False),
+    ("heldout_accuracy", "held-out accuracy", False),
+    ("train_loss", "training loss \u00bd\u2016y \u2212 \u0177\u2016\u00b2", False),
+    ("bp_cosine", "cosine of PC's update with backprop's, per layer", False),
 )
+#: legend words of scalars that are not per layer (``heldout_accuracy/pc``)
+_TAILS = {"pc": "PC"}
 #: Scalars that a model family streams in one of its modes only, as NaN in the others
 #: (a frame spec, and so the list of scalars, is fixed before the first step):
 #: model kind -> (the mode, in words; its scalars). The semi-amortised VAEs stream their
@@ -129,4 +134,5 @@ def scalar_label(scalar: str, names: dict[int, str]) -> str:
     m = _INDEX.search(tail)
     if m and int(m.group(1)) in names:
         return names[int(m.group(1))]
-    return tail.replace("_", " ")
+    return _TAILS.get(tail, tail.replace("_", " "))
+

@@ -46,6 +46,7 @@ from pcviz.models.pc_interventions import PCInterventions
 from pcviz.models.pc_precision import posterior_error_variance, update_variances
 from pcviz.models.pc_sampling import PCSampling, SampleWindow
 from pcviz.models.pc_streaming import PCStreaming
+from pcviz.models.pc_twin import BackpropTwin, twin_refusal
 
 ACTIVATIONS, PRIORS = ("linear", "tanh", "sigmoid", "relu", "softplus"), ("gaussian", "l1", "cauchy")
 
@@ -136,6 +137,12 @@ class PCConfig(PCDynamicsConfig):
     )
     bp_cosine_every: int = field(default=10, metadata=meta(
         "discriminative mode: measure bp_cosine (an autograd pass, about a hold's cost) every k learning holds", min=1))
+    label_precision: float = field(default=0.0, metadata=meta(
+        "initial precision of the label layer (discriminative mode: the output precision γ); 0: precision_init", min=0.0))
+    backprop_twin: bool = field(default=False, metadata=meta(
+        "discriminative mode: train the same network by backprop on PC's batches beside it (pcviz.models.pc_twin)"))
+    heldout_every: int = field(default=10, metadata=meta(
+        "with backprop_twin: measure both nets' held-out accuracy every k learning holds", min=1))
     posterior_covariance: str = field(
         default="auto",
         metadata=meta("C of the laplace update: the full inverse Gauss-Newton curvature over the free units"
@@ -155,14 +162,17 @@ class PCConfig(PCDynamicsConfig):
             raise ValueError(f"sizes = {self.sizes}: need at least two layers")
         if any(l >= len(self.sizes) for l in self.precision_layers):
             raise ValueError(f"precision_layers = {self.precision_layers}: the model has {len(self.sizes)} layers")
+        if self.backprop_twin and (why := twin_refusal(self)):
+            raise ValueError(why)
         super().validate()
 
 
 class PCModel(DeferredQuantities, PCSampling, PCStreaming, PCInterventions, GenerativeModel):
     kind: ClassVar[str] = "pc"
     structural: ClassVar[frozenset[str]] = frozenset({"kind", "sizes", "mode", "precision", "init_scale",
-                                                            "sample_window"})
+                                                      "sample_window", "backprop_twin"})
     fast_path_supported: ClassVar[bool] = True  # dense maps: pcviz.models.pc_fast covers this family
+    twin: BackpropTwin | None = None  # model.backprop_twin: the same net trained by backprop on PC's batches
 
     def __init__(self, config: PCConfig, data: DataInfo, device: torch.device | str = "cpu", seed: int = 0,
                  dtype: torch.dtype = torch.float32):
@@ -197,7 +207,8 @@ class PCModel(DeferredQuantities, PCSampling, PCStreaming, PCInterventions, Gene
         self.samples = SampleWindow(config.sample_window)  # the last steps' states (Monte Carlo PC)
         # discriminative mode: cosine of each layer's update with backprop's (NaN until measured)
         self.bp_cosine, self._learned_holds = torch.full((self.L,), float("nan"), device=dev, dtype=dt), 0
-        self.param_changed("")
+        self.param_changed("label_precision")
+        self.twin = BackpropTwin(self) if config.backprop_twin else None
         self._alloc(1)
 
     # ----------------------------------------------------------------- set-up
@@ -243,6 +254,8 @@ class PCModel(DeferredQuantities, PCSampling, PCStreaming, PCInterventions, Gene
 
     def param_changed(self, name: str) -> None:
         cfg = self.config
+        if name == "label_precision" and self.label_layer is not None:  # γ: the label layer's precision
+            self.var[self.label_layer].fill_(1.0 / (cfg.label_precision or cfg.precision_init))
         self._f = [activation(cfg.input_activation if l == 0 else cfg.activation) for l in range(self.L)]
         self._kinds = [cfg.input_activation if l == 0 else cfg.activation for l in range(self.L)]
         self._diag = None  # prior_strength may have changed
@@ -422,6 +435,8 @@ class PCModel(DeferredQuantities, PCSampling, PCStreaming, PCInterventions, Gene
         if self.streams_bp_cosine and self._learned_holds % cfg.bp_cosine_every == 0:
             self.bp_cosine.copy_(backprop_cosine(self))  # held between measurements
         self._learned_holds += 1
+        if self.twin is not None and self._all_fixed[0]:  # the twin learns from PC's batch and target
+            self.twin.learn(self.x[self.L], self.x[0])
         if cfg.lr_weights > 0:
             dW, db = self.weight_gradients()
             for l in range(self.L):
@@ -434,7 +449,13 @@ class PCModel(DeferredQuantities, PCSampling, PCStreaming, PCInterventions, Gene
                 self.b[l].add_(db[l], alpha=cfg.lr_weights)
         if learn_prec:
             self.update_precision(cfg.lr_precision, post)
+        if self.twin is not None and self._learned_holds % cfg.heldout_every == 0:
+            self.twin.measure()
         self.forward()
+
+    def set_reference_data(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> None:
+        if self.twin is not None and labels is not None:
+            self.twin.set_heldout(x, labels)  # and measures
 
     def posterior_error_variance(self) -> list[torch.Tensor] | None:
         """Per layer, the posterior variance of ε_l (B, n_l) that the laplace precision
@@ -447,30 +468,6 @@ class PCModel(DeferredQuantities, PCSampling, PCStreaming, PCInterventions, Gene
         :func:`pcviz.models.pc_precision.update_variances`); ``post`` is the posterior
         variance of the errors if already computed."""
         update_variances(self, rate, post if post is not None else self.posterior_error_variance())
-
-    # ---------------------------------------------------------------- energy
-    def energies(self) -> torch.Tensor:
-        """(L+1, B) energy per layer and sample."""
-        cfg = self.config
-        out = []
-        for l in range(self.L + 1):
-            e = 0.5 * (self.perr[l] * self.err[l]).sum(1)  # (B,)
-            logp = torch.log(self.precision(l)).expand(self.sizes[l])  # (n_l,)
-            e = e - 0.5 * logp.sum()
-            if l >= 1 and cfg.prior_strength > 0:
-                x = self.x[l]
-                if cfg.prior == "gaussian":
-                    rho = 0.5 * x * x
-                elif cfg.prior == "l1":
-                    rho = x.abs()
-                else:
-                    rho = torch.log1p(x * x)
-                e = e + cfg.prior_strength * rho.sum(1)
-            out.append(e)
-        return torch.stack(out)
-
-    def energy(self) -> torch.Tensor:
-        return self.energies().sum(0)  # (B,) total energy F per sample
 
     def basis(self) -> torch.Tensor | None:
         if self.config.mode == "discriminative":
@@ -488,6 +485,8 @@ class PCModel(DeferredQuantities, PCSampling, PCStreaming, PCInterventions, Gene
         self.check_state_tensors(tensors)
         for name, t in self.state_tensors().items():
             t.copy_(tensors[name].to(self.device, self.dtype))
+        if self.twin is not None:  # the twin starts again from the loaded weights
+            self.twin.restart()
         self.forward()
 
     def architecture(self) -> dict[str, Any]:

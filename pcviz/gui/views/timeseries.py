@@ -68,7 +68,8 @@ class TimeSeriesView(PlotGrid, PlotScales, QtWidgets.QWidget):
         self.theme = theme
         self.capacity = capacity
         self.window_steps = 2000
-        self._own_colours: dict[str, QtGui.QColor] = {}  # series of a legend of their own
+        #: series keyed in their own plot title: label -> (colour, pen width, dashed)
+        self._own_colours: dict[str, tuple[QtGui.QColor, float, bool]] = {}
         self.plots: dict[str, _Plot] = {}
         self._ncols = 1  # columns of the grid of plots
         self._title_font = QtGui.QFont()
@@ -156,7 +157,11 @@ class TimeSeriesView(PlotGrid, PlotScales, QtWidgets.QWidget):
                 # series that are not layers (a class per line): a hue each, keyed in the title
                 # (a legend would hide the plot at the panel's height)
                 hues = [pg.intColor(i, hues=len(labels), maxValue=220) for i in range(len(labels))]
-                self._own_colours.update(dict(zip(labels, hues)))
+                # a few series (PC and its backprop twin) may lie on one another: each
+                # later one thinner and dashed, so a curve under another still shows
+                few = len(labels) <= 3
+                self._own_colours.update({lab: (c, 4.0 - 1.5 * i if few else 2.0, few and i > 0)
+                                          for i, (lab, c) in enumerate(zip(labels, hues))})
                 short = [lab.split()[-1] for lab in labels]
                 plot.key_html = "&nbsp;&nbsp;" + "&nbsp;".join(
                     f'<span style="color:{c.name()}"><b>{k}</b></span>' for k, c in zip(short, hues))
@@ -217,7 +222,11 @@ class TimeSeriesView(PlotGrid, PlotScales, QtWidgets.QWidget):
 
     def _pen_for(self, label: str) -> QtGui.QPen:
         if label in self._own_colours:
-            return pg.mkPen(self._own_colours[label], width=2)
+            colour, width, dashed = self._own_colours[label]
+            pen = pg.mkPen(colour, width=width)
+            if dashed:
+                pen.setStyle(QtCore.Qt.PenStyle.DashLine)
+            return pen
         if label == "total":
             return pg.mkPen(self.theme.accent, width=2.5)
         for l in self.spec.layers:
