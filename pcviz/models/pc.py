@@ -141,6 +141,12 @@ class PCConfig(PCDynamicsConfig):
     )
     label_at_test: str = field(default="free", metadata=meta("label layer when learning is off",
                                                              choices=("free", "clamped")))
+    layer_precisions: list[float] = field(
+        default_factory=list,
+        metadata=meta("initial precision per layer, bottom to top (empty: precision_init everywhere); with"
+                      " precision = fixed they stay, e.g. Rao & Ballard's top-down 1/σ_td² below the input's"
+                      " 1/σ²", gt=0.0),
+    )
     normalize_basis: bool = field(
         default=False,
         metadata=meta("keep every column of W_0 (each cause's basis image) at unit norm, as Olshausen & Field"
@@ -150,6 +156,10 @@ class PCConfig(PCDynamicsConfig):
     def validate(self) -> None:
         if len(self.sizes) < 2:
             raise ValueError(f"sizes = {self.sizes}: need at least two layers")
+        if any(p <= 0 for p in self.layer_precisions):
+            raise ValueError(f"layer_precisions = {self.layer_precisions}: precisions must be > 0")
+        if self.layer_precisions and len(self.layer_precisions) != len(self.sizes):
+            raise ValueError(f"layer_precisions = {self.layer_precisions}: one per layer ({len(self.sizes)})")
         if any(l >= len(self.sizes) for l in self.precision_layers):
             raise ValueError(f"precision_layers = {self.precision_layers}: the model has {len(self.sizes)} layers")
         super().validate()
@@ -176,7 +186,8 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
             self.W.append(w * (config.init_scale / math.sqrt(sizes[l + 1])))
         self.b = [torch.zeros(n, device=dev, dtype=dt) for n in sizes]  # b[L] is the top prior mean
         pshape = (lambda n: (n,)) if config.precision == "diagonal" else (lambda n: (1,))
-        self.var = [torch.full(pshape(n), 1.0 / config.precision_init, device=dev, dtype=dt) for n in sizes]
+        init = config.layer_precisions or [config.precision_init] * len(sizes)
+        self.var = [torch.full(pshape(n), 1.0 / p, device=dev, dtype=dt) for n, p in zip(sizes, init)]
         # interventions: precision gains, clamps, occlusion
         self.gain = [torch.ones(n, device=dev, dtype=dt) for n in sizes]
         self._clamps: list[dict[int, float]] = [dict() for _ in sizes]
