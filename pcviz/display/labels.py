@@ -4,10 +4,13 @@ and the time-series groups of a run's scalars with their legends. The window
 
 from __future__ import annotations
 
+import math
 import re
 
 from pcviz.display.tiling import is_signed
 from pcviz.models.base import COMMON_QUANTITIES
+from pcviz.models.lvae import BidirectionalVAE, LadderVAE
+from pcviz.models.vae_refine import REFINE_SCALARS
 from pcviz.sim.frames import FrameSpec, LayerFrameSpec
 
 _TITLES = {"activity": "activity", "prediction": "prediction", "error": "error", "precision": "precision",
@@ -25,6 +28,13 @@ GROUPS = (
     ("kl", "KL per level", False),
     ("refine", "ELBO along the refinement (nats)", False),
 )
+#: Scalars that a model family streams in one of its modes only, as NaN in the others
+#: (a frame spec, and so the list of scalars, is fixed before the first step):
+#: model kind -> (the mode, in words; its scalars). The semi-amortised VAEs stream their
+#: refinement's ELBO, gaps and step count only while they refine (learning off and
+#: ``inference = "refine"``; pcviz.models.vae_refine).
+MODAL_SCALARS: dict[str, tuple[str, tuple[str, ...]]] = {
+    kind: ("refine", REFINE_SCALARS) for kind in (LadderVAE.kind, BidirectionalVAE.kind)}
 _INDEX = re.compile(r"(?:layer|level)_(\d+)$")
 
 
@@ -48,6 +58,23 @@ def cell_title(layer: LayerFrameSpec, q: str, top: bool = False) -> str:
         return "prior mean" if top else f"{base} from x{str(layer.index + 1).translate(_SUB)}"
     sym = _SYMBOLS.get(q)
     return f"{base} {sym}{sub}" if sym else base
+
+
+#: the quantities without a symbol, in as few letters as can still be told apart
+_ABBREVIATIONS = {"bu_mean": "bu \u03bc", "bu_precision": "bu \u03c0", "bu_weight": "bu w"}
+
+
+def symbol_title(layer: LayerFrameSpec, q: str) -> str:
+    """The shortest title of layer ``layer``'s map of ``q``, for narrow columns: its
+    symbol and index ("x\u2083", "\u03b5\u2083", "\u03a0\u2083"; "pred" for the prediction: a
+    combining hat over x is drawn askew by common fonts), or a short form of its name."""
+    sub = str(layer.index).translate(_SUB)
+    if q == "prediction":
+        return "pred"
+    sym = _SYMBOLS.get(q)
+    if sym:
+        return f"{sym}{sub}"
+    return _ABBREVIATIONS.get(q, q.replace("_", " "))
 
 
 def short_title(title: str) -> str:
@@ -76,6 +103,22 @@ def group_scalars(names, notes: dict[str, str] | None = None) -> list[tuple[str,
         note = next((notes[n] for n in found if n in notes), None)
         out.append((key, f"{title}: {note}" if note else title, False, found))
     return out
+
+
+def modal_groups(spec: FrameSpec, groups: list[tuple[str, str, bool, list[str]]]) -> dict[str, str]:
+    """The plots of ``groups`` (of :func:`group_scalars`) that show a mode's scalars only
+    (every scalar of the group declared in :data:`MODAL_SCALARS` for ``spec``'s model):
+    key -> the mode. A view shows such a plot only while one of its newest values is not
+    NaN, that is, while the model is in that mode."""
+    mode, names = MODAL_SCALARS.get(spec.model_kind, ("", ()))
+    return {key: mode for key, _, _, found in groups if names and all(s in names for s in found)}
+
+
+def in_mode(scalars: dict[str, float], names: list[str]) -> bool:
+    """Whether a frame's ``scalars`` hold a value of one of ``names`` that is not NaN
+    (the model is in the mode whose scalars these are; an infinite value is a diverged
+    one, and shown)."""
+    return any(not math.isnan(scalars.get(s, math.nan)) for s in names)
 
 
 def scalar_label(scalar: str, names: dict[int, str]) -> str:

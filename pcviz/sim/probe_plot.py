@@ -9,10 +9,32 @@ import numpy as np
 
 from pcviz.sim.probe import ProbeResult
 
+#: each condition's line: dash pattern, marker, its width under the next (a curve drawn
+#: later over an identical one would hide it; drawn thinner and dashed over a wider
+#: solid one, both show)
+STYLES = (("-", "o", 3.2), ((0, (5, 3)), "s", 2.2), ((0, (1.5, 2)), "^", 1.5), ((0, (6, 2, 1.5, 2)), "D", 1.1))
+
+
+def coincident(result: ProbeResult) -> dict[str, str]:
+    """Conditions whose mean curve equals an earlier condition's (to float32's
+    resolution of the curves' scale): condition -> the first condition it lies on."""
+    curves = [result.curve(c) for c in result.conditions]
+    scale = max((float(np.abs(c).max()) for c in curves if c.size), default=0.0)
+    tol = 4 * np.finfo(np.float32).eps * max(scale, np.finfo(np.float32).tiny)
+    out: dict[str, str] = {}
+    for i, name in enumerate(result.conditions):
+        for j in range(i):
+            if curves[i].shape == curves[j].shape and np.all(np.abs(curves[i] - curves[j]) <= tol):
+                out[name] = out.get(result.conditions[j], result.conditions[j])
+                break
+    return out
+
 
 def plot_curves(result: ProbeResult, path: str | Path, title: str = "") -> Path:
     """One line per condition (the mean over the probed units, the band their
-    standard error), the stimuli as thumbnails along the bottom."""
+    standard error), the stimuli as thumbnails along the bottom. Each condition has its
+    own dash pattern and marker, each drawn thinner than the one before, so a curve
+    lying exactly on another stays visible; the legend says which do."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -22,11 +44,18 @@ def plot_curves(result: ProbeResult, path: str | Path, title: str = "") -> Path:
     S = len(st.values)
     fig = Figure(figsize=(6.4, 4.8), dpi=100)
     ax = fig.add_axes((0.13, 0.30, 0.82, 0.60))
+    same = coincident(result)
     for ci, name in enumerate(result.conditions):
         r = result.responses[ci]  # (S, U)
         mean = r.mean(axis=1)
         sem = r.std(axis=1) / np.sqrt(max(r.shape[1], 1))
-        line, = ax.plot(st.values, mean, marker="o", label=f"{name} (last/peak {result.last_to_peak(name):.2f})")
+        dash, marker, width = STYLES[ci % len(STYLES)]
+        width = width if ci < len(STYLES) else 1.0
+        label = f"{name} (last/peak {result.last_to_peak(name):.2f})"
+        if name in same:
+            label += f", same curve as {same[name]}"
+        line, = ax.plot(st.values, mean, linestyle=dash, marker=marker, lw=width, ms=2.2 * width + 3,
+                        markerfacecolor="none" if ci else None, markeredgewidth=1.2, label=label, zorder=2 + ci)
         if r.shape[1] > 1:
             ax.fill_between(st.values, mean - sem, mean + sem, color=line.get_color(), alpha=0.2)
     ax.axhline(0.0, color="0.6", lw=0.8)

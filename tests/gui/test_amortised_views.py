@@ -44,7 +44,16 @@ def test_vae_posterior_toggle_switches_to_refinement(open_window, qtbot, preset)
     win = open_window(preset, "engine.learning=false", "data.hold_steps=50")
     bridge, ctl = win.source, win.controls
     assert ctl.inference.currentData() == "draw"
-    assert "refine" in win.timeseries.plots and "amortisation_gap" in win.timeseries.plots
+    ts = win.timeseries
+    refine_plots = ["refine", "amortisation_gap", "approximation_gap", "refine_steps"]
+    assert set(refine_plots) <= set(ts.plots)
+    bridge.advance(3, process_events=True)
+    # drawing one posterior sample per step, the model does not refine: the refinement's
+    # scalars are NaN and their four plots are not in the grid (nor on screen)
+    assert not math.isfinite(bridge.last_frame.scalars["refine/elbo"])
+    assert not set(refine_plots) & set(ts.shown_plots())
+    assert all(ts.plots[k].item not in ts.canvas.ci.items and not ts.plots[k].item.isVisible()
+               for k in refine_plots)
     ctl.inference.setCurrentIndex(ctl.inference.findData("refine"))
     ctl.inference.activated.emit(ctl.inference.currentIndex())
     wait_engine(qtbot, bridge, lambda e: e.config.model.inference == "refine")
@@ -53,3 +62,11 @@ def test_vae_posterior_toggle_switches_to_refinement(open_window, qtbot, preset)
                     and bridge.last_frame.scalars["refine_steps"] >= 1, timeout=10000)
     s = bridge.last_frame.scalars
     assert s["amortisation_gap"] >= 0 and math.isfinite(s["refine/elbo"])
+    qtbot.waitUntil(lambda: set(refine_plots) <= set(ts.shown_plots()), timeout=5000)
+    assert all(ts.plots[k].item in ts.canvas.ci.items and ts.plots[k].item.isVisible() for k in refine_plots)
+    # back to one draw per step: the plots go again
+    ctl.inference.setCurrentIndex(ctl.inference.findData("draw"))
+    ctl.inference.activated.emit(ctl.inference.currentIndex())
+    wait_engine(qtbot, bridge, lambda e: e.config.model.inference == "draw")
+    bridge.advance(2, process_events=True)
+    qtbot.waitUntil(lambda: not set(refine_plots) & set(ts.shown_plots()), timeout=5000)

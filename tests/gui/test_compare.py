@@ -207,3 +207,33 @@ def test_file_compare_in_the_window(qtbot, runs, monkeypatch):
     qtbot.waitUntil(lambda: sip.isdeleted(opened[0]))  # Qt deletes it, in this thread
     win.close()
     source.close()
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (1280, 800)])
+def test_compare_titles_are_whole_in_narrow_columns(qtbot, runs, size):
+    """Four runs (two PC, two VAE): every map's title is drawn whole (its words, a short
+    form or its symbol), never cut with an ellipsis, and fits above its map; the VAE
+    columns, with more maps, are the wider."""
+    from pcviz.gui.compare.app import build_window
+
+    folder, by = runs
+    files = [by[("digits-pc-scratch", 0)], by[("digits-lvae", 0)], by[("digits-pc-scratch", 1)],
+             by[("digits-lvae", 1)]]
+    win = build_window([str(f) for f in files], by="step", theme="light")
+    qtbot.addWidget(win)
+    win.resize(*size)
+    win.show()
+    from PyQt6 import QtWidgets
+
+    win.settle(QtWidgets.QApplication.instance())
+    for col in win.columns:
+        canvas = col.view.canvas
+        fm = QtGui.QFontMetricsF(canvas.font_title)
+        for row in canvas.rows:
+            for q, cell in row.cells.items():
+                box, text = canvas.title_of(cell, row)
+                assert "\u2026" not in text, (col.rec.path.stem, row.layer.name, q, text)
+                assert fm.horizontalAdvance(text) <= box.width(), (row.layer.name, q, text)
+    pc, vae = win.columns[0].width(), win.columns[1].width()
+    assert vae > 1.5 * pc
+    win.close()

@@ -104,3 +104,30 @@ def test_probe_panel_probes_an_engine_in_its_own_process(qtbot):
     assert res.conditions == ["intact", "no-feedback"] and res.responses.shape == (2, 3, 5)
     assert np.all(np.isfinite(res.responses))
     assert len(panel.plot.plotItem.listDataItems()) == 2
+
+
+def test_probe_panel_shows_coincident_curves_apart(qtbot):
+    """Two conditions with one curve (a lesion that changes nothing): drawn with
+    different dash patterns and widths, the later thinner, and the legend says so."""
+    from gui_helpers import ListSource, synthetic_frames, synthetic_spec
+    from pcviz.data.stimuli import StimulusSet
+    from pcviz.gui.panels.probe import ProbePanel
+    from pcviz.gui.theme import theme_named
+    from pcviz.sim.probe import ProbeResult
+
+    spec = synthetic_spec()
+    src = ListSource(spec, synthetic_frames(spec, 2))
+    panel = ProbePanel(src, theme_named("light"))
+    qtbot.addWidget(panel)
+    st = StimulusSet("bars", "length", np.array([1.0, 2.0, 3.0]), {}, np.zeros((3, 4, 4), np.float32))
+    flat = np.array([[0.5], [0.6], [0.6]], np.float32)
+    res = ProbeResult(st, 1, "error", "mean", [0], ["intact", "no-feedback", "lesion"],
+                      np.stack([flat * 2, flat, flat]), 5)
+    panel._draw(res)
+    items = panel.plot.plotItem.listDataItems()
+    pens = [it.opts["pen"] for it in items]
+    assert len({(p.style(), p.widthF()) for p in pens}) == 3
+    assert pens[2].widthF() < pens[1].widthF() < pens[0].widthF()
+    labels = [it.name() for it in items]
+    assert labels[2].endswith("same curve as no-feedback") and "same curve" not in labels[1]
+    src.close()

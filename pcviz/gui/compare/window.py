@@ -128,7 +128,10 @@ class CompareWindow(QtWidgets.QMainWindow):
         row = QtWidgets.QHBoxLayout(runs)
         row.setContentsMargins(0, 0, 0, 0)
         for c in self.columns:  # wider columns for runs with more maps per layer (a VAE's)
-            cells = max(len(r.cells) for r in c.view.rows)
+            cells = max(len(r.cells) + len(r.bars) for r in c.view.rows)  # maps and colour bars
+            # the share follows the maps only: with the hierarchy's own width hint, Qt gave
+            # narrow columns (a PC's four maps) as much as a VAE's nine
+            c.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
             row.addWidget(c, cells)
 
         self.plots = pg.GraphicsLayoutWidget()

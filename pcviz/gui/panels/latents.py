@@ -2,9 +2,9 @@
 hierarchical VAEs' quantities (``bu_weight`` or ``active_units/level_l``): the
 bottom-up weight per level, active units over the run, and the latent traversal strip.
 
-The window calls :func:`install_vae_dock` when it builds its views (also after a
-preset switch) and :func:`arrange_vae_dock` from its default layout; the dock is
-removed again when the new source is not such a model.
+The window makes the dock (:mod:`pcviz.gui.window.docks`) and puts a
+:class:`VaePanel` in it when it builds its views for such a source (also after a
+preset switch); the dock is removed again when the new source is not such a model.
 """
 
 from __future__ import annotations
@@ -82,39 +82,3 @@ class VaePanel(QtWidgets.QWidget):
     def detach(self) -> None:
         for p in self.parts:
             p.detach()
-
-
-def install_vae_dock(win) -> VaePanel | None:
-    """Give ``win`` (a MainWindow) the Latents dock if its source is a VAE, else take it away."""
-    dock = win.docks.get(KEY)
-    if not wants_vae_views(win.source.spec):
-        if dock is not None:
-            win.removeDockWidget(dock)
-            del win.docks[KEY]
-            dock.deleteLater()
-        return None
-    if dock is None:
-        dock = QtWidgets.QDockWidget("Latents", win)
-        dock.setObjectName(f"dock-{KEY}")
-        dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable
-                         | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable)
-        win.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, dock)
-        win.tabifyDockWidget(win.docks["basis"], dock)
-        win.add_dock(KEY, dock)
-    panel = VaePanel(win.source, win.theme)
-    dock.setWidget(panel)
-    win.views[KEY] = panel
-    dock.raise_()
-    return panel
-
-
-def arrange_vae_dock(win) -> None:
-    """Default layout: the Latents dock in front of the learned basis, taller than the network."""
-    dock = win.docks.get(KEY)
-    if dock is None:
-        return
-    win.tabifyDockWidget(win.docks["basis"], dock)
-    dock.show()
-    dock.raise_()
-    win.resizeDocks([win.docks["network"], dock], [1, 3], QtCore.Qt.Orientation.Vertical)

@@ -23,10 +23,14 @@ from pcviz.errors import PcvizError
 from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.gui.theme import Theme
 from pcviz.sim.probe import ProbeResult, parse_condition, probe_engine
-from pcviz.sim.probe_plot import plot_curves
+from pcviz.sim.probe_plot import coincident, plot_curves
 
 KEY = "probe"
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
+_PEN = QtCore.Qt.PenStyle
+#: (dash, marker, width) of each condition's curve, so that one lying on another shows
+PANEL_STYLES = ((_PEN.SolidLine, "o", 4.0), (_PEN.DashLine, "s", 2.5), (_PEN.DotLine, "t", 1.6),
+                (_PEN.DashDotLine, "d", 1.2))
 
 
 class ProbePanel(QtWidgets.QWidget):
@@ -239,11 +243,17 @@ class ProbePanel(QtWidgets.QWidget):
         if legend is not None:
             legend.clear()
         x = np.asarray(res.stimuli.values, float)
-        for i, name in enumerate(res.conditions):
-            pen = pg.mkPen(COLOURS[i % len(COLOURS)], width=2)
-            self.plot.plot(x, res.curve(name), pen=pen, symbol="o", symbolSize=6,
-                           symbolBrush=COLOURS[i % len(COLOURS)],
-                           name=f"{name} (last/peak {res.last_to_peak(name):.2f})")
+        same = coincident(res)
+        for i, name in enumerate(res.conditions):  # as in the PNG: each thinner and dashed over the one before
+            colour = COLOURS[i % len(COLOURS)]
+            dash, symbol, width = PANEL_STYLES[min(i, len(PANEL_STYLES) - 1)]
+            pen = pg.mkPen(colour, width=width, style=dash)
+            label = f"{name} (last/peak {res.last_to_peak(name):.2f})"
+            if name in same:
+                label += f", same curve as {same[name]}"
+            self.plot.plot(x, res.curve(name), pen=pen, symbol=symbol, symbolSize=4 + 2 * width,
+                           symbolBrush=colour if i == 0 else None, symbolPen=pg.mkPen(colour, width=1.5),
+                           name=label)
         self.plot.setLabel("bottom", res.stimuli.vary)
         self.plot.setLabel("left", f"layer {res.layer} {res.quantity}")
         self.plot.enableAutoRange()
@@ -270,18 +280,14 @@ class ProbePanel(QtWidgets.QWidget):
 
 
 class ProbeTool(QtCore.QObject):
-    """Owns the Probe dock of a window and rebuilds its panel for each new source."""
+    """Fills the window's Probe dock (made with its other docks, a tab beside the time
+    series) and rebuilds its panel for each new source."""
 
     def __init__(self, win):
         super().__init__(win)
         self.win = win
         self.panel: ProbePanel | None = None
-        self.dock = QtWidgets.QDockWidget("Probe", win)
-        self.dock.setObjectName("dock-probe")
-        self.dock.setFeatures(win.docks["controls"].features())
-        win.addDockWidget(QtCore.Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
-        win.add_dock(KEY, self.dock)
-        arrange_probe_dock(win)
+        self.dock = win.docks[KEY]
         win.source_changed.connect(self.attach)
         self.attach()
 
@@ -294,16 +300,10 @@ class ProbeTool(QtCore.QObject):
     def attach(self) -> None:
         self.panel = ProbePanel(self.win.source, self.win.theme, self._selected)
         old = self.dock.widget()
-        self.dock.setWidget(self.panel)
+        scroll = QtWidgets.QScrollArea()  # a short dock scrolls the form, the window keeps its size
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        scroll.setWidget(self.panel)
+        self.dock.setWidget(scroll)
         if old is not None:
             old.deleteLater()
-
-
-def arrange_probe_dock(win) -> None:
-    """The probe is a tab beside the time series (wide enough for its form and its
-    curves side by side), the time series in front."""
-    dock = win.docks.get(KEY)
-    if dock is None:
-        return
-    win.tabifyDockWidget(win.docks["timeseries"], dock)
-    win.docks["timeseries"].raise_()

@@ -26,7 +26,7 @@ from pcviz.gui.views.raster import RasterImage, bar_label_width, draw_colour_bar
 from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.gui.theme import POSITIVE_MAP, Theme, ui_font
 from pcviz.display.tiling import LevelTracker, Tiler, is_signed
-from pcviz.display.labels import cell_title, ordered_quantities, short_title
+from pcviz.display.labels import cell_title, ordered_quantities, short_title, symbol_title
 from pcviz.sim.frames import Frame, FrameSpec, LayerFrameSpec
 
 
@@ -45,6 +45,7 @@ class _Cell:
     rect: QtCore.QRectF = field(default_factory=QtCore.QRectF)  # the image, in widget pixels
     area: QtCore.QRectF = field(default_factory=QtCore.QRectF)  # title + image
     uniform: float | None = None  # the one value every unit holds, if so
+    symbol: str = ""  # the title where a column is too narrow for its words
 
 
 @dataclass
@@ -91,7 +92,8 @@ class HierarchyCanvas(QtWidgets.QWidget):
         for layer in reversed(spec.layers):  # the top layer first
             tiler = Tiler(layer.display_shape, layer.size)
             top = layer.index == n - 1
-            cells = {q: _Cell(q, cell_title(layer, q, top), RasterImage(tiler.shape), is_signed(q))
+            cells = {q: _Cell(q, cell_title(layer, q, top), RasterImage(tiler.shape), is_signed(q),
+                              symbol=symbol_title(layer, q))
                      for q in [*self.signed, *self.positive] if q in layer.quantities}
             bars = []
             row_signed = [q for q in self.signed if q in cells]
@@ -211,11 +213,23 @@ class HierarchyCanvas(QtWidgets.QWidget):
             p.setFont(self.font_title)
             p.setPen(text)
             for c in row.cells.values():
-                title = QtCore.QRectF(c.area.x(), c.rect.top() - TITLE_H, c.area.width(), TITLE_H - 2)
-                label = fit_text(self.font_title, [c.title, short_title(c.title)], title.width())
+                title, label = self.title_of(c, row)
                 p.drawText(title, QtCore.Qt.AlignmentFlag.AlignHCenter | QtCore.Qt.AlignmentFlag.AlignBottom, label)
         p.end()
         return pm
+
+    def title_of(self, c: _Cell, row: _Row) -> tuple[QtCore.QRectF, str]:
+        """Where a map's title goes and its words as drawn: its title, short title or
+        symbol, the longest form in which every title of its row fits (one style per row)."""
+        box = QtCore.QRectF(c.area.x(), c.rect.top() - TITLE_H, c.area.width(), TITLE_H - 2)
+        fm = QtGui.QFontMetricsF(self.font_title)
+
+        def forms(cell: _Cell) -> list[str]:
+            return [cell.title, short_title(cell.title), cell.symbol or cell.title]
+
+        level = next((k for k in range(3)
+                      if all(fm.horizontalAdvance(forms(x)[k]) <= x.area.width() for x in row.cells.values())), 2)
+        return box, fit_text(self.font_title, forms(c)[level:], box.width())
 
     def _render_bar(self, bar: _Bar) -> QtGui.QPixmap:
         dpr = self.devicePixelRatioF()

@@ -26,6 +26,9 @@ from pcviz.display.tiling import LevelTracker
 from pcviz.sim.frames import Frame
 
 _LO, _HI = 0.15, 0.9  # the part of the colour map used (both ends are too close to the background)
+TOP, BOTTOM = 56.0, 58.0  # above the prior (the title), below the input (the colour legend)
+MIN_GAP = 36.0  # between nodes: links long enough to read, a forward link's label clear of the nodes' names
+LABEL_H = 18.0  # a node's name; its size below it takes another 17
 
 
 def weighted_error(layer: dict[str, np.ndarray], error: str = "error", precision: str = "precision") -> float:
@@ -49,7 +52,8 @@ class NetworkView(QtWidgets.QWidget):
         # layers that a forward (amortised) model predicts from the one below
         self.forward_layers = [l.index for l in self.spec.layers if "forward_error" in l.quantities]
         self.forward_errors = np.zeros(len(self.spec.layers))
-        self.setMinimumSize(220, 200)
+        # tall enough that labels, nodes and links never overlap (tests/gui/test_window_layout.py)
+        self.setMinimumSize(220, int(TOP + BOTTOM + MIN_GAP * len(self.spec.layers)))
         self.font_normal = ui_font(10)
         self.font_small = ui_font(9)
         self.font_bold = ui_font(10, bold=True)
@@ -82,8 +86,37 @@ class NetworkView(QtWidgets.QWidget):
     def node_y(self, l: int) -> float:
         """Vertical position of layer ``l`` (len(layers) is the prior above the top)."""
         n = len(self.spec.layers)
-        top, bottom = 56.0, self.height() - 58.0
+        top, bottom = TOP, self.height() - BOTTOM
         return bottom - (bottom - top) * l / max(1, n)
+
+    @property
+    def gap(self) -> float:
+        """The vertical distance between neighbouring nodes."""
+        return self.node_y(0) - self.node_y(1)
+
+    def label_right(self) -> float:
+        """The right edge of the node labels: left of the prediction links' arrows
+        (and of the forward links, where there are)."""
+        return self.cx - (34.0 + 12.0 + 8.0 if self.forward_layers else 16.0 + 6.0 + 8.0)
+
+    def roomy(self) -> bool:
+        """Room for the layer's size under its name (18 + 17 pixels): clear of the next
+        node's name, and of the forward links' labels, which sit half-way between nodes."""
+        return self.gap >= (2 * (LABEL_H + 9.0) if self.forward_layers else 2 * LABEL_H)
+
+    def node_label_boxes(self) -> list[tuple[str, QtCore.QRectF]]:
+        """(text, box) of each node's label: name and, where :meth:`roomy`, size."""
+        out = []
+        right, roomy = self.label_right(), self.roomy()
+        for l, layer in enumerate(self.spec.layers):
+            y = self.node_y(l)
+            box = QtCore.QRectF(right - 160, y - LABEL_H if roomy else y - LABEL_H / 2, 160, LABEL_H)
+            out.append((layer.name, box))
+            if roomy:
+                out.append((f"{layer.size} units", box.translated(0, 17)))
+        y = self.node_y(len(self.spec.layers))
+        out.append(("prior", QtCore.QRectF(right - 160, y - LABEL_H / 2, 160, LABEL_H)))
+        return out
 
     def link_ends(self, l: int) -> tuple[float, float]:
         """(bottom, top) of the links between layer ``l`` and the one above, clear of the nodes."""
@@ -129,14 +162,18 @@ class NetworkView(QtWidgets.QWidget):
             p.setPen(QtGui.QPen(text, 1.5))
             p.setBrush(QtGui.QColor(th.window))
             p.drawEllipse(QtCore.QPointF(cx, y), r, r)
-            roomy = self.node_y(0) - self.node_y(1) >= 44  # room for a second line under the name
-            self._node_label(p, cx - r - 10, y, layer.name, f"{layer.size} units" if roomy else "")
-        y = self.node_y(n)
+        text_colour = text
         p.setPen(QtGui.QPen(muted, 1.5))
         p.setBrush(QtGui.QColor(th.panel))
+        y = self.node_y(n)
         p.drawPolygon(QtGui.QPolygonF([QtCore.QPointF(cx, y - 8), QtCore.QPointF(cx + 8, y),
                                        QtCore.QPointF(cx, y + 8), QtCore.QPointF(cx - 8, y)]))
-        self._node_label(p, cx - 18, y, "prior", "")
+        names = {l.name for l in self.spec.layers} | {"prior"}
+        for words, box in self.node_label_boxes():
+            name = words in names
+            p.setFont(self.font_bold if name else self.font_small)
+            p.setPen(text_colour if name else muted)
+            p.drawText(box, QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter, words)
         x0, y0, w = self._legend_geometry()
         steps = 32
         for i in range(steps):
@@ -203,20 +240,6 @@ class NetworkView(QtWidgets.QWidget):
         p.setFont(self.font_small)
         p.drawText(QtCore.QRectF(x0 + w + 4, y0 - 3, 80, 16), QtCore.Qt.AlignmentFlag.AlignLeft, fmt(hi))
         p.end()
-
-    def _node_label(self, p: QtGui.QPainter, right: float, y: float, name: str, detail: str) -> None:
-        th = self.theme
-        p.setFont(self.font_bold)
-        p.setPen(QtGui.QColor(th.text))
-        box = QtCore.QRectF(right - 160, y - 18, 160, 18)
-        if not detail:
-            box.translate(0, 9)  # one line: centred on the node
-        p.drawText(box, QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignBottom, name)
-        if detail:
-            p.setFont(self.font_small)
-            p.setPen(QtGui.QColor(th.muted))
-            p.drawText(box.translated(0, 17), QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignTop,
-                       detail)
 
     @staticmethod
     def _arrow(p: QtGui.QPainter, x: float, y: float, down: bool, colour: QtGui.QColor, size: float) -> None:

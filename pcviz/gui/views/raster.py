@@ -81,7 +81,10 @@ def draw_colour_bar(p: QtGui.QPainter, rect: QtCore.QRectF, lut: np.ndarray, lev
     p.setFont(font)
     fm = QtGui.QFontMetricsF(font)
     lo, hi = levels
-    for v in tick_values(levels):
+    ticks = tick_values(levels)
+    if rect.height() / max(1, len(ticks) - 1) < fm.height():  # crowded: the ends, and the middle if it fits
+        ticks = [ticks[0], ticks[len(ticks) // 2], ticks[-1]] if rect.height() / 2 >= fm.height() else [lo, hi]
+    for v in ticks:
         frac = 0.0 if hi == lo else (v - lo) / (hi - lo)
         y = rect.bottom() - frac * rect.height()
         p.drawLine(QtCore.QPointF(rect.right(), y), QtCore.QPointF(rect.right() + 4, y))

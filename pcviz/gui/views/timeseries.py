@@ -19,80 +19,14 @@ import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from pcviz.display.labels import group_scalars as group_names
-from pcviz.display.labels import scalar_label
+from pcviz.display.labels import modal_groups, scalar_label
 from pcviz.display.scales import settled_range, symlog
+from pcviz.display.trace import Trace
 from pcviz.gui.sources.frame_source import FrameSource
+from pcviz.gui.views.timeseries_grid import PIN_HINTS, PlotGrid
 from pcviz.gui.views.timeseries_scale import PlotScales, ScaleAxis, ScaleViewBox, remembered_scale
 from pcviz.gui.theme import Theme, series_colour
 from pcviz.sim.frames import Frame, FrameSpec
-
-MAX_POINTS = 1500  # per curve drawn; longer visible stretches are decimated (min/max pairs)
-
-
-class Trace:
-    """A growing (x, y) series kept in one buffer twice its capacity, so appending is
-    O(1) amortised and the kept data is always one contiguous slice."""
-
-    def __init__(self, capacity: int = 20000):
-        self.capacity = capacity
-        self._x = np.zeros(2 * capacity, dtype=np.float64)
-        self._y = np.zeros(2 * capacity, dtype=np.float64)
-        self.n = 0
-        self.nonfinite = 0
-
-    def append(self, x: float, y: float) -> None:
-        if self.n and x == self._x[self.n - 1]:  # the same step again (paused): replace
-            if not np.isfinite(self._y[self.n - 1]):
-                self.nonfinite -= 1
-            self._y[self.n - 1] = y
-        else:
-            if self.n == 2 * self.capacity:
-                keep = self.capacity
-                self._x[:keep] = self._x[self.n - keep : self.n]
-                self._y[:keep] = self._y[self.n - keep : self.n]
-                self.n = keep
-                self.nonfinite = int((~np.isfinite(self._y[:keep])).sum())
-            self._x[self.n] = x
-            self._y[self.n] = y
-            self.n += 1
-        if not np.isfinite(y):
-            self.nonfinite += 1
-
-    def clear(self) -> None:
-        self.n = 0
-        self.nonfinite = 0
-
-    @property
-    def x(self) -> np.ndarray:
-        return self._x[: self.n]
-
-    @property
-    def y(self) -> np.ndarray:
-        return self._y[: self.n]
-
-    @property
-    def last_x(self) -> float | None:
-        return float(self._x[self.n - 1]) if self.n else None
-
-    def visible(self, x0: float, x1: float, max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
-        """The points in [x0, x1] (and one either side, so lines reach the edges),
-        decimated to at most about ``max_points`` keeping each block's min and max."""
-        x, y = self.x, self.y
-        i0 = max(0, int(np.searchsorted(x, x0)) - 1)
-        i1 = min(self.n, int(np.searchsorted(x, x1, side="right")) + 1)
-        x, y = x[i0:i1], y[i0:i1]
-        if x.size > max_points:
-            k = int(np.ceil(2 * x.size / max_points))
-            m = (x.size // k) * k
-            yb = y[:m].reshape(-1, k)  # (blocks, k)
-            xb = x[:m].reshape(-1, k)
-            lo, hi = np.argmin(yb, 1), np.argmax(yb, 1)
-            first, second = np.minimum(lo, hi), np.maximum(lo, hi)
-            rows = np.arange(yb.shape[0])
-            x = np.stack([xb[rows, first], xb[rows, second]], 1).reshape(-1)
-            y = np.stack([yb[rows, first], yb[rows, second]], 1).reshape(-1)
-        return x, y
-
 
 def group_scalars(spec: FrameSpec) -> list[tuple[str, str, bool, list[str]]]:
     """(key, title, log y, scalar names) of each plot, known groups first."""
@@ -117,10 +51,14 @@ class _Plot:
         self.y_range: tuple[float, float] | None = None
         self.scale = "linear"  # linear | symlog | settled (right-click menu; remembered)
         self.title = key
+        self.note = ""  # what the scale adds to the title
+        self.x_label = True  # the x axis's words under it (the bottom row's plots)
+        self.scalars: list[str] = []  # the run's scalars it draws
+        self.shown = True  # in the grid (a mode's plots only while the model is in that mode)
         self.clipped = pg.ScatterPlotItem(symbol="t1", size=7, pen=None)  # points above a settled range
 
 
-class TimeSeriesView(PlotScales, QtWidgets.QWidget):
+class TimeSeriesView(PlotGrid, PlotScales, QtWidgets.QWidget):
     def __init__(self, source: FrameSource, theme: Theme, capacity: int = 20000, refresh_hz: float = 10.0,
                  parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
@@ -130,6 +68,9 @@ class TimeSeriesView(PlotScales, QtWidgets.QWidget):
         self.capacity = capacity
         self.window_steps = 2000
         self.plots: dict[str, _Plot] = {}
+        self._ncols = 1  # columns of the grid of plots
+        self._title_font = QtGui.QFont()
+        self._title_font.setPointSizeF(10)
         self.series: dict[str, _Series] = {}  # scalar name -> series
         self.pins: dict[tuple[int, int], _Series] = {}
         self.markers = Trace(4000)  # hold boundaries (x only)
@@ -180,14 +121,13 @@ class TimeSeriesView(PlotScales, QtWidgets.QWidget):
         lay.addWidget(self.canvas, 1)
 
         groups = group_scalars(self.spec)
-        n = len(groups) + 1
-        ncols = n if n <= 5 else (n + 1) // 2
+        #: plots shown only while the model is in a mode (key -> mode), see modal_groups
+        self.modal = modal_groups(self.spec, groups)
         first: pg.PlotItem | None = None
         names = {l.index: l.name for l in self.spec.layers}
-        for i, (key, title, log, scalars) in enumerate(groups + [("pins", "pinned units (activity)", False, [])]):
+        for key, title, log, scalars in groups + [("pins", "pinned units (activity)", False, [])]:
             vb = ScaleViewBox(None if key == "pins" else (lambda pos, k=key: self._scale_menu(k, pos)))
-            p = self.canvas.addPlot(row=i // ncols, col=i % ncols, viewBox=vb,
-                                    axisItems={"left": ScaleAxis(orientation="left")})
+            p = pg.PlotItem(viewBox=vb, axisItems={"left": ScaleAxis(orientation="left")})
             p.setTitle(title, size="10pt")
             p.setMenuEnabled(False, True)  # the view box's menu is the scale menu
             p.hideButtons()
@@ -203,7 +143,8 @@ class TimeSeriesView(PlotScales, QtWidgets.QWidget):
             m = pg.PlotCurveItem(connect="pairs")
             p.addItem(m, ignoreBounds=True)
             plot = _Plot(key, p, log, m)
-            plot.title = title
+            plot.title, plot.scalars = title, list(scalars)
+            plot.shown = key not in self.modal  # a mode's plots wait for their mode
             p.addItem(plot.clipped, ignoreBounds=True)
             self.plots[key] = plot
             if key != "pins":
@@ -215,10 +156,15 @@ class TimeSeriesView(PlotScales, QtWidgets.QWidget):
                 series = _Series(label, item, self.capacity, log)
                 plot.series.append(series)
                 self.series[s] = series
+        self._arrange()
         self.first_plot = first
-        self.pin_hint = pg.TextItem("click a unit in the hierarchy,\nthen press P to pin its trace", anchor=(0.5, 0.5))
-        self.pin_hint.setPos(-self.window_steps / 2, 0.5)
-        self.plots["pins"].item.addItem(self.pin_hint, ignoreBounds=True)
+        # the hint lives in the view box's pixels (not the data's), centred, in the
+        # longest wording that fits the plot as it is now
+        self.pin_hint = pg.TextItem(PIN_HINTS[0], anchor=(0.5, 0.5))
+        pins_box = self.plots["pins"].item.getViewBox()
+        self.pin_hint.setParentItem(pins_box)
+        pins_box.sigResized.connect(self._fit_pin_hint)
+        self._pin_hint_wanted = True
         self.plots["pins"].item.setYRange(0, 1, padding=0)
         self._apply_x_mode()
 
@@ -277,6 +223,7 @@ class TimeSeriesView(PlotScales, QtWidgets.QWidget):
         p = plot.item
         if p.legend is None:
             self._legend(p)
+        self._pin_hint_wanted = False
         self.pin_hint.hide()
         item = pg.PlotCurveItem(name=name, antialias=True,
                                 pen=pg.mkPen(series_colour(self.theme, len(self.pins)), width=2))
@@ -298,7 +245,8 @@ class TimeSeriesView(PlotScales, QtWidgets.QWidget):
         self.pins.clear()
         if plot.item.legend is not None:
             plot.item.legend.clear()
-        self.pin_hint.show()
+        self._pin_hint_wanted = True
+        self._fit_pin_hint()
 
     # ----------------------------------------------------------------- follow
     @property
@@ -329,7 +277,9 @@ class TimeSeriesView(PlotScales, QtWidgets.QWidget):
     def _apply_x_mode(self, x_range: tuple[float, float] | None = None) -> None:
         label = "steps before now" if self._following else "step"
         for plot in self.plots.values():
-            plot.item.getAxis("bottom").setLabel(label, **{"font-size": "9pt"})
+            axis = plot.item.getAxis("bottom")
+            axis.setLabel(label, **{"font-size": "9pt"})
+            axis.showLabel(plot.x_label)
         self._setting_range = True
         try:
             if self._following:
@@ -341,7 +291,6 @@ class TimeSeriesView(PlotScales, QtWidgets.QWidget):
 
     def _set_window(self, steps: int) -> None:
         self.window_steps = int(steps)
-        self.pin_hint.setPos(-self.window_steps / 2, 0.5)
         if self._following:
             self._apply_x_mode()
             self._dirty = True
@@ -366,6 +315,8 @@ class TimeSeriesView(PlotScales, QtWidgets.QWidget):
             v = frame.scalars.get(name)
             if v is not None:
                 s.trace.append(x, v)
+        if self.modal:
+            self._follow_modes(frame.scalars)
         self._append_pins(frame)
         self._add_boundaries(frame)
         self._dirty = True
@@ -388,6 +339,8 @@ class TimeSeriesView(PlotScales, QtWidgets.QWidget):
             x0, x1 = v0 + self._offset, v1 + self._offset
         bounds = self.markers.x
         for plot in self.plots.values():
+            if not plot.shown:  # its traces keep growing; drawn when it is shown
+                continue
             lo, hi = np.inf, -np.inf
             clipped: list[tuple[np.ndarray, np.ndarray]] = []
             for s in plot.series:
@@ -457,7 +410,7 @@ class TimeSeriesView(PlotScales, QtWidgets.QWidget):
     def _draw_markers(self, plot: _Plot, x0: float, x1: float) -> None:
         xs = self.markers.x
         xs = xs[(xs >= x0) & (xs <= x1)] - self._offset
-        width_px = max(1.0, min(p.item.getViewBox().width() for p in self.plots.values()))
+        width_px = max(1.0, min(p.item.getViewBox().width() for p in self.plots.values() if p.shown))
         if xs.size == 0 or xs.size > width_px / 5:  # none, or closer than 5 pixels: hide (in every plot)
             plot.markers.setData([], [])
             return

@@ -70,7 +70,8 @@ def scale_menu(parent: QtWidgets.QWidget, current: str, choose: Callable[[str], 
 
 class PlotScales:
     """The scale part of :class:`pcviz.gui.views.timeseries.TimeSeriesView` (a mixin:
-    it uses the view's ``plots``, ``theme``, ``_offset``, ``_dirty`` and ``redraw``)."""
+    it uses the view's ``plots``, ``theme``, ``_offset``, ``_dirty``, ``redraw`` and
+    ``_set_title``)."""
 
     def _scale_menu(self, key: str, pos) -> None:
         self._menu = scale_menu(self, self.plots[key].scale, lambda mode: self.set_scale(key, mode))
@@ -83,8 +84,8 @@ class PlotScales:
         axis.symlog = mode == "symlog"
         axis.picture = None  # redraw the tick labels
         axis.update()
-        note = {"linear": "", "symlog": " (symlog)", "settled": " (settled; \u25b2 clipped)"}[mode]
-        plot.item.setTitle(plot.title + note, size="10pt")
+        plot.note = {"linear": "", "symlog": " (symlog)", "settled": " (settled; \u25b2 clipped)"}[mode]
+        self._set_title(plot)
 
     def set_scale(self, key: str, mode: str) -> None:
         """Show plot ``key`` on ``mode`` (linear, symlog, settled), and remember it."""

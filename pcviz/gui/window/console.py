@@ -33,7 +33,7 @@ class ConsoleDock(QtCore.QObject):
     """The console dock of a :class:`~pcviz.gui.window.main_window.MainWindow`; it
     follows the window's source (a preset switch, a recording opened)."""
 
-    def __init__(self, win, prefer: str | None = None):
+    def __init__(self, win, dock: QtWidgets.QDockWidget, prefer: str | None = None):
         super().__init__(win)
         self.win = win
         prefer = (prefer or os.environ.get("PCVIZ_CONSOLE") or "auto").lower()
@@ -42,22 +42,12 @@ class ConsoleDock(QtCore.QObject):
         self.kind = "qtconsole" if prefer in ("auto", "qtconsole") and qtconsole_available() else "pyqtgraph"
         self.namespace: dict[str, Any] = {}
         self._sessions: dict[int, tuple[Any, Any]] = {}  # id(run) -> (run, the Session on it)
-        self.dock = QtWidgets.QDockWidget("Console", win)
-        self.dock.setObjectName("dock-console")
-        self.dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
-                              | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable
-                              | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable)
-        win.addDockWidget(QtCore.Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
-        self.dock.hide()
+        self.dock = dock  # made with the window's other docks (pcviz.gui.window.docks), hidden
         self.widget: QtWidgets.QWidget | None = None
         self._kernel_manager = None
         self.refresh()
         self.dock.visibilityChanged.connect(self._on_visible)
         win.source_changed.connect(self.refresh)
-        act = self.dock.toggleViewAction()
-        act.setText("Console")
-        act.setShortcut("Ctrl+`")
-        win.add_view_toggle(act)
 
     # ------------------------------------------------------------ namespace
     def session_for(self, run) -> Any:

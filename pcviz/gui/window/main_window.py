@@ -18,7 +18,9 @@ from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.gui.theme import Theme, apply_theme, theme_named
 from pcviz.gui.views.timeseries import TimeSeriesView
 from pcviz.gui.window.session import SessionTools
-from pcviz.gui.panels.latents import arrange_vae_dock, install_vae_dock
+from pcviz.gui.panels.latents import VaePanel, wants_vae_views
+from pcviz.gui.window.console import ConsoleDock
+from pcviz.gui.window.docks import LATENTS, WindowDocks
 from pcviz.sim import commands as C
 from pcviz.sim.presets import PresetEntry, list_presets
 
@@ -126,7 +128,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.views: dict[str, QtWidgets.QWidget] = {}
         self.run_menu: QtWidgets.QMenu | None = None
         self.view_menu: QtWidgets.QMenu | None = None
-        self._view_docks_end: QtGui.QAction | None = None  # the separator after the dock toggles
         self.setObjectName("pcviz-main")
 
         central = QtWidgets.QWidget()
@@ -137,21 +138,8 @@ class MainWindow(QtWidgets.QMainWindow):
         lay.addWidget(self.banner)
         self._central = lay
         self.setCentralWidget(central)
-        self.docks: dict[str, QtWidgets.QDockWidget] = {}
-        for key, title, area in (("controls", "Controls", QtCore.Qt.DockWidgetArea.LeftDockWidgetArea),
-                                 ("network", "Network", QtCore.Qt.DockWidgetArea.RightDockWidgetArea),
-                                 ("basis", "Learned basis", QtCore.Qt.DockWidgetArea.RightDockWidgetArea),
-                                 ("timeseries", "Time series", QtCore.Qt.DockWidgetArea.BottomDockWidgetArea),
-                                 ("interventions", "Interventions", QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)):
-            d = QtWidgets.QDockWidget(title, self)
-            d.setObjectName(f"dock-{key}")
-            d.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
-                          | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable
-                          | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable)
-            self.addDockWidget(area, d)
-            self.docks[key] = d
-        self.setCorner(QtCore.Qt.Corner.BottomLeftCorner, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.setCorner(QtCore.Qt.Corner.BottomRightCorner, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.dock_set = WindowDocks(self)  # every dock, made in one place (docks.py)
+        self.docks: dict[str, QtWidgets.QDockWidget] = self.dock_set.docks
         self.toolbar = QtWidgets.QToolBar("Recording")
         self.toolbar.setObjectName("toolbar-recording")
         self.toolbar.setMovable(False)
@@ -160,9 +148,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_views()
         self.session = SessionTools(self)  # markers, the record button, the timeline, the dialogs
         self._build_menus()
-        from pcviz.gui.window.console import ConsoleDock  # View > Console, hidden by default
-
-        self.console = ConsoleDock(self)
+        self.console = ConsoleDock(self, self.dock_set.console)  # View > Console, hidden by default
         self._status_timer = QtCore.QTimer(self)
         self._status_timer.timeout.connect(self.update_status)
         self._status_timer.start(250)
@@ -183,11 +169,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.network = NetworkView(src, th)
         self.basis = BasisView(src, th)
         self.timeseries = TimeSeriesView(src, th)
-        scroll = QtWidgets.QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
-        scroll.setWidget(self.controls)
-        self.docks["controls"].setWidget(scroll)
+        self.docks["controls"].setWidget(_scrolled(self.controls))
         self.docks["network"].setWidget(self.network)
         self.docks["basis"].setWidget(self.basis)
         self.docks["timeseries"].setWidget(self.timeseries)
@@ -198,7 +180,10 @@ class MainWindow(QtWidgets.QMainWindow):
             self.docks["interventions"].raise_()  # the controls are idle in playback; the events are what to see
         self.views = {"hierarchy": self.hierarchy, "controls": self.controls, "network": self.network,
                       "basis": self.basis, "timeseries": self.timeseries}
-        install_vae_dock(self)  # the Latents dock, for hierarchical VAEs only
+        latents = self.dock_set.set_latents(wants_vae_views(src.spec))  # hierarchical VAEs only
+        if latents is not None:
+            self.views[LATENTS] = VaePanel(src, th)
+            latents.setWidget(_scrolled(self.views[LATENTS]))  # a short dock scrolls, not the window
         src.engine_event.connect(self._on_event)
         src.state_changed.connect(self._on_state)
         self.setWindowTitle(self._title())
@@ -215,7 +200,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.interventions.detach()
         self._central.removeWidget(self.hierarchy)
         self.hierarchy.deleteLater()
-        for d in self.docks.values():  # the views, and the scroll area around the controls
+        for d in self.dock_set.view_docks():  # the views, and the scroll area around the controls
             w = d.widget()
             if w is not None:
                 w.deleteLater()
@@ -299,9 +284,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_record = self._action(m, "Record / stop recording", session.toggle_record, "R")
         m = bar.addMenu("&View")
         self.view_menu = m
-        for d in self.docks.values():
-            m.addAction(d.toggleViewAction())
-        self._view_docks_end = m.addSeparator()
+        self.dock_set.fill_menu(m)
         self.theme_actions = {}
         group = QtGui.QActionGroup(self)
         for name in ("light", "dark"):
@@ -312,18 +295,6 @@ class MainWindow(QtWidgets.QMainWindow):
             self.theme_actions[name] = a
         m.addSeparator()
         self._action(m, "Default layout", self.default_layout)
-
-    def add_dock(self, key: str, dock: QtWidgets.QDockWidget) -> None:
-        """A dock that a tool adds (latents): kept with the others and
-        listed with them in the View menu."""
-        self.docks[key] = dock
-        if self.view_menu is not None:  # else _build_menus lists it
-            self.view_menu.insertAction(self._view_docks_end, dock.toggleViewAction())
-
-    def add_view_toggle(self, action: QtGui.QAction) -> None:
-        """A View menu entry listed with the dock toggles, for a dock that is not one of
-        ``docks`` (the default layout leaves it as it is: the console stays hidden)."""
-        self.view_menu.insertAction(self._view_docks_end, action)
 
     def add_below_views(self, widget: QtWidgets.QWidget) -> None:
         """A strip under the hierarchy (the playback timeline)."""
@@ -343,21 +314,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ----------------------------------------------------------------- layout
     def default_layout(self) -> None:
-        for d in self.docks.values():
-            d.show()
-            d.setFloating(False)
-        H, V = QtCore.Qt.Orientation.Horizontal, QtCore.Qt.Orientation.Vertical
-        w, h = self.width(), self.height()
-        self.resizeDocks([self.docks["controls"]], [max(240, int(0.14 * w))], H)
-        self.resizeDocks([self.docks["network"], self.docks["basis"]], [max(320, int(0.27 * w))] * 2, H)
-        self.resizeDocks([self.docks["network"], self.docks["basis"]], [1, 1], V)
-        self.resizeDocks([self.docks["timeseries"]], [max(200, int(0.27 * h))], V)
-        # interventions share the left column with the controls as a second tab: stacked,
-        # the two did not fit 1080 pixels and the controls were cut off below "learning"
-        self.tabifyDockWidget(self.docks["controls"], self.docks["interventions"])
-        # live: the controls in front; playback: they are idle, the recording's events matter
-        (self.docks["controls"] if self.source.live else self.docks["interventions"]).raise_()
-        arrange_vae_dock(self)
+        """View > Default layout: every dock back in its place (see docks.py)."""
+        self.dock_set.default_layout(self.source.live, self.timeseries.grid_rows)
 
     def restore_settings(self) -> None:
         s = self.settings
@@ -494,6 +452,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.console.close()
         self.source.close()
         super().closeEvent(event)
+
+
+def _scrolled(widget: QtWidgets.QWidget) -> QtWidgets.QScrollArea:
+    """``widget`` in a frameless scroll area: a dock shorter than the widget's minimum
+    scrolls instead of making the window taller than the screen."""
+    scroll = QtWidgets.QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+    scroll.setWidget(widget)
+    return scroll
 
 
 def _esc(text: object) -> str:

@@ -1,0 +1,45 @@
+"""The probe's picture: a curve lying exactly on another (a lesion that changes
+nothing) stays visible, and the legend says which curves coincide."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib import rcParams
+from matplotlib.colors import to_rgb
+from PIL import Image
+
+from pcviz.data.stimuli import StimulusSet
+from pcviz.sim.probe import ProbeResult
+from pcviz.sim.probe_plot import coincident, plot_curves
+
+
+def result(curves: dict[str, np.ndarray]) -> ProbeResult:
+    S = len(next(iter(curves.values())))
+    st = StimulusSet("bars", "length", np.arange(1.0, S + 1), {}, np.zeros((S, 4, 4), np.float32))
+    U = 3
+    resp = np.stack([np.repeat(c[:, None], U, axis=1) for c in curves.values()])  # (C, S, U)
+    return ProbeResult(st, 1, "error", "mean", list(range(U)), list(curves), resp.astype(np.float32), 10)
+
+
+def colour_pixels(png, colour: str) -> int:
+    a = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    want = np.array([round(255 * v) for v in to_rgb(colour)])
+    return int((np.abs(a - want).sum(axis=2) <= 6).sum())
+
+
+def test_coincident_curves_are_named_and_both_drawn(tmp_path):
+    up = np.array([0.1, 0.4, 0.8, 1.0, 0.9])
+    flat = np.array([0.5, 0.5, 0.6, 0.6, 0.6])
+    res = result({"intact": up, "no-feedback": flat, "lesion": flat.copy()})
+    assert coincident(res) == {"lesion": "no-feedback"}
+    png = plot_curves(res, tmp_path / "c.png")
+    cycle = rcParams["axes.prop_cycle"].by_key()["color"]
+    # the lesion is drawn last, over no-feedback: each must still own pixels of its colour
+    for ci, name in enumerate(res.conditions):
+        assert colour_pixels(png, cycle[ci]) > 200, name  # the old plot left no-feedback 91 (its legend line)
+
+
+def test_curves_that_differ_are_not_called_the_same():
+    a = np.array([1.0, 2.0, 3.0])
+    res = result({"a": a, "b": a + 1e-3, "c": a * (1 + 1e-9)})
+    assert coincident(res) == {"c": "a"}  # 1e-9 is below float32's resolution; 1e-3 is not
