@@ -1,7 +1,8 @@
-"""The contour strips behind the end-stopping preset: whitened and normalised like
-the other patch sources, and carrying the statistic that Rao & Ballard's end-stopping
-rests on (an oriented contour seen at one end of a strip runs on, at the same
-orientation, to the other end), which dead-leaves strips of the same size lack."""
+"""The contour strips (``data.source = "contours"``), made for Rao & Ballard's
+end-stopping hierarchy: whitened and normalised like the other patch sources, and
+carrying the statistic that their end-stopping rests on (an oriented contour seen at
+one end of a strip runs on, at the same orientation, to the other end), which
+dead-leaves strips of the same size lack."""
 
 import numpy as np
 
