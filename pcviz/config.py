@@ -69,7 +69,7 @@ class DataConfig:
         default="digits",
         metadata=meta(
             "input stream",
-            choices=("digits", "bars", "shapes", "patches", "contours", "photos", "mnist"),
+            choices=("digits", "digit-chimeras", "bars", "shapes", "patches", "contours", "photos", "mnist"),
         ),
     )
     batch_size: int = field(default=16, metadata=meta("samples run in parallel", min=1, max=65536))
@@ -85,6 +85,10 @@ class DataConfig:
     whiten: bool = field(default=True, metadata=meta("whiten patches as Rao & Ballard did"))
     path: str = field(default="", metadata=meta("folder of photos, or MNIST IDX/npz file or folder"))
     noise: float = field(default=0.0, metadata=meta("std of Gaussian pixel noise added to each sample", min=0.0))
+    indices: list[int] = field(default_factory=list, metadata=meta(
+        "rows of the shown split to present, in this order (empty: all of them)", min=0))
+    chimera_rows: int = field(default=4, metadata=meta(
+        "digit-chimeras: rows from the top digit, the rest from the other", min=1, max=255))
 
 
 @dataclass

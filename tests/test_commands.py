@@ -96,7 +96,7 @@ def test_old_schedule_tables_load_in_the_new_form(tmp_path):
     cfg = load_preset(str(write(tmp_path, old)))
     got = [(s.kind, s.fields) for s in cfg.interventions]
     assert got == [
-        ("lesion", {"layer": 1, "factor": 0.25, "units": []}),
+        ("lesion", {"layer": 1, "factor": 0.25, "units": [], "region": []}),  # region: a field since lesions take one
         ("release", {"units": []}),
         ("set_label", {"label": 3, "imagine": True}),
         ("set_label", {"imagine": False}),

@@ -81,12 +81,13 @@ MODES = ("unsupervised", "supervised", "discriminative")
 CASES = [(a, p, MODES[(i + j) % 3]) for i, a in enumerate(ACTIVATIONS) for j, p in enumerate(PRIORS)]
 
 
+@pytest.mark.parametrize("input_activation", ["tanh", "linear"])  # linear: the input's error in Gram form
 @pytest.mark.parametrize("activation,prior,mode", CASES)
-def test_fast_step_equals_reference(activation, prior, mode):
+def test_fast_step_equals_reference(activation, prior, mode, input_activation):
     prior_name, lam = prior
     sizes = [3, 7, 5, 12] if mode == "discriminative" else [12, 7, 5, 3]
     n_in = sizes[-1] if mode == "discriminative" else sizes[0]
-    cfg = PCConfig(sizes=sizes, mode=mode, activation=activation, input_activation="tanh", dt=0.1,
+    cfg = PCConfig(sizes=sizes, mode=mode, activation=activation, input_activation=input_activation, dt=0.1,
                    preconditioner={"tanh": "bound", "relu": "diagonal"}.get(activation, "none"),
                    precision="diagonal" if activation == "sigmoid" else "scalar", prior=prior_name,
                    prior_strength=lam, lr_weights=0.05, lr_precision=0.05, weight_decay=1e-3,
@@ -100,6 +101,8 @@ def test_fast_step_equals_reference(activation, prior, mode):
     covered = fast_path_covers(fast) is None
     assert covered == (prior_name != "l1" or lam == 0)
     assert (fast._fast.plan is not None) == covered  # the fast step did run where it covers the model
+    if covered:  # the Gram form ran where the input is held and predicted linearly (12 >= 7 units)
+        assert bool(fast._fast.plan.gram) == (input_activation == "linear" and mode != "discriminative")
 
 
 def test_setting_changes_mid_hold_match_the_reference():
@@ -134,7 +137,7 @@ def test_hoisting_skips_the_prediction_from_a_clamped_layer():
     model.set_batch(torch.rand(3, 30), torch.tensor([0, 1, 2]), True)
     model.step(True)
     plan = model._fast.plan
-    mms = [op for op in plan.ops if op.func is torch.addmm]
+    mms = [op for op in plan.ops if op.func is torch.mm]
     # free layers 1, 2: two gradient products; predictions of layers 0 and 1 (from 1 and 2);
     # the prediction of layer 2 comes from the clamped image: hoisted
     assert len(mms) == 4
@@ -191,18 +194,24 @@ def test_cuda_graph_setting_is_harmless_on_cpu():
 
 
 def test_unavoidable_calls_of_the_default_preset_counted_by_hand():
-    """digits-pc, [64, 36, 16, 9], the input clamped: predictions of layers 0, 1, 2
-    (from the moving layers 1, 2, 3) and gradients into layers 1, 2, 3 are six
-    products; tanh and its derivative (one hidden kind; the input's prediction is
-    linear), the error, the precision weighting, the drive and the update are six
-    elementwise stages."""
+    """digits-pc, [64, 36, 16, 9], the input clamped and predicted linearly from 36 <= 64
+    units, so its error enters in Gram form (no prediction of the input per step):
+    predictions of layers 1, 2 (from the moving layers 2, 3) and gradients into layers
+    1, 2, 3 are five products; tanh and its derivative (one hidden kind), the error,
+    the precision weighting, the drive, the update and the addition of the Gram form's
+    per-hold constant are seven elementwise stages."""
     from pcviz.bench.pc_speed import unavoidable_calls
     from pcviz.sim import Engine
 
     model = Engine(load_preset("digits-pc"), device="cpu").model
     model.step(False)
     assert unavoidable_calls(model) == 12
-    assert len(model._fast.plan.ops) == 12  # the fast step makes no call beyond them
+    plan = model._fast.plan
+    assert list(plan.gram) == [0]
+    # the plan makes two more: the biases and −Π ε are added by their own call (one each
+    # for all layers) instead of inside the products, which is cheaper on small layers
+    assert len(plan.ops) == 14
+    assert sum(op.func is torch.mm for op in plan.ops) == 5
 
 
 def test_cuda_graph_benchmark_runs_eagerly_on_cpu():
@@ -210,7 +219,9 @@ def test_cuda_graph_benchmark_runs_eagerly_on_cpu():
 
     r = cuda_graph_speedup(torch.device("cpu"), [12, 8, 4], 4, repeats=1, n=3)
     assert r["graph_captured"] is False
-    assert r["flops_per_step"] == 2 * 4 * (12 * 8 + 8 * 4) * 2  # predictions of 0, 1 and gradients into 1, 2
+    # the input is held and predicted linearly from 8 <= 12 units: its error enters in Gram form,
+    # one 8x8 product; the prediction of 1 (from 2) and the gradient into 2 are 8x4 each
+    assert r["flops_per_step"] == 2 * 4 * (8 * 8 + 8 * 4 + 4 * 8)
 
 
 def test_bench_rejects_an_unknown_section():

@@ -1,6 +1,22 @@
 """Speed of the PC model's inference step: against a plain torch loop (pc_vs_plain),
 against its own floor of per-call costs, and on CUDA eager against a captured graph.
 
+Keys of the report's ``pc_speed`` section:
+
+* ``pc_vs_plain_supervised``, ``pc_vs_plain_generative``: the issue's two directions,
+  tanh on every prediction (:mod:`pcviz.bench.pc_vs_plain`), with ``matmul_bound``
+  (the step's products alone over the step: the most any saving elsewhere can give).
+* ``pc_vs_plain_generative_linear_input``: the generative direction with the image
+  predicted linearly, as the presets do; there the image's error enters the step in
+  Gram form (:mod:`pcviz.models.pc_fast`). No goal of its own.
+* ``default_step_floor``: the default preset's step (``step_us``) against
+  ``unavoidable_calls`` times one minimal call (``floor_us``; ``step_vs_floor`` is the
+  goal's figure), the sum of the step's own calls each timed alone
+  (``calls_alone_us``, ``step_vs_calls_alone``) and the reference step. On CPU these
+  are the thread's CPU time.
+* ``cuda_graph`` (CUDA only): eager against captured, and the fraction of the
+  device's matmul rate.
+
 Every comparison is interleaved in one run and repeated; figures are medians with
 their min-max.
 """
@@ -17,6 +33,7 @@ from pcviz.bench import pc_vs_plain
 from pcviz.bench.roofline import matmul_flops_per_second, step_flops
 from pcviz.bench.timing import Measure, interleaved, paired_ratio
 from pcviz.models import DataInfo, PCConfig, PCModel
+from pcviz.models.pc_fast import gram_layers
 
 
 def _sync(device: torch.device) -> None:
@@ -25,14 +42,17 @@ def _sync(device: torch.device) -> None:
 
 
 def _per_step(fn: Callable[[], None], device: torch.device, n: int) -> float:
-    """Seconds per call of ``fn``, over ``n`` calls."""
+    """Seconds per call of ``fn``, over ``n`` calls: on CPU the calling thread's CPU
+    time (torch runs one thread here, so all the work is on it; time spent descheduled
+    on a shared machine does not count), on CUDA wall time to a synchronisation."""
+    clock = time.perf_counter if device.type == "cuda" else time.thread_time
     fn()
     _sync(device)
-    t = time.perf_counter()
+    t = clock()
     for _ in range(n):
         fn()
     _sync(device)
-    return (time.perf_counter() - t) / n
+    return (clock() - t) / n
 
 
 def unavoidable_calls(model: PCModel) -> int:
@@ -40,13 +60,16 @@ def unavoidable_calls(model: PCModel) -> int:
     structure (not from the implementation): one product per prediction from a layer
     that moves and one per gradient into a free layer, and one call per elementwise
     stage over all layers at once (activation and its derivative per activation kind,
-    error, precision weighting, the drive Π ε ⊙ f′, the update, a prior term)."""
+    error, precision weighting, the drive Π ε ⊙ f′, the update, a prior term). A held
+    layer whose error enters in Gram form (:func:`gram_layers`) needs no prediction per
+    step but one addition of its per-hold constant: the count stays the same."""
     L, cfg = model.L, model.config
     free = [l for l in range(L + 1) if not model._all_fixed[l]]
-    moved = [l for l in range(L) if not model._all_fixed[l + 1]]
+    gram = gram_layers(model)
+    moved = [l for l in range(L) if not model._all_fixed[l + 1] and l not in gram]
     products = len(moved) + len([l for l in free if l >= 1]) + (1 if 0 in free else 0)
     kinds = {model._kinds[l] for l in moved} - {"linear"}
-    stages = 2 * len(kinds) + 2  # f and f′ per kind; error; precision weighting
+    stages = 2 * len(kinds) + 2 + len(gram)  # f and f′ per kind; error; precision weighting; + c
     if any(l >= 1 and model._kinds[l - 1] != "linear" for l in free):
         stages += 1  # the drive
     stages += 1  # the update
@@ -55,10 +78,23 @@ def unavoidable_calls(model: PCModel) -> int:
     return products + stages
 
 
+def _calls_alone(model: PCModel, device: torch.device, n: int) -> float:
+    """Seconds of the step's own calls, each repeated ``n`` times by itself, summed.
+    Repeating one call moves the state (an update applied n times), so the state is
+    put back afterwards."""
+    saved = [t.clone() for t in model._buffers.flat.values()]
+    total = sum(_per_step(op, device, n) for op in model._fast.plan.ops)
+    for t, s in zip(model._buffers.flat.values(), saved):
+        t.copy_(s)
+    return total
+
+
 def default_preset_floor(device: torch.device, repeats: int = 5, n: int = 2000) -> dict:
     """The default preset's step time against its floor: unavoidable calls times the
     cost of one minimal torch call (an elementwise multiply into an existing output,
-    on the preset's smallest layer), both measured in the same rounds."""
+    on the preset's smallest layer), both measured in the same rounds. Also the sum of
+    the step's own calls each timed alone in a loop (``calls_alone_us``): the step
+    minus that sum is what running them in sequence adds (Python, caches)."""
     from pcviz.sim import Engine, load_preset
 
     model = Engine(load_preset("digits-pc"), device=str(device)).model
@@ -68,10 +104,11 @@ def default_preset_floor(device: torch.device, repeats: int = 5, n: int = 2000) 
     a = torch.rand(model.batch_size, smallest, device=device)
     b = torch.rand_like(a)
     out = torch.empty_like(a)
-    steps, per_call, ref = Measure(), Measure(), Measure()
+    steps, per_call, ref, alone = Measure(), Measure(), Measure(), Measure()
     for _ in range(repeats):
         steps.values.append(_per_step(lambda: model.step(False), device, n) * 1e6)
         per_call.values.append(_per_step(lambda: torch.mul(a, b, out=out), device, n * 5) * 1e6)
+        alone.values.append(_calls_alone(model, device, n) * 1e6)
         model.config.implementation = "reference"
         ref.values.append(_per_step(lambda: model.step(False), device, n) * 1e6)
         model.config.implementation = "fast"
@@ -79,21 +116,23 @@ def default_preset_floor(device: torch.device, repeats: int = 5, n: int = 2000) 
     return {"sizes": model.sizes, "batch": model.batch_size, "unavoidable_calls": calls,
             "plan_calls": len(model._fast.plan.ops) if model._fast.plan is not None else None,
             "step_us": steps.as_dict(), "reference_step_us": ref.as_dict(), "per_call_us": per_call.as_dict(),
-            "floor_us": floor.as_dict(),
-            "step_vs_floor": paired_ratio(steps, floor).as_dict()}
+            "floor_us": floor.as_dict(), "calls_alone_us": alone.as_dict(),
+            "step_vs_floor": paired_ratio(steps, floor).as_dict(),
+            "step_vs_calls_alone": paired_ratio(steps, alone).as_dict()}
 
 
-def matmul_bound(direction: str, device: torch.device, batch: int = 64, repeats: int = 5) -> dict:
+def matmul_bound(direction: str, device: torch.device, batch: int = 64, repeats: int = 5,
+                 input_activation: str | None = None) -> dict:
     """How far the model's step is from its products alone: the time of the step's
     matrix products (run by themselves) over the step's time. The ratio against the
     plain loop cannot exceed plain-step-time / products-time."""
-    cfg = pc_vs_plain.comparison_config(direction)
+    cfg = pc_vs_plain.comparison_config(direction, input_activation=input_activation)
     n_in = 784
     model = PCModel(cfg, DataInfo(n_in, (28, 28), n_classes=10), device, seed=0)
     model.set_batch(torch.rand(batch, n_in, device=device), torch.randint(0, 10, (batch,), device=device), True)
     model.step(True)
     plan = model._fast.plan
-    products = [op for op in plan.ops if op.func is torch.addmm]
+    products = [op for op in plan.ops if op.func in (torch.mm, torch.addmm)]
 
     def only_products() -> None:
         for op in products:
@@ -138,11 +177,17 @@ def run(device: torch.device, quick: bool, log=print) -> dict:
     """The section of ``pcviz bench`` for the step's speed (see the module docstring)."""
     out: dict = {}
     repeats = 3 if quick else 7
-    for direction in ("supervised", "generative"):
-        r = pc_vs_plain.measure(direction, device=str(device), repeats=repeats, n_batches=2 if quick else 5)
-        r["matmul_bound"] = matmul_bound(direction, device, repeats=repeats)
-        out[f"pc_vs_plain_{direction}"] = r
-        log(f"   {direction} {r['sizes']} ({r['mode']}): PC {r['pc_steps_per_s']['median']:.0f} steps/s,"
+    # the issue's two directions, tanh on every prediction; and the generative one with a
+    # linear prediction of the image (the presets' input_activation), where the image's
+    # error enters the step in Gram form
+    runs = (("supervised", None, "supervised"), ("generative", None, "generative"),
+            ("generative", "linear", "generative_linear_input"))
+    for direction, input_activation, key in runs:
+        r = pc_vs_plain.measure(direction, device=str(device), repeats=repeats, n_batches=2 if quick else 5,
+                                input_activation=input_activation)
+        r["matmul_bound"] = matmul_bound(direction, device, repeats=repeats, input_activation=input_activation)
+        out[f"pc_vs_plain_{key}"] = r
+        log(f"   {key} {r['sizes']} ({r['mode']}): PC {r['pc_steps_per_s']['median']:.0f} steps/s,"
             f" plain {r['plain_steps_per_s']['median']:.0f}; ratio {r['pc_vs_plain']['median']:.2f}"
             f" ({r['pc_vs_plain']['min']:.2f}-{r['pc_vs_plain']['max']:.2f});"
             f" the reference step {r['reference_vs_plain']['median']:.2f};"
@@ -151,7 +196,9 @@ def run(device: torch.device, quick: bool, log=print) -> dict:
     out["default_step_floor"] = fl
     log(f"   default preset {fl['sizes']} batch {fl['batch']}: {fl['step_us']['median']:.1f} us/step;"
         f" floor {fl['unavoidable_calls']} calls x {fl['per_call_us']['median']:.2f} us ="
-        f" {fl['floor_us']['median']:.1f} us; step/floor {fl['step_vs_floor']['median']:.2f};"
+        f" {fl['floor_us']['median']:.1f} us; step/floor {fl['step_vs_floor']['median']:.2f}"
+        f" ({fl['step_vs_floor']['min']:.2f}-{fl['step_vs_floor']['max']:.2f}); the step's own"
+        f" {fl['plan_calls']} calls timed alone {fl['calls_alone_us']['median']:.1f} us;"
         f" the reference step {fl['reference_step_us']['median']:.1f} us")
     if device.type == "cuda":
         big = cuda_graph_speedup(device, [784, 1024, 1024, 10], 4096, repeats=repeats, n=50 if quick else 200)

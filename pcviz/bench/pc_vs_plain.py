@@ -87,12 +87,14 @@ def run_plain_pc(cfg: PCConfig, W, b, var, batches, labels, hold: int) -> PlainR
 
 
 def comparison_config(direction: str, width: int = 256, n_in: int = 784, n_out: int = 10,
-                      activation: str = "tanh") -> PCConfig:
+                      activation: str = "tanh", input_activation: str | None = None) -> PCConfig:
     """The model's config for one direction (see the module docstring): fixed unit
-    precisions, no preconditioner, no prior, learning the weights."""
+    precisions, no preconditioner, no prior, learning the weights; ``activation`` on
+    every layer's prediction, or ``input_activation`` on the bottom layer's."""
     sizes = [n_out, width, width, n_in] if direction == "supervised" else [n_in, width, width, n_out]
     mode = "discriminative" if direction == "supervised" else "supervised"
-    return PCConfig(sizes=sizes, mode=mode, activation=activation, input_activation=activation, dt=0.1,
+    return PCConfig(sizes=sizes, mode=mode, activation=activation, input_activation=input_activation or activation,
+                    dt=0.1,
                     preconditioner="none", precision="fixed", learn_precision=False, lr_weights=0.01,
                     weight_decay=0.0, state_init="topdown")
 
@@ -110,11 +112,11 @@ def run_model(model: PCModel, batches, labels, hold: int) -> float:
 
 
 def measure(direction: str, device: str = "cpu", batch: int = 64, hold: int = 20, n_batches: int = 5,
-            repeats: int = 5, width: int = 256) -> dict:
+            repeats: int = 5, width: int = 256, input_activation: str | None = None) -> dict:
     """Steps/s of the model and of the plain loop, interleaved, ``repeats`` rounds;
     ``pc_vs_plain`` is the per-round ratio (model / plain)."""
     dev = torch.device(device)
-    cfg = comparison_config(direction, width=width)
+    cfg = comparison_config(direction, width=width, input_activation=input_activation)
     n_in, n_out = 784, 10
     model = PCModel(cfg, DataInfo(n_in, (28, 28), n_classes=n_out), dev, seed=0)
     gen = torch.Generator().manual_seed(0)
@@ -140,6 +142,7 @@ def measure(direction: str, device: str = "cpu", batch: int = 64, hold: int = 20
     m = interleaved({"plain": plain, "pc": lambda: pc("fast"), "reference": lambda: pc("reference")}, repeats)
     model.config.implementation = "fast"
     return {"sizes": cfg.sizes, "mode": cfg.mode, "batch": batch, "hold": hold,
+            "activation": cfg.activation, "input_activation": cfg.input_activation,
             "pc_steps_per_s": m["pc"].as_dict(), "plain_steps_per_s": m["plain"].as_dict(),
             "reference_steps_per_s": m["reference"].as_dict(),
             "pc_vs_plain": paired_ratio(m["pc"], m["plain"]).as_dict(),

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from pcviz.data.dataset import DataError, Dataset
 from pcviz.data.contours import make_contour_patches
-from pcviz.data.digits import load_digits
+from pcviz.data.digits import chimera_pairs, load_digits, make_digit_chimeras
 from pcviz.data.mnist import load_mnist, read_idx
 from pcviz.data.patches import dead_leaves, load_photo_folder, make_dead_leaves_patches, whiten
 from pcviz.data.stream import Batch, SampleStream
 from pcviz.data.synthetic import make_bars, make_shapes
 
 __all__ = [
-    "Batch", "DataError", "dead_leaves", "Dataset", "SampleStream", "load_digits", "load_mnist", "load_photo_folder",
-    "make_bars", "make_contour_patches", "make_dataset", "make_dead_leaves_patches", "make_shapes", "read_idx", "whiten",
+    "Batch", "DataError", "dead_leaves", "Dataset", "SampleStream", "chimera_pairs", "load_digits", "load_mnist",
+    "load_photo_folder", "make_bars", "make_contour_patches", "make_dataset", "make_digit_chimeras",
+    "make_dead_leaves_patches", "make_shapes", "read_idx", "whiten",
 ]
 
 
@@ -22,6 +23,8 @@ def make_dataset(cfg, seed: int = 0) -> tuple[Dataset, Dataset]:
     src = cfg.source
     if src == "digits":
         full = load_digits()
+    elif src == "digit-chimeras":
+        full = make_digit_chimeras(load_digits(), cfg.n_samples, cfg.chimera_rows, seed=seed)
     elif src == "bars":
         full = make_bars(cfg.n_samples, cfg.image_size, seed=seed)
     elif src == "shapes":

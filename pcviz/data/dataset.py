@@ -52,6 +52,13 @@ class Dataset:
             n_classes=self.n_classes,
         )
 
+    def rows(self, indices: list[int], key: str = "data.indices") -> "Dataset":
+        """The samples at ``indices``, in that order (a demo that shows chosen samples)."""
+        bad = [i for i in indices if not 0 <= int(i) < len(self)]
+        if bad:
+            raise DataError(f"{key} = {list(indices)}: row {bad[0]} out of range ({self.name} has {len(self)} samples)")
+        return self.subset(np.asarray(indices, np.int64), "rows")
+
     def split(self, test_fraction: float, seed: int = 0) -> tuple["Dataset", "Dataset"]:
         """A fixed random train/test split (the same for the same seed)."""
         perm = np.random.default_rng(seed).permutation(len(self))

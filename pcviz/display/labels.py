@@ -14,8 +14,10 @@ from pcviz.models.vae_refine import REFINE_SCALARS
 from pcviz.sim.frames import FrameSpec, LayerFrameSpec
 
 _TITLES = {"activity": "activity", "prediction": "prediction", "error": "error", "precision": "precision",
-           "forward_error": "fwd error", "forward_precision": "fwd precision"}
-_INPUT_TITLES = {"activity": "input", "prediction": "reconstruction", "error": "error", "precision": "precision"}
+           "forward_error": "fwd error", "forward_precision": "fwd precision",
+           "sample_mean": "sample mean", "sample_std": "sample std"}
+_INPUT_TITLES = {"activity": "input", "prediction": "reconstruction", "error": "error", "precision": "precision",
+                 "sample_mean": "reconstr. mean", "sample_std": "reconstr. std"}
 _SYMBOLS = {"activity": "x", "error": "\u03b5", "precision": "\u03a0", "amortised": "x\u0303",
             "forward_error": "\u03b4", "forward_precision": "\u03a6"}
 _SUB = str.maketrans("0123456789", "\u2080\u2081\u2082\u2083\u2084\u2085\u2086\u2087\u2088\u2089")
@@ -27,7 +29,12 @@ GROUPS = (
     ("precision", "mean precision \u03a0 per layer", False),
     ("kl", "KL per level", False),
     ("refine", "ELBO along the refinement (nats)", False),
+    ("heldout_accuracy", "held-out accuracy", False),
+    ("train_loss", "training loss \u00bd\u2016y \u2212 \u0177\u2016\u00b2", False),
+    ("bp_cosine", "cosine of PC's update with backprop's, per layer", False),
 )
+#: legend words of scalars that are not per layer (``heldout_accuracy/pc``)
+_TAILS = {"pc": "PC"}
 #: Scalars that a model family streams in one of its modes only, as NaN in the others
 #: (a frame spec, and so the list of scalars, is fixed before the first step):
 #: model kind -> (the mode, in words; its scalars). The semi-amortised VAEs stream their
@@ -127,4 +134,5 @@ def scalar_label(scalar: str, names: dict[int, str]) -> str:
     m = _INDEX.search(tail)
     if m and int(m.group(1)) in names:
         return names[int(m.group(1))]
-    return tail.replace("_", " ")
+    return _TAILS.get(tail, tail.replace("_", " "))
+

@@ -14,7 +14,7 @@ from pcviz.models.base import grid_shape
 
 #: quantities drawn on a sequential (non-negative) scale; the rest are signed
 NONNEGATIVE = frozenset({"precision", "bu_precision", "td_precision", "bu_weight", "variance", "std", "sigma",
-                         "forward_precision"})
+                         "forward_precision", "sample_std"})
 
 
 def is_signed(quantity: str) -> bool:

@@ -98,9 +98,11 @@ class GenerativeModel(ABC):
     def end_hold(self, learning: bool) -> None:
         """Called after the last step of a hold."""
 
-    def set_reference_data(self, x: torch.Tensor) -> None:
-        """Held-out samples ``x`` (N, D) on the model's device, for diagnostics that a
-        model computes now and then (e.g. a VAE's active units); the default ignores them."""
+    def set_reference_data(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> None:
+        """Held-out samples ``x`` (N, D) and their ``labels`` (N,) (None for unlabelled
+        data) on the model's device, for diagnostics that a model computes now and then
+        (a VAE's active units, a discriminative PC model's held-out accuracy); the
+        default ignores them."""
 
     # ------------------------------------------------------------ what it streams
     @abstractmethod

@@ -39,18 +39,22 @@ from pcviz.models.base import DataInfo, GenerativeModel, LayerSpec, ModelError, 
 from pcviz.models.pc_activations import activation  # noqa: F401 - families that build on this one use it
 from pcviz.models.pc_backprop import backprop_cosine
 from pcviz.models.pc_curvature import curvature_scale
-from pcviz.models.pc_fast import FastStep, LayerBuffers
+from pcviz.models.pc_fast import DeferredQuantities, FastStep, LayerBuffers
 from pcviz.models.pc_interventions import PCInterventions
 from pcviz.models.pc_precision import posterior_error_variance, update_variances
+from pcviz.models.pc_sampling import PCSampling, SampleWindow
 from pcviz.models.pc_streaming import PCStreaming
+from pcviz.models.pc_twin import BackpropTwin
 
 from pcviz.models.pc_config import ACTIVATIONS, PRIORS, PCConfig, PCDynamicsConfig  # noqa: F401 - re-exported
 
 
-class PCModel(PCStreaming, PCInterventions, GenerativeModel):
+class PCModel(DeferredQuantities, PCSampling, PCStreaming, PCInterventions, GenerativeModel):
     kind: ClassVar[str] = "pc"
-    structural: ClassVar[frozenset[str]] = frozenset({"kind", "sizes", "mode", "precision", "init_scale"})
+    structural: ClassVar[frozenset[str]] = frozenset({"kind", "sizes", "mode", "precision", "init_scale",
+                                                      "sample_window", "backprop_twin"})
     fast_path_supported: ClassVar[bool] = True  # dense maps: pcviz.models.pc_fast covers this family
+    twin: BackpropTwin | None = None  # model.backprop_twin: the same net trained by backprop on PC's batches
 
     def __init__(self, config: PCConfig, data: DataInfo, device: torch.device | str = "cpu", seed: int = 0,
                  dtype: torch.dtype = torch.float32):
@@ -74,22 +78,20 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         self.gain = [torch.ones(n, device=dev, dtype=dt) for n in sizes]
         self._clamps: list[dict[int, float]] = [dict() for _ in sizes]
         self._occluded = torch.zeros(sizes[0], dtype=torch.bool, device=dev)
-        self._label_override: int | None = None
-        self._imagine = False
+        self._label_override, self._imagine = None, False  # a set label (int | None); imagining it
         self._data_x: torch.Tensor | None = None
         self._data_labels: torch.Tensor | None = None
         self._learning = True
-        self._diag: list[torch.Tensor] | None = None
-        self._scale: list[torch.Tensor] | None = None
-        self._peff: list[torch.Tensor] | None = None
-        self._rows_key: tuple | None = None
-        self._logdet: torch.Tensor | None = None
-        self._logdet_key: int | None = None
+        # caches (None: stale): curvature D, step scale, Π·gain per layer; frame rows; −½ log|Π|
+        self._diag = self._scale = self._peff = None  # list[torch.Tensor] | None
+        self._rows_key = self._logdet = self._logdet_key = None
         self._one = torch.ones((), device=self.device, dtype=dtype)
         self._fast = FastStep(self)
+        self.samples = SampleWindow(config.sample_window)  # the last steps' states (Monte Carlo PC)
         # discriminative mode: cosine of each layer's update with backprop's (NaN until measured)
         self.bp_cosine, self._learned_holds = torch.full((self.L,), float("nan"), device=dev, dtype=dt), 0
-        self.param_changed("")
+        self.param_changed("label_precision")
+        self.twin = BackpropTwin(self) if config.backprop_twin else None
         self._alloc(1)
 
     # ----------------------------------------------------------------- set-up
@@ -135,6 +137,8 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
 
     def param_changed(self, name: str) -> None:
         cfg = self.config
+        if name == "label_precision" and self.label_layer is not None:  # γ: the label layer's precision
+            self.var[self.label_layer].fill_(1.0 / (cfg.label_precision or cfg.precision_init))
         self._f = [activation(cfg.input_activation if l == 0 else cfg.activation) for l in range(self.L)]
         self._kinds = [cfg.input_activation if l == 0 else cfg.activation for l in range(self.L)]
         self._diag = None  # prior_strength may have changed
@@ -154,12 +158,10 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         return {"supervised": self.L, "discriminative": 0}.get(self.config.mode)
 
     def precision(self, l: int) -> torch.Tensor:
-        """The learned precision Π_l = 1/Σ_l, (1,) or (n_l,)."""
-        return 1.0 / self.var[l]
+        return 1.0 / self.var[l]  # the learned precision Π_l = 1/Σ_l, (1,) or (n_l,)
 
     def effective_precision(self, l: int) -> torch.Tensor:
-        """Π_l times the intervention gain (lesions, occlusion), (n_l,)."""
-        return self.gain[l] / self.var[l]
+        return self.gain[l] / self.var[l]  # Π_l times the intervention gain (lesions, occlusion), (n_l,)
 
     # ---------------------------------------------------------------- dynamics
     def set_batch(self, x: torch.Tensor, labels: torch.Tensor | None, learning: bool) -> None:
@@ -176,6 +178,7 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         if self.config.state_init == "topdown":
             self.start_topdown()
         self.forward()
+        self.samples.clear()  # samples of another input are not samples of this posterior
 
     def start_topdown(self) -> None:
         """Start from the prior: sweep the prediction down from the top, keeping the
@@ -191,7 +194,7 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         """Predictions, errors and precision-weighted errors for the current state.
         ``params_changed`` (weights, precisions or gains may have changed) refreshes
         the cached effective precisions and marks the curvature diagonal stale."""
-        L = self.L
+        L, self._deferred = self.L, False  # every layer's prediction and error is computed here
         if params_changed or self._peff is None:
             self._diag = None
             self._scale = None
@@ -266,6 +269,8 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
             self.forward()
         if not self._fast.step():  # False where the fast step does not cover the model
             self.reference_step()
+        if self.config.sample_window:
+            self.record_sample()
 
     def reference_step(self) -> None:
         """One Euler step of inference as the equations read (the fast step is tested equal)."""
@@ -313,6 +318,8 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
         if self.streams_bp_cosine and self._learned_holds % cfg.bp_cosine_every == 0:
             self.bp_cosine.copy_(backprop_cosine(self))  # held between measurements
         self._learned_holds += 1
+        if self.twin is not None and self._all_fixed[0]:  # the twin learns from PC's batch and target
+            self.twin.learn(self.x[self.L], self.x[0])
         if cfg.lr_weights > 0:
             dW, db = self.weight_gradients()
             for l in range(self.L):
@@ -325,46 +332,25 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
                 self.b[l].add_(db[l], alpha=cfg.lr_weights)
         if learn_prec:
             self.update_precision(cfg.lr_precision, post)
+        if self.twin is not None and self._learned_holds % cfg.heldout_every == 0:
+            self.twin.measure()
         self.forward()
+
+    def set_reference_data(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> None:
+        if self.twin is not None and labels is not None:
+            self.twin.set_heldout(x, labels)  # and measures
 
     def posterior_error_variance(self) -> list[torch.Tensor] | None:
         """Per layer, the posterior variance of ε_l (B, n_l) that the laplace precision
         update adds (:mod:`pcviz.models.pc_precision`); None for the point update."""
         cfg = self.config
-        if cfg.precision_update != "laplace":
-            return None
-        return posterior_error_variance(self, cfg.posterior_covariance)
+        return posterior_error_variance(self, cfg.posterior_covariance) if cfg.precision_update == "laplace" else None
 
     def update_precision(self, rate: float, post: list[torch.Tensor] | None = None) -> None:
         """One step of the learned variances towards their target (see
         :func:`pcviz.models.pc_precision.update_variances`); ``post`` is the posterior
         variance of the errors if already computed."""
         update_variances(self, rate, post if post is not None else self.posterior_error_variance())
-
-    # ---------------------------------------------------------------- energy
-    def energies(self) -> torch.Tensor:
-        """(L+1, B) energy per layer and sample."""
-        cfg = self.config
-        out = []
-        for l in range(self.L + 1):
-            e = 0.5 * (self.perr[l] * self.err[l]).sum(1)  # (B,)
-            logp = torch.log(self.precision(l)).expand(self.sizes[l])  # (n_l,)
-            e = e - 0.5 * logp.sum()
-            if l >= 1 and cfg.prior_strength > 0:
-                x = self.x[l]
-                if cfg.prior == "gaussian":
-                    rho = 0.5 * x * x
-                elif cfg.prior == "l1":
-                    rho = x.abs()
-                else:
-                    rho = torch.log1p(x * x)
-                e = e + cfg.prior_strength * rho.sum(1)
-            out.append(e)
-        return torch.stack(out)
-
-    def energy(self) -> torch.Tensor:
-        """(B,) total energy F per sample."""
-        return self.energies().sum(0)
 
     def basis(self) -> torch.Tensor | None:
         if self.config.mode == "discriminative":
@@ -374,18 +360,16 @@ class PCModel(PCStreaming, PCInterventions, GenerativeModel):
     # ------------------------------------------------------------- parameters
     def state_tensors(self) -> dict[str, torch.Tensor]:
         out = {}
-        for l, w in enumerate(self.W):
-            out[f"W.{l}"] = w
-        for l, b in enumerate(self.b):
-            out[f"b.{l}"] = b
-        for l, v in enumerate(self.var):
-            out[f"var.{l}"] = v
+        for name, tensors in (("W", self.W), ("b", self.b), ("var", self.var)):
+            out.update({f"{name}.{l}": t for l, t in enumerate(tensors)})
         return out
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         self.check_state_tensors(tensors)
         for name, t in self.state_tensors().items():
             t.copy_(tensors[name].to(self.device, self.dtype))
+        if self.twin is not None:  # the twin starts again from the loaded weights
+            self.twin.restart()
         self.forward()
 
     def architecture(self) -> dict[str, Any]:

@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pcviz.config import meta
+from pcviz.models.pc_twin import twin_refusal
 
-ACTIVATIONS = ("linear", "tanh", "sigmoid", "relu", "softplus")
-PRIORS = ("gaussian", "l1", "cauchy")
+ACTIVATIONS, PRIORS = ("linear", "tanh", "sigmoid", "relu", "softplus"), ("gaussian", "l1", "cauchy")
 
 
 @dataclass
@@ -55,6 +55,9 @@ class PCDynamicsConfig:
     langevin_temperature: float = field(
         default=0.0, metadata=meta("τ: Langevin noise of inference (Monte Carlo PC); 0 = none", min=0.0)
     )
+    sample_window: int = field(default=0, metadata=meta(
+        "steps of samples kept to stream their mean, std and class fractions (pcviz.models.pc_sampling); 0 = none",
+        min=0, max=100_000))
     init_scale: float = field(default=1.0, metadata=meta("scale of the random initial weights", min=0.0))
     implementation: str = field(default="fast", metadata=meta(
         "inference step: fast (pcviz.models.pc_fast, tested equal) or reference", choices=("fast", "reference")))
@@ -96,6 +99,12 @@ class PCConfig(PCDynamicsConfig):
     )
     bp_cosine_every: int = field(default=10, metadata=meta(
         "discriminative mode: measure bp_cosine (an autograd pass, about a hold's cost) every k learning holds", min=1))
+    label_precision: float = field(default=0.0, metadata=meta(
+        "initial precision of the label layer (discriminative mode: the output precision γ); 0: precision_init", min=0.0))
+    backprop_twin: bool = field(default=False, metadata=meta(
+        "discriminative mode: train the same network by backprop on PC's batches beside it (pcviz.models.pc_twin)"))
+    heldout_every: int = field(default=10, metadata=meta(
+        "with backprop_twin: measure both nets' held-out accuracy every k learning holds", min=1))
     posterior_covariance: str = field(
         default="auto",
         metadata=meta("C of the laplace update: the full inverse Gauss-Newton curvature over the free units"
@@ -125,4 +134,6 @@ class PCConfig(PCDynamicsConfig):
             raise ValueError(f"layer_precisions = {self.layer_precisions}: one per layer ({len(self.sizes)})")
         if any(l >= len(self.sizes) for l in self.precision_layers):
             raise ValueError(f"precision_layers = {self.precision_layers}: the model has {len(self.sizes)} layers")
+        if self.backprop_twin and (why := twin_refusal(self)):
+            raise ValueError(why)
         super().validate()

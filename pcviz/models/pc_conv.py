@@ -112,6 +112,9 @@ class PCConvConfig(PCDynamicsConfig):
     )
 
     def validate(self) -> None:
+        if self.sample_window:
+            raise ValueError(f"sample_window = {self.sample_window}: the convolutional family does not keep samples"
+                             " (the dense family does)")
         n = len(self.channels)
         if n < 1:
             raise ValueError("channels = []: need at least one layer above the input")

@@ -10,14 +10,29 @@ as :meth:`PCModel.reference_step`, with less work per step.
 * **A fixed plan.** Per structure (batch size, which layers are held, activations,
   prior, preconditioner) the step is built once as a list of torch calls bound to
   their output buffers (``functools.partial``): no Python branching, list indexing
-  or temporary allocation per step. The gradient −Π ε_l + (Π ε ⊙ f′)_{l−1} W is one
-  ``addmm`` with β = −1. Precisions and step scales that change between holds are
-  copied into the plan's own tensors, so the plan (and a captured graph) survives
-  weight and precision updates.
+  or temporary allocation per step. Products are plain ``mm`` calls; the biases and
+  −Π ε_l are added by one call per run of layers (an ``addmm`` with a bias or β ≠ 0
+  copies its input first and measured about one elementwise call dearer on small
+  layers). Precisions, biases and step scales that change between holds are copied
+  into the plan's own tensors, so the plan (and a captured graph) survives weight and
+  precision updates.
 * **Layers batched.** The model's state is one flat tensor per quantity, layer after
   layer (:class:`LayerBuffers`; each layer a contiguous (B, n_l) view), so the
   elementwise stages of consecutive layers (activation, derivative, error, precision
   weighting, drive, update) are one call each.
+* **Gram form for a held layer's error.** When a held layer s (clamped data, a
+  wholly clamped layer) has a linear prediction x̂_s = x_{s+1} W_sᵀ + b_s from a
+  layer that moves, the only thing a step needs of its error is the term it sends
+  up, Π_s ε_s W_s = c_s − x_{s+1} G_s with c_s = ((x_s − b_s) ⊙ Π_s) W_s (B, n_{s+1})
+  and G_s = W_sᵀ diag(Π_s) W_s (n_{s+1}, n_{s+1}): both are constant over a hold
+  and computed when the plan is refreshed (after every full ``forward()``: a new
+  batch, clamp, weight or precision step). A step then makes one (B, n_{s+1},
+  n_{s+1}) product instead of two (B, n_s, n_{s+1}) ones. Layer s's prediction,
+  error and weighted error are then *deferred*: computed, by the same calls the
+  plan would have made, only when someone reads them (a frame, the energy, the
+  weight or precision step): the model's ``pred``/``err``/``perr`` are
+  :class:`DeferredQuantities` properties that complete them first. Used where it
+  saves FLOPs by at least half (n_{s+1} ≤ n_s) and the layer is not occluded.
 * **CUDA graphs.** On a CUDA device (``cuda_graph = true``) the plan of one step is
   captured as a CUDA graph and replayed: one launch per step instead of one per
   operation, and no host synchronisation.
@@ -69,6 +84,58 @@ def _family_reason(cls: type) -> str | None:
     if changed:  # a family that changes the step's equations
         return f"{cls.__name__} overrides {', '.join(changed)}: the fast step would not follow it"
     return None
+
+
+def gram_layers(m: "PCModel") -> list[int]:
+    """Held layers s whose error the fast step takes in Gram form (see the module
+    docstring): held whole, a linear prediction from a layer that moves, not the
+    occluded input, and n_{s+1} ≤ n_s, so that the step's one (n_{s+1} x n_{s+1})
+    product costs at most half the two (n_s x n_{s+1}) products it replaces."""
+    out = []
+    for s in range(m.L):
+        if not m._all_fixed[s] or m._all_fixed[s + 1] or m._kinds[s] != "linear":
+            continue
+        if s == 0 and m._any_occluded:  # occluded inputs follow their prediction every step
+            continue
+        if m.sizes[s + 1] <= m.sizes[s]:
+            out.append(s)
+    return out
+
+
+class _Completed:
+    """A per-layer list of the model (``pred``, ``err``, ``perr``) that completes what
+    the fast step deferred before it is read."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = "_" + name
+
+    def __get__(self, m, owner=None):
+        if m is None:
+            return self
+        if m._deferred:
+            m._fast.complete()
+        return m.__dict__[self.slot]
+
+    def __set__(self, m, value: list[torch.Tensor]) -> None:
+        m.__dict__[self.slot] = value
+
+
+class DeferredQuantities:
+    """The prediction, error and precision-weighted error of every layer (lists of
+    (B, n_l) views), up to date whenever read: the fast step may leave a held layer's
+    three to be computed on reading (Gram form, see the module docstring). A mixin of
+    :class:`pcviz.models.pc.PCModel`; code that keeps views of them across steps calls
+    :meth:`complete_deferred` before reading the views."""
+
+    _deferred: bool = False  # the fast step left some held layers' pred/err/perr to compute
+    pred = _Completed()
+    err = _Completed()
+    perr = _Completed()
+
+    def complete_deferred(self) -> None:
+        """Compute what the fast step deferred (nothing if it deferred nothing)."""
+        if self._deferred:
+            self._fast.complete()
 
 
 class LayerBuffers:
@@ -125,8 +192,10 @@ class StepPlan:
         self.scale = torch.zeros(total, device=m.device, dtype=m.dtype)
         self.occ = torch.zeros(m.sizes[0], dtype=torch.bool, device=m.device)
         self._buf = buf
-        self.wt: dict[int, torch.Tensor] = {}
-        self.refresh(m)
+        pred, err, perr = m._pred, m._err, m._perr  # the buffers, without completing deferred layers
+        # Gram form: per held layer s, −G_s (n_{s+1}, n_{s+1}) and c_s (B, n_{s+1}), set by refresh()
+        self.gram = {s: (torch.zeros(m.sizes[s + 1], m.sizes[s + 1], device=m.device, dtype=m.dtype),
+                         torch.zeros(B, m.sizes[s + 1], device=m.device, dtype=m.dtype)) for s in gram_layers(m)}
         free = [l for l in range(L + 1) if not m._all_fixed[l]]
         kinds = m._kinds
         lam = cfg.prior_strength
@@ -136,12 +205,21 @@ class StepPlan:
         drive = [l - 1 for l in free if l >= 1 and kinds[l - 1] != "linear"]
         for a, b in _runs(drive):
             infer.append(partial(torch.mul, span("perr", a, b), span("fprime", a, b), out=span("g", a, b)))
-        for l in free:  # −∂F/∂x_l = −Π ε_l + drive_{l−1} W_{l−1}: one addmm
+        # −∂F/∂x_l = drive_{l−1} W_{l−1} − Π ε_l: a plain product per layer, then one
+        # subtraction per run of layers (a product with a bias or β ≠ 0 costs about one
+        # elementwise call more on small layers: ``addmm`` copies its input first)
+        for l in free:
             if l == 0:
-                infer.append(partial(torch.neg, m.perr[0], out=m.dx[0]))
+                infer.append(partial(torch.neg, perr[0], out=m.dx[0]))
                 continue
-            g = m.perr[l - 1] if kinds[l - 1] == "linear" else m._g[l - 1]
-            infer.append(partial(torch.addmm, m.perr[l], g, m.W[l - 1], beta=-1, out=m.dx[l]))  # (B, n_l)
+            if l - 1 in self.gram:  # Π ε_{l−1} W_{l−1} = c − x_l G: x_l (−G), then + c
+                neg_g, c = self.gram[l - 1]
+                infer += [partial(torch.mm, m.x[l], neg_g, out=m.dx[l]), partial(m.dx[l].add_, c)]
+                continue
+            g = perr[l - 1] if kinds[l - 1] == "linear" else m._g[l - 1]
+            infer.append(partial(torch.mm, g, m.W[l - 1], out=m.dx[l]))  # (B, n_l)
+        for a, b in _runs([l for l in free if l >= 1]):
+            infer.append(partial(span("dx", a, b).sub_, span("perr", a, b)))
         for a, b in _runs([l for l in free if l >= 1]) if lam > 0 else ():
             x, dx = span("x", a, b), span("dx", a, b)
             if cfg.prior == "gaussian":
@@ -158,9 +236,24 @@ class StepPlan:
         # Wᵀ as its own contiguous copy (refreshed with the precisions): a product with a
         # transposed view measured up to 1.5x slower on small layers
         self.wt = {l: m.W[l].T.contiguous() for l in moved}  # (n_{l+1}, n_l)
-        for l in moved:
-            out = m.pred[l] if kinds[l] == "linear" else m.a[l]
-            fwd.append(partial(torch.addmm, m.b[l], m.x[l + 1], self.wt[l], out=out))
+        # a deferred layer's prediction, error and weighted error: the calls the step would make
+        self.complete_ops: list[Op] = []
+        for s in self.gram:
+            peff = self.peff[B * buf.offsets[s] : B * buf.offsets[s + 1]].view(B, m.sizes[s])
+            self.complete_ops += [partial(torch.addmm, m.b[s], m.x[s + 1], self.wt[s], out=pred[s]),
+                                  partial(torch.sub, m.x[s], pred[s], out=err[s]),
+                                  partial(torch.mul, err[s], peff, out=perr[s])]
+        moved = [l for l in moved if l not in self.gram]
+        for l in moved:  # a_l = x_{l+1} W_lᵀ (into the prediction itself where f is linear), then + b_l
+            out = pred[l] if kinds[l] == "linear" else m.a[l]
+            fwd.append(partial(torch.mm, m.x[l + 1], self.wt[l], out=out))
+        # the biases, per element (refreshed with the weights), one addition per run of layers
+        self.bias = torch.zeros(total, device=m.device, dtype=m.dtype)
+        self.bias_layers = moved
+        for linear in (True, False):
+            for a, b in _runs([l for l in moved if (kinds[l] == "linear") == linear]):
+                target = span("pred" if linear else "a", a, b)
+                fwd.append(partial(target.add_, self.bias[B * buf.offsets[a] : B * buf.offsets[b]]))
         one = m._one
         for kind in ("tanh", "sigmoid", "relu", "softplus"):
             for a, b in _runs([l for l in moved if kinds[l] == kind]):
@@ -172,19 +265,25 @@ class StepPlan:
                 else:
                     fwd.append(partial(_generic_activation, m._f[a], pre, y, fp))
         if m._any_occluded:  # occluded inputs are free and follow the prediction
-            fwd.append(partial(_follow, m.x[0], m.pred[0], self.occ))
+            fwd.append(partial(_follow, m.x[0], pred[0], self.occ))
         # errors, except of held layers whose prediction is hoisted (or is the top's prior mean)
-        varying = [l for l in range(L + 1) if not (m._all_fixed[l] and (l == L or m._all_fixed[l + 1]))]
+        # and of deferred layers
+        varying = [l for l in range(L + 1) if not (m._all_fixed[l] and (l == L or m._all_fixed[l + 1]))
+                   and l not in self.gram]
         for a, b in _runs(varying):
             fwd += [partial(torch.sub, span("x", a, b), span("pred", a, b), out=span("err", a, b)),
                     partial(torch.mul, span("err", a, b), self.peff[B * buf.offsets[a] : B * buf.offsets[b]],
                             out=span("perr", a, b))]
         self.infer, self.forward = infer, fwd
         self.ops = infer + fwd
+        self.defers = bool(self.gram)  # a step leaves the Gram layers' pred/err/perr to complete()
         self.graph: torch.cuda.CUDAGraph | None = None
+        self.refresh(m)
 
     def refresh(self, m: "PCModel") -> None:
-        """Copy precisions, step scales and the occlusion mask into the plan's tensors."""
+        """Copy precisions, step scales, the occlusion mask, Wᵀ and the biases into the
+        plan's tensors, and compute the Gram form's −G and c (after every full
+        ``forward()``: they hold the weights, precisions and held values of this hold)."""
         B, o = m.batch_size, self._buf.offsets
         scale = m._step_scale()
         for l, n in enumerate(m.sizes):
@@ -193,6 +292,12 @@ class StepPlan:
         self.occ.copy_(m._occ_mask)
         for l, wt in self.wt.items():
             wt.copy_(m.W[l].T)
+        for l in self.bias_layers:
+            self.bias[B * o[l] : B * o[l + 1]].view(B, m.sizes[l]).copy_(m.b[l].expand(B, m.sizes[l]))
+        for s, (neg_g, c) in self.gram.items():  # in place: a captured graph reads these tensors
+            peff = m._peff[s]  # (n_s,)
+            torch.mm(self.wt[s], m.W[s] * -peff[:, None], out=neg_g)  # −W_sᵀ diag(Π_s) W_s
+            torch.mm((m.x[s] - m.b[s]) * peff, m.W[s], out=c)  # ((x_s − b_s) ⊙ Π_s) W_s
 
     def capture(self, m: "PCModel") -> None:
         """Record one step (``ops``) as a CUDA graph. Capturing needs warm-up runs,
@@ -255,6 +360,8 @@ class FastStep:
         new_params = m._peff is not self._peff_src  # a full forward() ran: every prediction is fresh
         stale = m._scale is None or m._scale is not self._scale_src
         if new_params or stale:
+            if m._deferred:  # settings changed without a forward(): the errors as the last step left them
+                self.complete()
             key = self._key()
             plan = self.plan
             if plan is None or plan.key != key or plan.x_list is not m.x:
@@ -276,4 +383,12 @@ class FastStep:
         else:
             for op in plan.ops:
                 op()
+        m._deferred = plan.defers
         return True
+
+    def complete(self) -> None:
+        """Compute the deferred layers' prediction, error and weighted error for the
+        current state (:class:`DeferredQuantities` calls it on reading them)."""
+        self.m._deferred = False
+        for op in self.plan.complete_ops:
+            op()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from pcviz.models.pc_twin import TWIN_NOTES, TWIN_SCALARS
+
 
 class PCStreaming:
     """Frame tensors and scalars of a PC model (see the module docstring)."""
@@ -23,6 +25,9 @@ class PCStreaming:
                 "error": self.err[l],
                 "precision": self.effective_precision(l).expand(self.batch_size, self.sizes[l]),
             })
+        if self.config.sample_window:  # Monte Carlo PC: the samples' spread (pcviz.models.pc_sampling)
+            for layer, extra in zip(out, self.sample_quantities()):
+                layer.update(extra)
         return out
 
     def scalar_tensors(self, index: int | None) -> dict[str, torch.Tensor]:
@@ -37,21 +42,60 @@ class PCStreaming:
         if self.streams_bp_cosine:
             for l in range(self.L):
                 out[f"bp_cosine/layer_{l}"] = self.bp_cosine[l]
+        if self.twin is not None:  # per frame, held between measurements
+            out.update(zip(TWIN_SCALARS, self.twin.values))
         ll = self.label_layer
         if ll is not None and self._data_labels is not None:
-            guess = self.x[ll].argmax(1)
+            # a label layer at the bottom (discriminative): its prediction from above, the
+            # net's guess, so that a label clamped while learning does not read as 100%
+            guess = (self.pred[ll] if ll < self.L else self.x[ll]).argmax(1)
             if index is None:
                 out["accuracy"] = (guess == self._data_labels).to(self.dtype).mean()
             else:
                 out["accuracy"] = (guess[index] == self._data_labels[index]).to(self.dtype)
+        if self.config.sample_window:
+            out.update(self.sample_scalars(index))
         return out
+
+    def energies(self) -> torch.Tensor:
+        """(L+1, B) energy per layer and sample."""
+        cfg = self.config
+        out = []
+        for l in range(self.L + 1):
+            e = 0.5 * (self.perr[l] * self.err[l]).sum(1)  # (B,)
+            logp = torch.log(self.precision(l)).expand(self.sizes[l])  # (n_l,)
+            e = e - 0.5 * logp.sum()
+            if l >= 1 and cfg.prior_strength > 0:
+                x = self.x[l]
+                if cfg.prior == "gaussian":
+                    rho = 0.5 * x * x
+                elif cfg.prior == "l1":
+                    rho = x.abs()
+                else:
+                    rho = torch.log1p(x * x)
+                e = e + cfg.prior_strength * rho.sum(1)
+            out.append(e)
+        return torch.stack(out)
+
+    def energy(self) -> torch.Tensor:
+        """(B,) total energy F per sample."""
+        return self.energies().sum(0)
+
+    def scalar_notes(self) -> dict[str, str]:
+        notes = self.sample_notes() if self.config.sample_window else {}
+        if self.twin is not None:
+            notes.update({name: TWIN_NOTES[name.split("/")[0]] for name in TWIN_SCALARS})
+        if self.label_layer is not None:
+            notes["accuracy"] = "of the shown sample, or the batch"
+        return notes
 
     def layer_energies(self) -> torch.Tensor:
         return self.energies().mean(1)
 
     def frame_rows(self, index: int | None) -> list[torch.Tensor]:
-        if type(self).frame_tensors is not PCStreaming.frame_tensors:
+        if type(self).frame_tensors is not PCStreaming.frame_tensors or self.config.sample_window:
             return super().frame_rows(index)
+        self.complete_deferred()  # the cached views below are read after this call
         key = (index, self.batch_size, self._peff, self.x[0])
         old = self._rows_key
         # identity of the buffers (held by the key, so never reused): views stay valid
@@ -68,8 +112,8 @@ class PCStreaming:
         return self._rows
 
     def host_scalar_inputs(self) -> list[torch.Tensor] | None:
-        if type(self).frame_tensors is not PCStreaming.frame_tensors:
-            return None  # a subclass streams other shapes: use the device path
+        if type(self).frame_tensors is not PCStreaming.frame_tensors or self.config.sample_window:
+            return None  # a subclass streams other shapes, or the sample window's: use the device path
         if self._logdet is None or self._logdet_key is not self._peff:
             ld = [-0.5 * torch.log(self.precision(l)).expand(self.sizes[l]).sum() for l in range(self.L + 1)]
             self._logdet = torch.stack(ld)  # (L+1,): −½ log|Π_l| (learned, without lesion gains)
@@ -77,6 +121,8 @@ class PCStreaming:
             self._logdet_list = [self._logdet]
             if self.streams_bp_cosine:
                 self._logdet_list.append(self.bp_cosine)  # (L,), refreshed in place each hold
+            if self.twin is not None:
+                self._logdet_list.append(self.twin.values)  # (4,), refreshed in place
         return self._logdet_list
 
     def host_scalars(self, layers, inputs, labels, batch):
@@ -107,9 +153,15 @@ class PCStreaming:
             bp = inputs[1][..., None, :] if batch else inputs[1]
             for l in range(self.L):
                 out[f"bp_cosine/layer_{l}"] = bp[..., l]
+        if self.twin is not None:
+            tw = inputs[1 + self.streams_bp_cosine]
+            tw = tw[..., None, :] if batch else tw
+            for i, name in enumerate(TWIN_SCALARS):
+                out[name] = tw[..., i]
         ll = self.label_layer
         if ll is not None and labels is not None:
-            out["accuracy"] = (layers[ll]["activity"].argmax(-1) == labels).astype(np.float32)
+            guess = layers[ll]["prediction" if ll < len(layers) - 1 else "activity"]  # as in scalar_tensors
+            out["accuracy"] = (guess.argmax(-1) == labels).astype(np.float32)
         if batch:
             out = {k: v.mean(-1) for k, v in out.items()}
         return {k: np.asarray(v, np.float32) for k, v in out.items()}

@@ -225,7 +225,7 @@ class HierarchicalVAE(VAEGeneration, GenerativeModel):
         self._stale = True
         self.refinement.invalidate()
 
-    def set_reference_data(self, x: torch.Tensor) -> None:
+    def set_reference_data(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> None:
         self._ref = self._evaluation_input(x[: self.config.diagnostics_samples])
         self._diag_due = True
 

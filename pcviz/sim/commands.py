@@ -47,6 +47,7 @@ class CommandTarget(Protocol):
     def set_param(self, name: str, value: Any) -> None: ...
     def after(self, steps: int, cmd: Command) -> None: ...
     def occlusion_units(self, region: tuple[int, ...], units: tuple[int, ...]) -> list[int]: ...
+    def region_units(self, layer: int, region: tuple[int, ...], units: tuple[int, ...], what: str) -> list[int]: ...
     def load_checkpoint(self, path: str) -> None: ...
     def save_checkpoint(self, path: str) -> None: ...
 
@@ -263,21 +264,31 @@ class Pulse(Command):
 
 @dataclass(frozen=True)
 class Lesion(Command):
-    """Multiply the precision of ``layer`` (or of its ``units``) by ``factor`` (0 removes it)."""
+    """Multiply the precision of ``layer`` (or of its ``units``, and of the units in
+    ``region``: row0, col0, row1, col1, end-exclusive in the layer's display shape) by
+    ``factor``: 0 removes it, above 1 is a gain (attention to that region)."""
     intervention: ClassVar[bool] = True
     schedulable: ClassVar[bool] = True
     layer: int
     factor: float = 0.0
     units: tuple[int, ...] = ()
+    region: tuple[int, ...] = ()
 
     def apply(self, run: CommandTarget) -> None:
-        run.model.lesion(self.layer, float(self.factor), list(self.units))
+        units = run.region_units(self.layer, self.region, self.units, "lesion") if self.region else list(self.units)
+        run.model.lesion(self.layer, float(self.factor), units)
 
     def inverse(self) -> Command:
-        return Lesion(self.layer, 1.0, self.units)
+        return Lesion(self.layer, 1.0, self.units, self.region)
 
     def describe_text(self, layer_name: LayerNamer) -> str:
-        return f"lesion {layer_name(self.layer)} {units_text(self.units)} precision \u00d7{self.factor:g}"
+        what = "precision gain" if self.factor > 1 else ("restore" if self.factor == 1 else "lesion")
+        if len(self.region) == 4:
+            r0, c0, r1, c1 = self.region
+            where = f"rows {r0}-{r1 - 1}, cols {c0}-{c1 - 1}" + (f" + {units_text(self.units)}" if self.units else "")
+        else:
+            where = units_text(self.units)
+        return f"{what} {layer_name(self.layer)} {where} precision \u00d7{self.factor:g}"
 
     @classmethod
     def from_old_schedule(cls, table: dict[str, Any]) -> dict[str, Any]:

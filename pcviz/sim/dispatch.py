@@ -150,20 +150,30 @@ class CommandHandler:
                               extra={"step": self.control.step_count, "preset": self.config.preset.name})
 
     def occlusion_units(self, region: tuple[int, ...], units: tuple[int, ...]) -> list[int]:
+        out = self.region_units(0, region, units, "occlude")
+        if not out:
+            raise ModelError("occlude: give a region or units")
+        return out
+
+    def region_units(self, layer: int, region: tuple[int, ...], units: tuple[int, ...], what: str) -> list[int]:
+        """``units`` plus those of ``region`` (row0, col0, row1, col1; end-exclusive, in
+        layer ``layer``'s 2-D display shape)."""
         units = list(units)
         if region:
-            shape = self.parts.spec.layers[0].display_shape
+            if not 0 <= layer < len(self.parts.spec.layers):
+                raise ModelError(f"{what}: layer {layer} out of range (the model has"
+                                 f" {len(self.parts.spec.layers)} layers)")
+            shape = self.parts.spec.layers[layer].display_shape
+            where = "input" if layer == 0 else f"layer {layer}"
             if len(region) != 4 or len(shape) != 2:
-                raise ModelError(f"occlude region {list(region)}: expected [row0, col0, row1, col1] on a 2-D input")
+                raise ModelError(f"{what} region {list(region)}: expected [row0, col0, row1, col1] on a 2-D {where}")
             r0, c0, r1, c1 = (int(v) for v in region)
             h, w = shape
             r0, r1 = max(0, min(r0, r1)), min(h, max(r0, r1))
             c0, c1 = max(0, min(c0, c1)), min(w, max(c0, c1))
             if r0 >= r1 or c0 >= c1:
-                raise ModelError(f"occlude region {list(region)}: empty inside the {h}x{w} input")
+                raise ModelError(f"{what} region {list(region)}: empty inside the {h}x{w} {where}")
             units += [r * w + c for r in range(r0, r1) for c in range(c0, c1)]
-        if not units:
-            raise ModelError("occlude: give a region or units")
         return units
 
     def set_param(self, name: str, value: Any) -> None:

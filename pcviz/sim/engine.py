@@ -102,6 +102,8 @@ class Engine:
         self.block_max_age = 0.25  # seconds a recorded frame may wait in a ring
         self.train_data, self.test_data = make_dataset(config.data, seed=config.engine.seed)
         self.dataset = self.test_data if config.data.split == "test" else self.train_data
+        if config.data.indices:  # a demo's chosen samples, in order
+            self.dataset = self.dataset.rows(config.data.indices)
         self.data_info = DataInfo(self.dataset.dim, tuple(self.dataset.display_shape), self.dataset.n_classes)
         self.rebuild()
         self.events.add(0, "start", preset=config.preset.name, device=str(self.device),
@@ -133,7 +135,9 @@ class Engine:
         self.model: GenerativeModel = build_model(cfg.model, self.data_info, self.device, seed=cfg.engine.seed)
         if cfg.engine.checkpoint:
             load_checkpoint(self.model, resolve_resource(cfg.engine.checkpoint))
-        self.model.set_reference_data(torch.from_numpy(self.test_data.x[:4096]).to(self.device))
+        ref = self.test_data
+        self.model.set_reference_data(torch.from_numpy(ref.x[:4096]).to(self.device),
+                                      None if ref.labels is None else torch.from_numpy(ref.labels[:4096]).to(self.device))
         self.stream = SampleStream(self.dataset, cfg.data.batch_size, cfg.data.hold_steps,
                                    shuffle=cfg.data.shuffle, seed=cfg.engine.seed, noise=cfg.data.noise)
         self.start_hold()

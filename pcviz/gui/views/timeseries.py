@@ -52,6 +52,7 @@ class _Plot:
         self.scale = "linear"  # linear | symlog | settled (right-click menu; remembered)
         self.title = key
         self.note = ""  # what the scale adds to the title
+        self.key_html = self.key_text = ""  # a colour key after the title (series that are not layers)
         self.x_label = True  # the x axis's words under it (the bottom row's plots)
         self.scalars: list[str] = []  # the run's scalars it draws
         self.shown = True  # in the grid (a mode's plots only while the model is in that mode)
@@ -67,6 +68,8 @@ class TimeSeriesView(PlotGrid, PlotScales, QtWidgets.QWidget):
         self.theme = theme
         self.capacity = capacity
         self.window_steps = 2000
+        #: series keyed in their own plot title: label -> (colour, pen width, dashed)
+        self._own_colours: dict[str, tuple[QtGui.QColor, float, bool]] = {}
         self.plots: dict[str, _Plot] = {}
         self._ncols = 1  # columns of the grid of plots
         self._title_font = QtGui.QFont()
@@ -149,8 +152,21 @@ class TimeSeriesView(PlotGrid, PlotScales, QtWidgets.QWidget):
             self.plots[key] = plot
             if key != "pins":
                 self._use_scale(plot, remembered_scale(key))
-            for s in scalars:
-                label = self._label(s, names)
+            labels = [self._label(s, names) for s in scalars]
+            if len(labels) > 1 and not set(labels) & set(names.values()):
+                # series that are not layers (a class per line): a hue each, keyed in the title
+                # (a legend would hide the plot at the panel's height)
+                hues = [pg.intColor(i, hues=len(labels), maxValue=220) for i in range(len(labels))]
+                # a few series (PC and its backprop twin) may lie on one another: each
+                # later one thinner and dashed, so a curve under another still shows
+                few = len(labels) <= 3
+                self._own_colours.update({lab: (c, 4.0 - 1.5 * i if few else 2.0, few and i > 0)
+                                          for i, (lab, c) in enumerate(zip(labels, hues))})
+                short = [lab.split()[-1] for lab in labels]
+                plot.key_html = "&nbsp;&nbsp;" + "&nbsp;".join(
+                    f'<span style="color:{c.name()}"><b>{k}</b></span>' for k, c in zip(short, hues))
+                plot.key_text = "  " + " ".join(short)
+            for s, label in zip(scalars, labels):
                 item = pg.PlotCurveItem(name=label, antialias=True)
                 p.addItem(item)
                 series = _Series(label, item, self.capacity, log)
@@ -205,6 +221,12 @@ class TimeSeriesView(PlotGrid, PlotScales, QtWidgets.QWidget):
             s.item.setPen(pg.mkPen(series_colour(theme, i), width=2))
 
     def _pen_for(self, label: str) -> QtGui.QPen:
+        if label in self._own_colours:
+            colour, width, dashed = self._own_colours[label]
+            pen = pg.mkPen(colour, width=width)
+            if dashed:
+                pen.setStyle(QtCore.Qt.PenStyle.DashLine)
+            return pen
         if label == "total":
             return pg.mkPen(self.theme.accent, width=2.5)
         for l in self.spec.layers:

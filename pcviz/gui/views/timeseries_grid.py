@@ -53,11 +53,11 @@ class PlotGrid:
         """The plot's title, its scale's note after it, in the longest form that fits
         its column (a title's explanation after a colon goes first, then the note):
         the grid cannot be narrower than its titles, and a wider grid is cut off."""
-        width = self.canvas.width() / self._ncols - 50  # the left axis
-        short = plot.title.split(":")[0]
         fm = QtGui.QFontMetricsF(self._title_font)
+        width = self.canvas.width() / self._ncols - 50 - fm.horizontalAdvance(plot.key_text)  # the left axis, a key
+        short = plot.title.split(":")[0]
         text = next((t for t in (plot.title + plot.note, short + plot.note, short)
-                     if fm.horizontalAdvance(t) <= width), short)
+                     if fm.horizontalAdvance(t) <= width), short) + plot.key_html
         if plot.item.titleLabel.text == text:
             return False
         plot.item.setTitle(text, size="10pt", color=self.theme.text)
