@@ -69,7 +69,7 @@ class DataConfig:
         default="digits",
         metadata=meta(
             "input stream",
-            choices=("digits", "digit-chimeras", "bars", "shapes", "patches", "photos", "mnist"),
+            choices=("digits", "digit-chimeras", "bars", "shapes", "patches", "contours", "photos", "mnist"),
         ),
     )
     batch_size: int = field(default=16, metadata=meta("samples run in parallel", min=1, max=65536))

@@ -4,6 +4,7 @@ files the user points at."""
 from __future__ import annotations
 
 from pcviz.data.dataset import DataError, Dataset
+from pcviz.data.contours import make_contour_patches
 from pcviz.data.digits import chimera_pairs, load_digits, make_digit_chimeras
 from pcviz.data.mnist import load_mnist, read_idx
 from pcviz.data.patches import dead_leaves, load_photo_folder, make_dead_leaves_patches, whiten
@@ -12,8 +13,8 @@ from pcviz.data.synthetic import make_bars, make_shapes
 
 __all__ = [
     "Batch", "DataError", "dead_leaves", "Dataset", "SampleStream", "chimera_pairs", "load_digits", "load_mnist",
-    "load_photo_folder", "make_bars", "make_dataset", "make_digit_chimeras", "make_dead_leaves_patches",
-    "make_shapes", "read_idx", "whiten",
+    "load_photo_folder", "make_bars", "make_contour_patches", "make_dataset", "make_digit_chimeras",
+    "make_dead_leaves_patches", "make_shapes", "read_idx", "whiten",
 ]
 
 
@@ -30,6 +31,8 @@ def make_dataset(cfg, seed: int = 0) -> tuple[Dataset, Dataset]:
         full = make_shapes(cfg.n_samples, cfg.image_size, seed=seed)
     elif src == "patches":
         full = make_dead_leaves_patches(cfg.n_samples, cfg.patch_size, cfg.whiten, seed=seed, width=cfg.patch_width)
+    elif src == "contours":
+        full = make_contour_patches(cfg.n_samples, cfg.patch_size, cfg.whiten, seed=seed, width=cfg.patch_width)
     elif src == "photos":
         if not cfg.path:
             raise DataError("data.source = 'photos' needs data.path, a folder of images")
