@@ -18,19 +18,11 @@ from pcviz.sim import Engine, load_preset
 from pcviz.sim.process import EngineServer
 from pcviz.sim.process.serve import AuthenticationError
 
-SMALL = ["engine.checkpoint=''", "model.sizes=[64, 12, 6]", "data.batch_size=4", "data.hold_steps=10"]
+from engine_helpers import SMALL, wait_for
 
 
 class _Finish(Exception):
     pass
-
-
-def wait_for(pred, timeout=60.0):
-    t0 = time.perf_counter()
-    while not pred():
-        if time.perf_counter() - t0 > timeout:
-            raise AssertionError("condition not reached")
-        time.sleep(0.01)
 
 
 @pytest.fixture

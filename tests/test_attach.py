@@ -17,19 +17,11 @@ from pcviz.sim import commands as C
 from pcviz.sim.process import EngineClient, EngineServer
 from pcviz.sim.process.serve import AuthenticationError, parse_address, serve_steps
 
-SMALL = ["engine.checkpoint=''", "model.sizes=[64, 12, 6]", "data.batch_size=4", "data.hold_steps=10"]
+from engine_helpers import SMALL, wait_for
+
+
 STEPS = 240
 PAUSE_AT = 100
-
-
-def wait_for(pred, timeout=60.0, poll=None):
-    t0 = time.perf_counter()
-    while not pred():
-        if poll is not None:
-            poll()
-        if time.perf_counter() - t0 > timeout:
-            raise AssertionError("condition not reached")
-        time.sleep(0.01)
 
 
 def config():

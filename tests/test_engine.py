@@ -14,19 +14,11 @@ from pcviz.sim import (
 )
 from pcviz.sim.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
-SMALL = ["engine.checkpoint=''", "model.sizes=[64, 12, 6]", "data.batch_size=4", "data.hold_steps=10"]
+from engine_helpers import SMALL, wait_for
 
 
 def small_engine(*extra, preset="digits-pc-scratch"):
     return Engine(load_preset(preset, SMALL + list(extra)), device="cpu")
-
-
-def wait_for(pred, timeout=10.0):
-    t0 = time.perf_counter()
-    while not pred():
-        if time.perf_counter() - t0 > timeout:
-            raise AssertionError("condition not reached")
-        time.sleep(0.005)
 
 
 def test_spec_and_frames_carry_the_four_quantities():

@@ -7,21 +7,11 @@ import pytest
 from pcviz.sim import Engine, load_preset
 from pcviz.sim import commands as C
 
-SMALL = ["engine.checkpoint=''", "model.sizes=[64, 12, 6]", "data.batch_size=4", "data.hold_steps=10"]
+from engine_helpers import SMALL, wait_for
 
 
 def small_engine():
     return Engine(load_preset("digits-pc-scratch", SMALL), device="cpu")
-
-
-def wait_for(pred, timeout=30.0):
-    import time
-
-    t0 = time.perf_counter()
-    while not pred():
-        if time.perf_counter() - t0 > timeout:
-            raise AssertionError("condition not reached")
-        time.sleep(0.005)
 
 
 #: one of every command the engine ships (Shutdown ends the loop; it has no handler)

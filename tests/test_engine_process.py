@@ -18,17 +18,7 @@ from pcviz.sim.frames import Frame
 from pcviz.sim.process import EngineProcess, EngineProcessError
 from pcviz.sim.process.ring import FrameLayout, FrameRing
 
-SMALL = ["engine.checkpoint=''", "model.sizes=[64, 12, 6]", "data.batch_size=4", "data.hold_steps=10"]
-
-
-def wait_for(pred, timeout=60.0, poll=None):
-    t0 = time.perf_counter()
-    while not pred():
-        if poll is not None:
-            poll()
-        if time.perf_counter() - t0 > timeout:
-            raise AssertionError("condition not reached")
-        time.sleep(0.01)
+from engine_helpers import SMALL, wait_for
 
 
 def frame_of(k: int) -> Frame:
@@ -223,6 +213,7 @@ PARENT = """
 import os, signal, sys
 from pcviz.sim import load_preset
 from pcviz.sim.process import EngineProcess
+
 
 if __name__ == "__main__":
     p = EngineProcess(load_preset("digits-pc-scratch", {small!r}), "cpu", threads=1).start()

@@ -72,3 +72,22 @@ def synthetic_frames(spec: FrameSpec, n: int, hold: int = 10, seed: int = 0) -> 
                             hold_step=step % hold or hold,
                             extras={"basis": rng.normal(size=(12, 3, 4, 4)).astype(np.float32)}))
     return frames
+
+
+# ------------------------------------------------------------------ engine process
+def process_window(qtbot, config, **window_kw):
+    """(source, window): the main window, shown, on an engine in its own process (one
+    torch thread); the process is closed if the window cannot be made."""
+    from pcviz.gui.sources.process import ProcessSource
+    from pcviz.gui.window.main_window import MainWindow
+
+    src = ProcessSource(config, "cpu", threads=1)
+    try:
+        win = MainWindow(src, theme="light", persist=False, restore=False, **window_kw)
+    except BaseException:
+        src.close()
+        raise
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    return src, win

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from pcviz import Session
-from pcviz.gui.sources.process import ProcessSource
-from pcviz.gui.window.main_window import MainWindow
 from pcviz.sim.presets import load_preset
+
+from gui_helpers import process_window
 
 SMALL = ["engine.checkpoint=''", "model.sizes=[64, 12, 6]", "data.batch_size=4", "data.hold_steps=10",
          "engine.steps_per_second=300"]
@@ -18,15 +18,7 @@ SMALL = ["engine.checkpoint=''", "model.sizes=[64, 12, 6]", "data.batch_size=4",
 
 def test_console_session_steers_the_windows_engine_process(qtbot, monkeypatch):
     monkeypatch.setenv("PCVIZ_CONSOLE", "pyqtgraph")
-    src = ProcessSource(load_preset("digits-pc-scratch", SMALL), "cpu", threads=1)
-    try:
-        win = MainWindow(src, theme="light", persist=False, restore=False, session_factory=Session.on)
-    except BaseException:
-        src.close()
-        raise
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
+    src, win = process_window(qtbot, load_preset("digits-pc-scratch", SMALL), session_factory=Session.on)
     src.start(play=False)
     console = win.console
     console.execute("pass")

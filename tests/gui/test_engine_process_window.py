@@ -13,11 +13,12 @@ import torch
 from PyQt6 import QtCore
 
 from pcviz.gui.sources.process import ProcessSource
-from pcviz.gui.window.main_window import MainWindow
 from pcviz.io import open_recording
 from pcviz.sim import Engine
 from pcviz.sim import commands as C
 from pcviz.sim.presets import load_preset
+
+from gui_helpers import process_window
 
 SMALL = ["engine.checkpoint=''", "model.sizes=[64, 12, 6]", "data.batch_size=4", "data.hold_steps=10",
          "engine.steps_per_second=300"]
@@ -43,15 +44,7 @@ def banner_button(win, text):
 
 def test_engine_process_window_error_kill_record_and_restart(qtbot, tmp_path, monkeypatch):
     monkeypatch.setenv("PCVIZ_RECORDINGS", str(tmp_path))
-    src = ProcessSource(load_preset("digits-pc-scratch", SMALL), "cpu", threads=1)
-    try:
-        win = MainWindow(src, theme="light", persist=False, restore=False)
-    except BaseException:
-        src.close()
-        raise
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
+    src, win = process_window(qtbot, load_preset("digits-pc-scratch", SMALL))
     src.start(play=True)
     qtbot.waitUntil(lambda: src.last_frame is not None and src.last_frame.step >= 20, timeout=60000)
     assert win.source is src and src.live and src.takes_commands

@@ -78,22 +78,13 @@ def test_probe_panel_reports_bad_fields(open_window, qtbot):
 def test_probe_panel_probes_an_engine_in_its_own_process(qtbot):
     """The default window's engine runs in its own process: the panel asks it through
     the source's ``compute``, and gets the curves the same probe gives in this process."""
-    from pcviz.gui.sources.process import ProcessSource
-    from pcviz.gui.window.main_window import MainWindow
+    from gui_helpers import process_window
     from pcviz.sim.presets import load_preset
 
     from conftest import preset_overrides
 
     cfg = load_preset("patches-conv-pc", preset_overrides("patches-conv-pc", SMALL))
-    src = ProcessSource(cfg, "cpu", threads=1)
-    try:
-        win = MainWindow(src, theme="light", persist=False, restore=False)
-    except BaseException:
-        src.close()
-        raise
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
+    src, win = process_window(qtbot, cfg)
     src.start(play=False)
     panel = win.probe.panel
     _form(panel)
