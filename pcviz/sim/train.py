@@ -4,6 +4,7 @@ train`` command in :mod:`pcviz.cli.train` drives it)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -18,16 +19,20 @@ from pcviz.sim.engine import Engine
 def heldout_energy(model: GenerativeModel, data: Dataset, hold_steps: int, n: int = 256, batch: int = 64) -> float:
     """Mean total energy (or loss) at the end of a hold over the first ``n`` samples
     of ``data``, with learning off. The model's batch state is replaced."""
-    totals = []
-    n = min(n, len(data))
-    for i in range(0, n, batch):
+    totals = [float(model.layer_energies().sum()) * len(x) for x in _settled(model, data, hold_steps, n, batch)]
+    return float(np.sum(totals) / min(n, len(data)))
+
+
+def _settled(model: GenerativeModel, data: Dataset, hold_steps: int, n: int, batch: int) -> Iterator[torch.Tensor]:
+    """Each batch of the first ``n`` samples of ``data`` (yielded as the input tensor)
+    once the model has run one hold on it, learning off."""
+    for i in range(0, min(n, len(data)), batch):
         x = torch.from_numpy(data.x[i : i + batch]).to(model.device)
         labels = None if data.labels is None else torch.from_numpy(data.labels[i : i + batch]).to(model.device)
         model.set_batch(x, labels, learning=False)
         for _ in range(hold_steps):
             model.step(False)
-        totals.append(float(model.layer_energies().sum()) * len(x))
-    return float(np.sum(totals) / n)
+        yield x
 
 
 @torch.no_grad()
@@ -43,13 +48,7 @@ def heldout_reconstruction(model: GenerativeModel, data: Dataset, hold_steps: in
     if len(inputs) != 1:
         raise ValueError(f"{model.kind}: expected one input layer, found {len(inputs)}")
     sq, count = 0.0, 0
-    n = min(n, len(data))
-    for i in range(0, n, batch):
-        x = torch.from_numpy(data.x[i : i + batch]).to(model.device)
-        labels = None if data.labels is None else torch.from_numpy(data.labels[i : i + batch]).to(model.device)
-        model.set_batch(x, labels, learning=False)
-        for _ in range(hold_steps):
-            model.step(False)
+    for x in _settled(model, data, hold_steps, n, batch):
         layer = model.frame_tensors()[inputs[0]]
         recon = layer["prediction"].reshape(len(x), -1)  # (B, n_0)
         # the data; where the input layer holds more than the data (the modular
