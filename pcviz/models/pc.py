@@ -230,8 +230,8 @@ class PCModel(DeferredQuantities, PCSampling, PCStreaming, PCInterventions, Gene
         """−∂F/∂x_l for every layer (before masks), into ``self.dx``; with
         ``skip_held``, layers whose units are all held are left out."""
         cfg = self.config
-        lam = cfg.prior_strength
         for l in range(self.L + 1):
+            lam = cfg.prior_at(l)
             if skip_held and self._all_fixed[l]:
                 continue
             torch.neg(self.perr[l], out=self.dx[l])
@@ -287,9 +287,9 @@ class PCModel(DeferredQuantities, PCSampling, PCStreaming, PCInterventions, Gene
             if tau > 0:  # Langevin noise, covariance 2 dt τ D⁻¹ (preconditioned)
                 noise = torch.randn(self.x[l].shape, generator=self._gen, device=self.device, dtype=self.dtype)
                 self.x[l].addcmul_(noise, (2 * tau * scale[l]).sqrt())
-            if l >= 1 and cfg.prior == "l1" and cfg.prior_strength > 0:
+            if l >= 1 and cfg.prior == "l1" and cfg.prior_at(l) > 0:
                 # the proximal step of λ|x| in the flow's metric: threshold dt λ, or dt λ / D
-                thr = dt * cfg.prior_strength / self._diag[l] if precond else dt * cfg.prior_strength
+                thr = dt * cfg.prior_at(l) / self._diag[l] if precond else dt * cfg.prior_at(l)
                 shrunk = torch.sign(self.x[l]) * torch.clamp(self.x[l].abs() - thr, min=0)
                 self.x[l].copy_(torch.where(self._fixed[l], self.x[l], shrunk))
         self.forward(params_changed=False)
@@ -322,14 +322,17 @@ class PCModel(DeferredQuantities, PCSampling, PCStreaming, PCInterventions, Gene
             self.twin.learn(self.x[self.L], self.x[0])
         if cfg.lr_weights > 0:
             dW, db = self.weight_gradients()
+            frozen = set(cfg.frozen_weights)  # trained in an earlier stage: W_l and b_l stay
             for l in range(self.L):
-                self.W[l].add_(dW[l], alpha=cfg.lr_weights)
-            if cfg.normalize_basis:
+                if l not in frozen:
+                    self.W[l].add_(dW[l], alpha=cfg.lr_weights)
+            if cfg.normalize_basis and 0 not in frozen:
                 self.W[0].div_(self.W[0].norm(dim=0, keepdim=True).clamp_min(1e-8))  # (n_0, n_1) unit columns
             for l in range(self.L + 1):
                 if l == self.data_layer and self.config.mode == "discriminative":
                     continue  # the input at the top has no prior to learn
-                self.b[l].add_(db[l], alpha=cfg.lr_weights)
+                if l not in frozen and cfg.learn_biases:
+                    self.b[l].add_(db[l], alpha=cfg.lr_weights)
         if learn_prec:
             self.update_precision(cfg.lr_precision, post)
         if self.twin is not None and self._learned_holds % cfg.heldout_every == 0:
@@ -363,6 +366,10 @@ class PCModel(DeferredQuantities, PCSampling, PCStreaming, PCInterventions, Gene
         for name, tensors in (("W", self.W), ("b", self.b), ("var", self.var)):
             out.update({f"{name}.{l}": t for l, t in enumerate(tensors)})
         return out
+
+    def frozen_parameters(self) -> list[str]:
+        """W_l and b_l of every layer in ``model.frozen_weights``."""
+        return [f"{name}.{l}" for l in sorted(set(self.config.frozen_weights)) for name in ("W", "b")]
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         self.check_state_tensors(tensors)

@@ -65,7 +65,7 @@ def fast_path_covers(model: "PCModel") -> str | None:
         return reason
     if cfg.langevin_temperature > 0:
         return "Langevin noise (langevin_temperature > 0)"
-    if cfg.prior == "l1" and cfg.prior_strength > 0:
+    if cfg.prior == "l1" and cfg.any_prior:
         return "the L1 prior's proximal step"
     return None
 
@@ -198,7 +198,6 @@ class StepPlan:
                          torch.zeros(B, m.sizes[s + 1], device=m.device, dtype=m.dtype)) for s in gram_layers(m)}
         free = [l for l in range(L + 1) if not m._all_fixed[l]]
         kinds = m._kinds
-        lam = cfg.prior_strength
         span = buf.span
         infer: list[Op] = []
         # the drive Π ε ⊙ f′ of layers below free layers, one call per run of nonlinear layers
@@ -220,7 +219,9 @@ class StepPlan:
             infer.append(partial(torch.mm, g, m.W[l - 1], out=m.dx[l]))  # (B, n_l)
         for a, b in _runs([l for l in free if l >= 1]):
             infer.append(partial(span("dx", a, b).sub_, span("perr", a, b)))
-        for a, b in _runs([l for l in free if l >= 1]) if lam > 0 else ():
+        lams = {l: cfg.prior_at(l) for l in free if l >= 1 and cfg.prior_at(l) > 0}  # λ per layer
+        for lam, a, b in [(v, a, b) for v in sorted(set(lams.values()))
+                          for a, b in _runs([l for l in lams if lams[l] == v])]:
             x, dx = span("x", a, b), span("dx", a, b)
             if cfg.prior == "gaussian":
                 infer.append(partial(dx.add_, x, alpha=-lam))
@@ -344,7 +345,7 @@ class FastStep:
     def _key(self) -> tuple:
         m, cfg = self.m, self.m.config
         return (m.batch_size, tuple(m._all_fixed), m._any_occluded, tuple(m._kinds), cfg.preconditioner,
-                cfg.prior, cfg.prior_strength)
+                cfg.prior, cfg.prior_strength, tuple(cfg.prior_strengths))
 
     def _use_graph(self) -> bool:
         m = self.m

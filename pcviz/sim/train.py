@@ -12,6 +12,8 @@ import torch
 from pcviz.config import RunConfig
 from pcviz.data import Dataset
 from pcviz.models import GenerativeModel
+from pcviz.paths import resolve_resource
+from pcviz.sim.checkpoint import load_frozen_parameters
 from pcviz.sim.engine import Engine
 
 
@@ -59,9 +61,15 @@ def heldout_reconstruction(model: GenerativeModel, data: Dataset, hold_steps: in
     return sq / count
 
 
-def train(cfg: RunConfig, steps: int, device: str | None = None, log=print) -> Engine:
+def train(cfg: RunConfig, steps: int, device: str | None = None, log=print, init: str | None = None) -> Engine:
+    """Train ``cfg``'s model for ``steps`` engine steps from scratch, or with ``init``
+    (a checkpoint) from the parameters the model keeps frozen taken from it (a staged
+    training's later stage: :func:`load_frozen_parameters`)."""
     cfg.engine.learning = True
     engine = Engine(cfg, device=device or "cpu")
+    if init:
+        names = load_frozen_parameters(engine.model, resolve_resource(init))
+        log(f"  from {init}: {', '.join(names)} (frozen)")
     hold = cfg.data.hold_steps
     chunk = max(hold, (steps // 20) // hold * hold)
     t0 = time.perf_counter()
