@@ -143,6 +143,12 @@ def test_init_takes_only_the_frozen_parameters_and_refuses_a_mismatch(tmp_path):
     assert torch.equal(stage2.W[1], W1)  # another shape: left as initialised
     with pytest.raises(CheckpointError, match="freezes no parameters"):
         load_frozen_parameters(_model(), path)
+    from pcviz.sim.engine import Engine
+    from pcviz.sim.presets import load_preset
+
+    conv = Engine(load_preset("patches-conv-pc", ["engine.checkpoint=''"]), "cpu").model
+    with pytest.raises(CheckpointError, match="freezes no parameters"):
+        load_frozen_parameters(conv, path)
     other = PCModel(dataclasses.replace(wider, sizes=[12, 6, 9]), DataInfo(12, (3, 4)), "cpu", seed=4, dtype=F64)
     with pytest.raises(CheckpointError, match=r"W\.0 has shape"):
         load_frozen_parameters(other, path)

@@ -403,6 +403,9 @@ class PCConvModel(PCModel):
                 norms = w.flatten(1).norm(dim=1).clamp(min=1e-12)  # (C_{l+1},)
                 w.mul_((self.config.kernel_norm / norms).view(-1, 1, 1, 1))
 
+    def frozen_parameters(self) -> list[str]:
+        return []  # the convolutional family has no frozen_weights: it trains in one stage
+
     def end_hold(self, learning: bool = True) -> None:
         if not learning:
             return
