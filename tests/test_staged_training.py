@@ -165,3 +165,13 @@ def test_pcviz_train_in_two_stages(tmp_path, capsys):
     assert torch.equal(one["W.0"], two["W.0"]) and torch.equal(one["b.0"], two["b.0"])
     assert tuple(two["W.1"].shape) == (16, 4)
     assert "W.0, b.0 (frozen)" in capsys.readouterr().out
+
+
+def test_training_a_model_with_frozen_layers_needs_the_earlier_stage(tmp_path, capsys):
+    """Without --init, a frozen level 1 would be its random initial weights: refused, saying what to do."""
+    code = main(["train", "--preset", "patches-end-stopping", "--steps", "30", "--device", "cpu",
+                 "--out", str(tmp_path / "x.pt"), "--set", "data.n_samples=100"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "W.0, b.0" in err and "--init" in err and "frozen_weights=[]" in err
+    assert not (tmp_path / "x.pt").exists()
