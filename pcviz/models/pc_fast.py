@@ -112,8 +112,8 @@ class _Completed:
     def __get__(self, m, owner=None):
         if m is None:
             return self
-        if m._deferred:
-            m._fast.complete()
+        if m._deferred or m._stale:
+            m.complete_deferred()
         return m.__dict__[self.slot]
 
     def __set__(self, m, value: list[torch.Tensor]) -> None:
@@ -121,20 +121,26 @@ class _Completed:
 
 
 class DeferredQuantities:
-    """The prediction, error and precision-weighted error of every layer (lists of
+    """The prediction, error, precision-weighted error and f′ of every layer (lists of
     (B, n_l) views), up to date whenever read: the fast step may leave a held layer's
-    three to be computed on reading (Gram form, see the module docstring). A mixin of
-    :class:`pcviz.models.pc.PCModel`; code that keeps views of them across steps calls
-    :meth:`complete_deferred` before reading the views."""
+    prediction and errors to be computed on reading (Gram form, see the module
+    docstring), and a weight or precision step leaves every layer's to the next
+    ``forward()`` (usually the next batch's, so they are not computed twice). A mixin
+    of :class:`pcviz.models.pc.PCModel`; code that keeps views of them across steps
+    calls :meth:`complete_deferred` before reading the views."""
 
     _deferred: bool = False  # the fast step left some held layers' pred/err/perr to compute
+    _stale: bool = False  # the parameters moved since the last forward(): all of them are out of date
     pred = _Completed()
     err = _Completed()
     perr = _Completed()
+    fprime = _Completed()
 
     def complete_deferred(self) -> None:
-        """Compute what the fast step deferred (nothing if it deferred nothing)."""
-        if self._deferred:
+        """Compute what was left to compute (nothing if nothing was)."""
+        if self._stale:
+            self.forward()  # clears both flags
+        elif self._deferred:
             self._fast.complete()
 
 
