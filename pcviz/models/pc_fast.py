@@ -51,6 +51,8 @@ from typing import TYPE_CHECKING, Callable
 
 import torch
 
+from pcviz.models.pc_kernels import TorchKernels, choose_kernels
+
 if TYPE_CHECKING:
     from pcviz.models.pc import PCModel
 
@@ -186,8 +188,10 @@ def _runs(layers: list[int]) -> list[tuple[int, int]]:
 class StepPlan:
     """One inference step of a model with a given structure, as bound torch calls."""
 
-    def __init__(self, m: "PCModel", key: tuple):
+    def __init__(self, m: "PCModel", key: tuple, k: TorchKernels):
         self.key = key
+        self.kernels = k
+        self.products: list[tuple[torch.Tensor, torch.Tensor]] = []  # the step's matrix products (a, b)
         self.x_list = m.x  # the state buffers the calls are bound to (reallocated with the batch size)
         buf: LayerBuffers = m._buffers
         cfg = m.config
@@ -210,33 +214,32 @@ class StepPlan:
         # the drive Π ε ⊙ f′ of layers below free layers, one call per run of nonlinear layers
         drive = [l - 1 for l in free if l >= 1 and kinds[l - 1] != "linear"]
         for a, b in _runs(drive):
-            infer.append(partial(torch.mul, span("perr", a, b), span("fprime", a, b), out=span("g", a, b)))
+            infer += k.mul(span("perr", a, b), span("fprime", a, b), span("g", a, b))
         # −∂F/∂x_l = drive_{l−1} W_{l−1} − Π ε_l: a plain product per layer, then one
         # subtraction per run of layers (a product with a bias or β ≠ 0 costs about one
         # elementwise call more on small layers: ``addmm`` copies its input first)
         for l in free:
             if l == 0:
-                infer.append(partial(torch.neg, perr[0], out=m.dx[0]))
+                infer += k.neg(perr[0], m.dx[0])
                 continue
             if l - 1 in self.gram:  # Π ε_{l−1} W_{l−1} = c − x_l G: x_l (−G), then + c
                 neg_g, c = self.gram[l - 1]
-                infer += [partial(torch.mm, m.x[l], neg_g, out=m.dx[l]), partial(m.dx[l].add_, c)]
+                infer += self._mm(m.x[l], neg_g, m.dx[l]) + k.add_(m.dx[l], c)
                 continue
             g = perr[l - 1] if kinds[l - 1] == "linear" else m._g[l - 1]
-            infer.append(partial(torch.mm, g, m.W[l - 1], out=m.dx[l]))  # (B, n_l)
+            infer += self._mm(g, m.W[l - 1], m.dx[l])  # (B, n_l)
         for a, b in _runs([l for l in free if l >= 1]):
-            infer.append(partial(span("dx", a, b).sub_, span("perr", a, b)))
+            infer += k.sub_(span("dx", a, b), span("perr", a, b))
         for a, b in _runs([l for l in free if l >= 1]) if lam > 0 else ():
             x, dx = span("x", a, b), span("dx", a, b)
             if cfg.prior == "gaussian":
-                infer.append(partial(dx.add_, x, alpha=-lam))
+                infer += k.add_(dx, x, alpha=-lam)
             elif cfg.prior == "cauchy":
                 t = torch.empty_like(x)
-                infer += [partial(torch.mul, x, x, out=t), partial(t.add_, 1.0),
-                          partial(torch.div, x, t, out=t), partial(dx.add_, t, alpha=-2 * lam)]
+                infer += k.mul(x, x, t) + k.add_(t, 1.0) + k.div(x, t, t) + k.add_(dx, t, alpha=-2 * lam)
         for a, b in _runs(free):  # x += dt D⁻¹ (−∂F/∂x) on free units (the scale is 0 on held ones)
             scale = self.scale[B * buf.offsets[a] : B * buf.offsets[b]]
-            infer.append(partial(span("x", a, b).addcmul_, span("dx", a, b), scale))
+            infer += k.addcmul_(span("x", a, b), span("dx", a, b), scale)
         fwd: list[Op] = []
         moved = [l for l in range(L) if not m._all_fixed[l + 1]]  # predictions from layers that moved
         # Wᵀ as its own contiguous copy (refreshed with the precisions): a product with a
@@ -252,22 +255,21 @@ class StepPlan:
         moved = [l for l in moved if l not in self.gram]
         for l in moved:  # a_l = x_{l+1} W_lᵀ (into the prediction itself where f is linear), then + b_l
             out = pred[l] if kinds[l] == "linear" else m.a[l]
-            fwd.append(partial(torch.mm, m.x[l + 1], self.wt[l], out=out))
+            fwd += self._mm(m.x[l + 1], self.wt[l], out)
         # the biases, per element (refreshed with the weights), one addition per run of layers
         self.bias = torch.zeros(total, device=m.device, dtype=m.dtype)
         self.bias_layers = moved
         for linear in (True, False):
             for a, b in _runs([l for l in moved if (kinds[l] == "linear") == linear]):
                 target = span("pred" if linear else "a", a, b)
-                fwd.append(partial(target.add_, self.bias[B * buf.offsets[a] : B * buf.offsets[b]]))
-        one = m._one
+                fwd += k.add_(target, self.bias[B * buf.offsets[a] : B * buf.offsets[b]])
         for kind in ("tanh", "sigmoid", "relu", "softplus"):
             for a, b in _runs([l for l in moved if kinds[l] == kind]):
                 pre, y, fp = span("a", a, b), span("pred", a, b), span("fprime", a, b)
                 if kind == "tanh":
-                    fwd += [partial(torch.tanh, pre, out=y), partial(torch.addcmul, one, y, y, value=-1.0, out=fp)]
+                    fwd += k.tanh(pre, y, fp)
                 elif kind == "sigmoid":
-                    fwd += [partial(torch.sigmoid, pre, out=y), partial(torch.addcmul, y, y, y, value=-1.0, out=fp)]
+                    fwd += k.sigmoid(pre, y, fp)
                 else:
                     fwd.append(partial(_generic_activation, m._f[a], pre, y, fp))
         if m._any_occluded:  # occluded inputs are free and follow the prediction
@@ -277,14 +279,17 @@ class StepPlan:
         varying = [l for l in range(L + 1) if not (m._all_fixed[l] and (l == L or m._all_fixed[l + 1]))
                    and l not in self.gram]
         for a, b in _runs(varying):
-            fwd += [partial(torch.sub, span("x", a, b), span("pred", a, b), out=span("err", a, b)),
-                    partial(torch.mul, span("err", a, b), self.peff[B * buf.offsets[a] : B * buf.offsets[b]],
-                            out=span("perr", a, b))]
+            fwd += k.sub(span("x", a, b), span("pred", a, b), span("err", a, b))
+            fwd += k.mul(span("err", a, b), self.peff[B * buf.offsets[a] : B * buf.offsets[b]], span("perr", a, b))
         self.infer, self.forward = infer, fwd
         self.ops = infer + fwd
         self.defers = bool(self.gram)  # a step leaves the Gram layers' pred/err/perr to complete()
         self.graph: torch.cuda.CUDAGraph | None = None
         self.refresh(m)
+
+    def _mm(self, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> list[Op]:
+        self.products.append((a, b))
+        return self.kernels.mm(a, b, out)
 
     def refresh(self, m: "PCModel") -> None:
         """Copy precisions, step scales, the occlusion mask, Wᵀ and the biases into the
@@ -350,7 +355,7 @@ class FastStep:
     def _key(self) -> tuple:
         m, cfg = self.m, self.m.config
         return (m.batch_size, tuple(m._all_fixed), m._any_occluded, tuple(m._kinds), cfg.preconditioner,
-                cfg.prior, cfg.prior_strength)
+                cfg.prior, cfg.prior_strength, cfg.cpu_kernels)
 
     def _use_graph(self) -> bool:
         m = self.m
@@ -371,7 +376,8 @@ class FastStep:
             key = self._key()
             plan = self.plan
             if plan is None or plan.key != key or plan.x_list is not m.x:
-                plan = self.plan = StepPlan(m, key)
+                k = choose_kernels(m.config.cpu_kernels, m.device, m.sizes, m.batch_size)
+                plan = self.plan = StepPlan(m, key, k)
             else:
                 plan.refresh(m)
             self._peff_src, self._scale_src = m._peff, m._scale
