@@ -166,6 +166,8 @@ class PCModel(DeferredQuantities, PCSampling, PCStreaming, PCInterventions, Gene
     # ---------------------------------------------------------------- dynamics
     def set_batch(self, x: torch.Tensor, labels: torch.Tensor | None, learning: bool) -> None:
         x = x.to(self.device, self.dtype)  # (B, D)
+        # every prediction and error is made anew below: what was stale or deferred is not computed first
+        self._stale = self._deferred = False
         self._data_x = x  # before _alloc: a new batch size rebuilds the masks from it
         self._data_labels = None if labels is None else labels.to(self.device)
         self._learning = learning
