@@ -201,6 +201,7 @@ class StepPlan:
         self.peff = torch.zeros(total, device=m.device, dtype=m.dtype)
         self.scale = torch.zeros(total, device=m.device, dtype=m.dtype)
         self.occ = torch.zeros(m.sizes[0], dtype=torch.bool, device=m.device)
+        self._seen: dict[str, list[torch.Tensor]] = {}  # the rows last spread into peff and scale
         self._buf = buf
         pred, err, perr = m._pred, m._err, m._perr  # the buffers, without completing deferred layers
         # Gram form: per held layer s, −G_s (n_{s+1}, n_{s+1}) and c_s (B, n_{s+1}), set by refresh()
@@ -295,11 +296,9 @@ class StepPlan:
         """Copy precisions, step scales, the occlusion mask, Wᵀ and the biases into the
         plan's tensors, and compute the Gram form's −G and c (after every full
         ``forward()``: they hold the weights, precisions and held values of this hold)."""
+        self._spread(m, "peff", m._peff)
+        self._spread(m, "scale", m._step_scale())
         B, o = m.batch_size, self._buf.offsets
-        scale = m._step_scale()
-        for l, n in enumerate(m.sizes):
-            self.peff[B * o[l] : B * o[l + 1]].view(B, n).copy_(m._peff[l].expand(B, n))
-            self.scale[B * o[l] : B * o[l + 1]].view(B, n).copy_(scale[l].expand(B, n))
         self.occ.copy_(m._occ_mask)
         for l, wt in self.wt.items():
             wt.copy_(m.W[l].T)
@@ -309,6 +308,19 @@ class StepPlan:
             peff = m._peff[s]  # (n_s,)
             torch.mm(self.wt[s], m.W[s] * -peff[:, None], out=neg_g)  # −W_sᵀ diag(Π_s) W_s
             torch.mm((m.x[s] - m.b[s]) * peff, m.W[s], out=c)  # ((x_s − b_s) ⊙ Π_s) W_s
+
+    def _spread(self, m: "PCModel", name: str, rows: list[torch.Tensor]) -> None:
+        """Copy per-layer rows (n_l,) over the batch into the plan's flat tensor ``name``.
+        On CPU the copy is skipped where the rows equal those copied last (fixed
+        precisions and step scales: most holds), comparing n values instead of
+        writing B·n; on CUDA it always copies (comparing would wait for the device)."""
+        seen = self._seen.get(name)
+        if m.device.type == "cpu" and seen is not None and all(torch.equal(a, r) for a, r in zip(seen, rows)):
+            return
+        B, o, flat = m.batch_size, self._buf.offsets, getattr(self, name)
+        for l, n in enumerate(m.sizes):
+            flat[B * o[l] : B * o[l + 1]].view(B, n).copy_(rows[l].expand(B, n))
+        self._seen[name] = [r.clone() for r in rows]
 
     def capture(self, m: "PCModel") -> None:
         """Record one step (``ops``) as a CUDA graph. Capturing needs warm-up runs,
