@@ -8,9 +8,9 @@ Two sets, the same arithmetic:
 * :class:`NumpyKernels`: on CPU, numpy calls on views of the same memory
   (``Tensor.numpy()`` shares the buffer, so the model's tensors change in place).
   On small layers a step is nearly all per-call cost, and a numpy ufunc or BLAS call
-  costs less than half a torch call (measured side by side in ``pcviz bench``: a
-  (32, 52) multiply 0.4-0.5 µs against 1.0-1.1 µs, a (32, 36) x (36, 36) product
-  1.2 µs against 2.0 µs). Fused torch calls with no numpy equivalent (``addcmul``)
+  costs less than half a torch call (CPU time, side by side, one thread: a (32, 52)
+  multiply 0.44 µs against 1.09 µs, a (32, 36) x (36, 36) product 1.24 µs against
+  2.00 µs; ``pcviz bench --only pc`` times the default preset's step with each set). Fused torch calls with no numpy equivalent (``addcmul``)
   become two ufuncs, still cheaper. Stages numpy has no ufunc for (sigmoid and the
   other activations) stay torch calls.
 
