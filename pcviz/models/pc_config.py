@@ -65,6 +65,9 @@ class PCDynamicsConfig:
     implementation: str = field(default="fast", metadata=meta(
         "inference step: fast (pcviz.models.pc_fast, tested equal) or reference", choices=("fast", "reference")))
     cuda_graph: bool = field(default=True, metadata=meta("on CUDA, replay the fast step as a captured CUDA graph"))
+    cpu_kernels: str = field(default="auto", metadata=meta(
+        "on CPU, the fast step's calls: numpy on small layers (auto), or always torch or numpy",
+        choices=("auto", "torch", "numpy")))
 
     def prior_at(self, l: int) -> float:
         """λ of layer ``l``'s activity prior (0 at the input)."""
