@@ -63,6 +63,16 @@ class PCDynamicsConfig:
         "inference step: fast (pcviz.models.pc_fast, tested equal) or reference", choices=("fast", "reference")))
     cuda_graph: bool = field(default=True, metadata=meta("on CUDA, replay the fast step as a captured CUDA graph"))
 
+    def inert_settings(self) -> dict[str, str]:
+        """The run-time settings that do nothing under this configuration, each with
+        why (the window shows them disabled, saying so, rather than a value that
+        promises an effect)."""
+        if self.precision != "fixed":
+            return {}
+        why = ('model.precision = "fixed": the precisions stay as configured and nothing learns them'
+               ' (precision is structural: restart with --set model.precision=scalar to learn them)')
+        return {"learn_precision": why, "lr_precision": why}
+
     def validate(self) -> None:
         if self.precision_min >= self.precision_max:
             raise ValueError(
