@@ -213,3 +213,60 @@ def test_recorded_batch_accuracy_is_the_batchs_whichever_item_is_shown(tmp_path)
     with h5py.File(tmp_path / "shown.h5", "r") as f:
         assert "accuracy" not in f["scalars"]
         assert f["scalars/batch_accuracy"].attrs["description"].startswith("fraction of the batch guessed right")
+
+
+def test_a_checkpoint_keeps_the_twin_and_the_comparison_goes_on_from_it(tmp_path):
+    """Saved with its twin, a checkpoint brings back the twin's own weights (SGD by hand
+    on the same batches says what they must be), and both nets learn on from there."""
+    from pcviz.sim.checkpoint import read_checkpoint
+
+    a = engine()
+    W0 = [w.clone() for w in a.model.W]
+    b0 = [b.clone() for b in a.model.b[:3]]
+    a.run_steps(4 * a.config.data.hold_steps)
+    path = tmp_path / "disc.pt"
+    a.handler.apply(C.SaveCheckpoint(str(path)))
+    saved = read_checkpoint(path)["tensors"]
+    assert {f"twin.{n}.{l}" for n in "Wb" for l in range(3)} <= saved.keys()
+    Wi, bi = independent_backprop(a, W0, b0, 4, gamma=1.0, lr=a.config.model.lr_weights)
+
+    b = engine()
+    b.handler.apply(C.LoadCheckpoint(str(path)))
+    twin, pc = b.model.twin, b.model
+    for mine, want in zip(twin.W + twin.b, Wi + bi):
+        assert rel(mine.detach(), want) < 1e-6  # float32 against float64: 5e-8 measured
+    # not restarted from PC's weights, which backprop's are close to at γ/Π = 1e-3 (2e-4 apart), not equal
+    assert min(rel(tw.detach(), w) for tw, w in zip(twin.W, pc.W)) > 1e-4
+    assert all(torch.equal(x, y) for x, y in zip(pc.W, a.model.W))
+    # held-out accuracy measured at once, of the loaded twin
+    x, labels = twin._heldout
+    want_acc = float((twin.predict(x).argmax(1) == labels).float().mean())
+    assert float(twin.values[1]) == pytest.approx(want_acc)
+    # learning goes on from the twin's saved weights: two holds on the fresh stream's batches
+    b.run_steps(2 * b.config.data.hold_steps)
+    Wj, bj = independent_backprop(b, Wi, bi, 2, gamma=1.0, lr=b.config.model.lr_weights)
+    for mine, want in zip(twin.W + twin.b, Wj + bj):
+        assert rel(mine.detach(), want) < 1e-6  # float32 against float64: 5e-8 measured
+
+
+def test_a_checkpoint_without_a_twin_restarts_it_from_pcs_weights(tmp_path):
+    a = engine()
+    a.run_steps(3 * a.config.data.hold_steps)
+    path = tmp_path / "old.pt"
+    a.handler.apply(C.SaveCheckpoint(str(path)))
+    payload = torch.load(path, map_location="cpu", weights_only=True)  # as an older pcviz wrote it
+    payload["tensors"] = {k: v for k, v in payload["tensors"].items() if not k.startswith("twin.")}
+    torch.save(payload, path)
+    b = engine()
+    b.handler.apply(C.LoadCheckpoint(str(path)))
+    assert not [ev for ev in b.events.since(0)[0] if ev.kind == "error"]
+    m = b.model
+    for mine, pcs in zip(m.twin.W + m.twin.b, m.W + m.b[:3]):
+        assert torch.equal(mine.detach(), pcs)
+    # half a twin is refused, naming what is missing
+    payload["tensors"]["twin.W.0"] = a.model.twin.W[0].detach().clone()
+    torch.save(payload, path)
+    c = engine()
+    c.handler.apply(C.LoadCheckpoint(str(path)))
+    errors = [ev for ev in c.events.since(0)[0] if ev.kind == "error"]
+    assert errors and "twin.W.1" in errors[0].payload["message"]
