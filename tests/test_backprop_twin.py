@@ -212,7 +212,8 @@ def test_recorded_batch_accuracy_is_the_batchs_whichever_item_is_shown(tmp_path)
         np.testing.assert_allclose(b.scalar("batch_accuracy"), want, atol=1e-6)
     with h5py.File(tmp_path / "shown.h5", "r") as f:
         assert "accuracy" not in f["scalars"]
-        assert f["scalars/batch_accuracy"].attrs["description"].startswith("fraction of the batch guessed right")
+        assert f["scalars/batch_accuracy"].attrs["description"].startswith(
+            "fraction of the batch whose label layer's prediction from above peaks at its label")
 
 
 def test_a_checkpoint_keeps_the_twin_and_the_comparison_goes_on_from_it(tmp_path):

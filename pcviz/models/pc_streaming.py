@@ -16,8 +16,10 @@ from pcviz.models.pc_twin import TWIN_NOTES, TWIN_SCALARS
 #: what ``batch_accuracy`` is, by mode (the frame spec's note: the plot's title, the
 #: recording's description of the scalar)
 BATCH_ACCURACY_NOTES = {
-    "discriminative": "fraction of the batch guessed right now (argmax of the label layer's prediction from above)",
-    "supervised": "fraction of the batch whose label layer peaks at its label now (1 while the label is clamped)",
+    "discriminative": "fraction of the batch whose label layer's prediction from above peaks at its label, this"
+                      " step (while learning the label is clamped, and a large γ pulls that prediction toward it)",
+    "supervised": "fraction of the batch whose label layer's activity peaks at its label, this step (1 while the"
+                  " label is clamped)",
 }
 
 
