@@ -81,9 +81,10 @@ MODES = ("unsupervised", "supervised", "discriminative")
 CASES = [(a, p, MODES[(i + j) % 3]) for i, a in enumerate(ACTIVATIONS) for j, p in enumerate(PRIORS)]
 
 
+@pytest.mark.parametrize("kernels", ["torch", "numpy"])  # the calls the plan binds (pcviz.models.pc_kernels)
 @pytest.mark.parametrize("input_activation", ["tanh", "linear"])  # linear: the input's error in Gram form
 @pytest.mark.parametrize("activation,prior,mode", CASES)
-def test_fast_step_equals_reference(activation, prior, mode, input_activation):
+def test_fast_step_equals_reference(activation, prior, mode, input_activation, kernels):
     prior_name, lam = prior
     sizes = [3, 7, 5, 12] if mode == "discriminative" else [12, 7, 5, 3]
     n_in = sizes[-1] if mode == "discriminative" else sizes[0]
@@ -91,7 +92,7 @@ def test_fast_step_equals_reference(activation, prior, mode, input_activation):
                    preconditioner={"tanh": "bound", "relu": "diagonal"}.get(activation, "none"),
                    precision="diagonal" if activation == "sigmoid" else "scalar", prior=prior_name,
                    prior_strength=lam, lr_weights=0.05, lr_precision=0.05, weight_decay=1e-3,
-                   state_init="keep" if activation == "softplus" else "topdown")
+                   state_init="keep" if activation == "softplus" else "topdown", cpu_kernels=kernels)
     data = DataInfo(n_in, (3, 4), n_classes=3 if mode != "unsupervised" else 0)
     fast, ref = _pair(cfg, data)
     gen = torch.Generator().manual_seed(0)
@@ -103,6 +104,7 @@ def test_fast_step_equals_reference(activation, prior, mode, input_activation):
     assert (fast._fast.plan is not None) == covered  # the fast step did run where it covers the model
     if covered:  # the Gram form ran where the input is held and predicted linearly (12 >= 7 units)
         assert bool(fast._fast.plan.gram) == (input_activation == "linear" and mode != "discriminative")
+        assert fast._fast.plan.kernels.name == kernels
 
 
 def test_setting_changes_mid_hold_match_the_reference():
@@ -137,11 +139,10 @@ def test_hoisting_skips_the_prediction_from_a_clamped_layer():
     model.set_batch(torch.rand(3, 30), torch.tensor([0, 1, 2]), True)
     model.step(True)
     plan = model._fast.plan
-    mms = [op for op in plan.ops if op.func is torch.mm]
     # free layers 1, 2: two gradient products; predictions of layers 0 and 1 (from 1 and 2);
     # the prediction of layer 2 comes from the clamped image: hoisted
-    assert len(mms) == 4
-    assert not any(op.args[1] is model.x[3] for op in mms)
+    assert len(plan.products) == 4
+    assert not any(a is model.x[3] for a, _ in plan.products)
 
 
 PC_PRESETS = [e.name for e in list_presets() if issubclass(MODEL_FAMILIES[e.model_kind][1], PCModel)]
@@ -204,6 +205,7 @@ def test_unavoidable_calls_of_the_default_preset_counted_by_hand():
     from pcviz.sim import Engine
 
     model = Engine(load_preset("digits-pc"), device="cpu").model
+    model.config.cpu_kernels = "torch"
     model.step(False)
     assert unavoidable_calls(model) == 12
     plan = model._fast.plan
@@ -211,7 +213,13 @@ def test_unavoidable_calls_of_the_default_preset_counted_by_hand():
     # the plan makes two more: the biases and −Π ε are added by their own call (one each
     # for all layers) instead of inside the products, which is cheaper on small layers
     assert len(plan.ops) == 14
-    assert sum(op.func is torch.mm for op in plan.ops) == 5
+    assert sum(op.func is torch.mm for op in plan.ops) == len(plan.products) == 5
+    # numpy has no fused multiply-add: the update and f′ = 1 − y² take one call more each
+    model.config.cpu_kernels = "numpy"
+    model.param_changed("cpu_kernels")  # as a settings change does
+    model.step(False)
+    assert model._fast.plan.kernels.name == "numpy"
+    assert len(model._fast.plan.ops) == 16 and len(model._fast.plan.products) == 5
 
 
 def test_cuda_graph_benchmark_runs_eagerly_on_cpu():
@@ -262,3 +270,15 @@ def test_a_family_that_overrides_the_equations_runs_the_reference_step():
     plain.step(False)
     moved, moved_plain = model.x[1] - x1, plain.x[1] - x1
     torch.testing.assert_close(moved, 0.5 * moved_plain)  # the override was followed
+
+
+def test_numpy_calls_on_small_cpu_layers_torch_elsewhere():
+    from pcviz.models.pc_kernels import NUMPY_MAX_ELEMENTS, choose_kernels
+
+    cpu = torch.device("cpu")
+    assert choose_kernels("auto", cpu, [64, 36, 16, 9], 32).name == "numpy"  # the default preset
+    assert choose_kernels("auto", cpu, [784, 256, 256, 10], 64).name == "torch"
+    assert choose_kernels("auto", cpu, [NUMPY_MAX_ELEMENTS + 1, 4], 1).name == "torch"
+    assert choose_kernels("torch", cpu, [4, 2], 1).name == "torch"
+    assert choose_kernels("numpy", cpu, [784, 256], 64).name == "numpy"
+    assert choose_kernels("numpy", torch.device("meta"), [4, 2], 1).name == "torch"  # numpy reads CPU memory only

@@ -46,8 +46,11 @@ def test_the_gram_form_is_taken_where_it_saves_flops():
     model.step(True)
     plan = model._fast.plan
     assert gram_layers(model) == [0] and list(plan.gram) == [0]
-    # no call of the step touches W_0 or its transpose: both (20 x 9) products are gone
-    assert not any(arg is model.W[0] or arg is plan.wt[0] for op in plan.ops for arg in op.args)
+    # no product of the step touches W_0 or its transpose: both (20 x 9) products are gone
+    # three remain: x_1 (−G_0), the gradient into layer 2, the prediction of layer 1 from
+    # layer 2 (layer 2's prediction comes from the clamped label: hoisted)
+    assert len(plan.products) == 3
+    assert not any(t is model.W[0] or t is plan.wt[0] for pair in plan.products for t in pair)
     wide = PCModel(_config(sizes=[20, 30, 6, 3]), DATA, "cpu", seed=0)  # 30 > 20: two 20x30 products are cheaper
     wide.set_batch(torch.rand(4, 20), torch.tensor([0, 1, 2, 0]), True)
     assert gram_layers(wide) == []

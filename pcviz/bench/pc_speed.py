@@ -27,6 +27,7 @@ import statistics
 import time
 from typing import Callable
 
+import numpy as np
 import torch
 
 from pcviz.bench import pc_vs_plain
@@ -94,7 +95,10 @@ def default_preset_floor(device: torch.device, repeats: int = 5, n: int = 2000) 
     cost of one minimal torch call (an elementwise multiply into an existing output,
     on the preset's smallest layer), both measured in the same rounds. Also the sum of
     the step's own calls each timed alone in a loop (``calls_alone_us``): the step
-    minus that sum is what running them in sequence adds (Python, caches)."""
+    minus that sum is what running them in sequence adds (Python, caches). On CPU the
+    step binds numpy calls on these small layers (:mod:`pcviz.models.pc_kernels`), so
+    the same rounds also time the step with torch calls (``torch_kernels_step_us``)
+    and a floor priced at one minimal numpy call (``numpy_floor_us``)."""
     from pcviz.sim import Engine, load_preset
 
     model = Engine(load_preset("digits-pc"), device=str(device)).model
@@ -104,21 +108,49 @@ def default_preset_floor(device: torch.device, repeats: int = 5, n: int = 2000) 
     a = torch.rand(model.batch_size, smallest, device=device)
     b = torch.rand_like(a)
     out = torch.empty_like(a)
-    steps, per_call, ref, alone = Measure(), Measure(), Measure(), Measure()
+    timed = {"steps": Measure(), "per_call": Measure(), "ref": Measure(), "alone": Measure(),
+             "torch_steps": Measure(), "per_numpy_call": Measure()}
+
+    def with_kernels(name: str, fn: Callable[[], float]) -> float:
+        model.config.cpu_kernels = name
+        model.param_changed("cpu_kernels")  # as a settings change does: the plan is rebuilt
+        model.step(False)
+        try:
+            return fn()
+        finally:
+            model.config.cpu_kernels = "auto"
+            model.param_changed("cpu_kernels")
+            model.step(False)
+
     for _ in range(repeats):
-        steps.values.append(_per_step(lambda: model.step(False), device, n) * 1e6)
-        per_call.values.append(_per_step(lambda: torch.mul(a, b, out=out), device, n * 5) * 1e6)
-        alone.values.append(_calls_alone(model, device, n) * 1e6)
+        timed["steps"].values.append(_per_step(lambda: model.step(False), device, n) * 1e6)
+        timed["per_call"].values.append(_per_step(lambda: torch.mul(a, b, out=out), device, n * 5) * 1e6)
+        timed["alone"].values.append(_calls_alone(model, device, n) * 1e6)
         model.config.implementation = "reference"
-        ref.values.append(_per_step(lambda: model.step(False), device, n) * 1e6)
+        timed["ref"].values.append(_per_step(lambda: model.step(False), device, n) * 1e6)
         model.config.implementation = "fast"
-    floor = Measure([c * calls for c in per_call.values])
-    return {"sizes": model.sizes, "batch": model.batch_size, "unavoidable_calls": calls,
+        if device.type == "cpu":
+            an, bn, on = a.numpy(), b.numpy(), out.numpy()
+            timed["per_numpy_call"].values.append(_per_step(lambda: np.multiply(an, bn, out=on), device, n * 5) * 1e6)
+            timed["torch_steps"].values.append(
+                with_kernels("torch", lambda: _per_step(lambda: model.step(False), device, n)) * 1e6)
+    steps = timed["steps"]
+    floor = Measure([c * calls for c in timed["per_call"].values])
+    out_ = {"sizes": model.sizes, "batch": model.batch_size, "unavoidable_calls": calls,
+            "kernels": model._fast.plan.kernels.name if model._fast.plan is not None else None,
             "plan_calls": len(model._fast.plan.ops) if model._fast.plan is not None else None,
-            "step_us": steps.as_dict(), "reference_step_us": ref.as_dict(), "per_call_us": per_call.as_dict(),
-            "floor_us": floor.as_dict(), "calls_alone_us": alone.as_dict(),
+            "step_us": steps.as_dict(), "reference_step_us": timed["ref"].as_dict(),
+            "per_call_us": timed["per_call"].as_dict(),
+            "floor_us": floor.as_dict(), "calls_alone_us": timed["alone"].as_dict(),
             "step_vs_floor": paired_ratio(steps, floor).as_dict(),
-            "step_vs_calls_alone": paired_ratio(steps, alone).as_dict()}
+            "step_vs_calls_alone": paired_ratio(steps, timed["alone"]).as_dict()}
+    if device.type == "cpu":
+        numpy_floor = Measure([c * calls for c in timed["per_numpy_call"].values])
+        out_.update({"per_numpy_call_us": timed["per_numpy_call"].as_dict(), "numpy_floor_us": numpy_floor.as_dict(),
+                     "step_vs_numpy_floor": paired_ratio(steps, numpy_floor).as_dict(),
+                     "torch_kernels_step_us": timed["torch_steps"].as_dict(),
+                     "torch_kernels_vs_step": paired_ratio(timed["torch_steps"], steps).as_dict()})
+    return out_
 
 
 def matmul_bound(direction: str, device: torch.device, batch: int = 64, repeats: int = 5,
@@ -163,7 +195,7 @@ def cuda_graph_speedup(device: torch.device, sizes: list[int], batch: int, repea
 
     m = interleaved({"eager": lambda: run(False), "captured": lambda: run(True)}, repeats)
     model.config.cuda_graph = False
-    flops = step_flops(model)  # the eager plan, so the counter sees every product
+    flops = step_flops(model)  # the plan's products
     peak = statistics.median(matmul_flops_per_second(device, repeats=3))
     frac = Measure([flops * v / peak for v in m["captured"].values])
     return {"sizes": sizes, "batch": batch, "graph_captured": captured, "flops_per_step": flops,
@@ -200,6 +232,11 @@ def run(device: torch.device, quick: bool, log=print) -> dict:
         f" ({fl['step_vs_floor']['min']:.2f}-{fl['step_vs_floor']['max']:.2f}); the step's own"
         f" {fl['plan_calls']} calls timed alone {fl['calls_alone_us']['median']:.1f} us;"
         f" the reference step {fl['reference_step_us']['median']:.1f} us")
+    if device.type == "cpu":
+        log(f"   the step binds {fl['kernels']} calls; with torch calls {fl['torch_kernels_step_us']['median']:.1f}"
+            f" us/step (x{fl['torch_kernels_vs_step']['median']:.2f}); against a floor priced at one numpy call"
+            f" ({fl['per_numpy_call_us']['median']:.2f} us) step/floor {fl['step_vs_numpy_floor']['median']:.2f}"
+            f" ({fl['step_vs_numpy_floor']['min']:.2f}-{fl['step_vs_numpy_floor']['max']:.2f})")
     if device.type == "cuda":
         big = cuda_graph_speedup(device, [784, 1024, 1024, 10], 4096, repeats=repeats, n=50 if quick else 200)
         small = cuda_graph_speedup(device, [784, 1024, 1024, 10], 64, repeats=repeats, n=200 if quick else 1000)

@@ -8,6 +8,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from pcviz.models.pc_fast import fast_path_covers
 from pcviz.models import GenerativeModel, PCModel
 
 
@@ -17,17 +18,15 @@ def _sync(device: torch.device) -> None:
 
 
 def step_flops(model: PCModel) -> int:
-    """Matmul FLOPs of one ``model.step(False)`` (elementwise work is not counted).
-    The step runs eagerly here: a replayed CUDA graph would hide its products from
-    the counter."""
-    cfg = model.config
-    graph, cfg.cuda_graph = cfg.cuda_graph, False
-    try:
-        model.step(False)  # settle a switch of the learning flag (it runs a full forward once)
-        with FlopCounterMode(display=False) as counter:
-            model.step(False)
-    finally:
-        cfg.cuda_graph = graph
+    """Matmul FLOPs of one ``model.step(False)`` (elementwise work is not counted): the
+    fast step's products as its plan lists them (whatever calls it binds, torch or
+    numpy, eager or a replayed CUDA graph), or, where the reference step runs, torch's
+    FLOP counter over one step."""
+    model.step(False)  # settle a switch of the learning flag (it runs a full forward once)
+    if model.config.implementation == "fast" and fast_path_covers(model) is None:
+        return sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b in model._fast.plan.products)
+    with FlopCounterMode(display=False) as counter:
+        model.step(False)
     return int(counter.get_total_flops())
 
 

@@ -166,6 +166,8 @@ class PCModel(DeferredQuantities, PCSampling, PCStreaming, PCInterventions, Gene
     # ---------------------------------------------------------------- dynamics
     def set_batch(self, x: torch.Tensor, labels: torch.Tensor | None, learning: bool) -> None:
         x = x.to(self.device, self.dtype)  # (B, D)
+        # every prediction and error is made anew below: what was stale or deferred is not computed first
+        self._stale = self._deferred = False
         self._data_x = x  # before _alloc: a new batch size rebuilds the masks from it
         self._data_labels = None if labels is None else labels.to(self.device)
         self._learning = learning
@@ -176,46 +178,56 @@ class PCModel(DeferredQuantities, PCSampling, PCStreaming, PCInterventions, Gene
                 t.zero_()
         self._rebuild_masks()
         if self.config.state_init == "topdown":
-            self.start_topdown()
-        self.forward()
+            self.start_topdown()  # leaves every layer's prediction computed
+            self.forward(predicted=True)
+        else:
+            self.forward()
         self.samples.clear()  # samples of another input are not samples of this posterior
 
     def start_topdown(self) -> None:
         """Start from the prior: sweep the prediction down from the top, keeping the
-        units that are held (data, labels, clamps)."""
+        units that are held (data, labels, clamps). Leaves every layer's prediction
+        (and a, f′) computed for the new state, so ``forward(predicted=True)`` follows."""
         L = self.L
         self.x[L].copy_(torch.where(self._fixed[L], self.x[L], self.b[L].expand_as(self.x[L])))
         for l in range(L - 1, -1, -1):
-            f, _ = self._f[l]
-            pred = f(torch.addmm(self.b[l], self.x[l + 1], self.W[l].T))  # (B, n_l)
-            self.x[l].copy_(torch.where(self._fixed[l], self.x[l], pred))
+            self._predict(l)  # from x_{l+1}, already final
+            if not self._all_fixed[l]:
+                self.x[l].copy_(torch.where(self._fixed[l], self.x[l], self.pred[l]))
 
-    def forward(self, params_changed: bool = True) -> None:
+    def _predict(self, l: int) -> None:
+        """x̂_l = f(W_l x_{l+1} + b_l) into ``pred[l]`` (and a_l, f′(a_l) for a nonlinear f)."""
+        kind = self._kinds[l]
+        if kind == "linear":
+            torch.addmm(self.b[l], self.x[l + 1], self.W[l].T, out=self.pred[l])  # (B, n_l)
+            return
+        torch.addmm(self.b[l], self.x[l + 1], self.W[l].T, out=self.a[l])  # (B, n_l)
+        if kind == "tanh":
+            torch.tanh(self.a[l], out=self.pred[l])
+            torch.addcmul(self._one, self.pred[l], self.pred[l], value=-1.0, out=self.fprime[l])  # 1 − y²
+        elif kind == "sigmoid":
+            torch.sigmoid(self.a[l], out=self.pred[l])
+            torch.addcmul(self.pred[l], self.pred[l], self.pred[l], value=-1.0, out=self.fprime[l])  # y − y²
+        else:
+            f, df = self._f[l]
+            self.pred[l].copy_(f(self.a[l]))
+            self.fprime[l].copy_(df(self.a[l], self.pred[l]))
+
+    def forward(self, params_changed: bool = True, predicted: bool = False) -> None:
         """Predictions, errors and precision-weighted errors for the current state.
         ``params_changed`` (weights, precisions or gains may have changed) refreshes
-        the cached effective precisions and marks the curvature diagonal stale."""
-        L, self._deferred = self.L, False  # every layer's prediction and error is computed here
+        the cached effective precisions and marks the curvature diagonal stale;
+        ``predicted``: the predictions are already those of the current state and
+        parameters (:meth:`start_topdown` just made them), only the errors are computed."""
+        L, self._deferred, self._stale = self.L, False, False  # every layer's prediction and error is computed here
         if params_changed or self._peff is None:
             self._diag = None
             self._scale = None
             self._peff = [self.effective_precision(l) for l in range(L + 1)]  # (n_l,)
             self.pred[L].copy_(self.b[L].expand_as(self.pred[L]))  # the top's prior mean
-        for l in range(L):
-            kind = self._kinds[l]
-            if kind == "linear":
-                torch.addmm(self.b[l], self.x[l + 1], self.W[l].T, out=self.pred[l])  # (B, n_l)
-                continue
-            torch.addmm(self.b[l], self.x[l + 1], self.W[l].T, out=self.a[l])  # (B, n_l)
-            if kind == "tanh":
-                torch.tanh(self.a[l], out=self.pred[l])
-                torch.addcmul(self._one, self.pred[l], self.pred[l], value=-1.0, out=self.fprime[l])  # 1 − y²
-            elif kind == "sigmoid":
-                torch.sigmoid(self.a[l], out=self.pred[l])
-                torch.addcmul(self.pred[l], self.pred[l], self.pred[l], value=-1.0, out=self.fprime[l])  # y − y²
-            else:
-                f, df = self._f[l]
-                self.pred[l].copy_(f(self.a[l]))
-                self.fprime[l].copy_(df(self.a[l], self.pred[l]))
+        if not predicted:
+            for l in range(L):
+                self._predict(l)
         if self._any_occluded:  # occluded inputs are free and follow the prediction
             self.x[0].copy_(torch.where(self._occ_mask, self.pred[0], self.x[0]))
         for l in range(L + 1):
@@ -267,6 +279,8 @@ class PCModel(DeferredQuantities, PCSampling, PCStreaming, PCInterventions, Gene
             self._learning = learning
             self._rebuild_masks()
             self.forward()
+        elif self._stale:  # the parameters moved since the last forward()
+            self.forward()
         if not self._fast.step():  # False where the fast step does not cover the model
             self.reference_step()
         if self.config.sample_window:
@@ -308,6 +322,20 @@ class PCModel(DeferredQuantities, PCSampling, PCStreaming, PCInterventions, Gene
         db.append(self.perr[self.L].mean(0))  # top prior mean
         return dW, db
 
+    def weight_step(self, lr: float) -> None:
+        """W_l += lr (−∂F/∂W_l) and b_l += lr (−∂F/∂b_l): :meth:`weight_gradients`
+        applied in place, with weight decay as W_l (1 − lr κ); one product per layer
+        accumulates into the weights, no gradient tensors are made."""
+        B, decay = self.batch_size, self.config.weight_decay
+        for l in range(self.L):
+            g = self.perr[l] if self._f[l][1] is None else torch.mul(self.perr[l], self.fprime[l], out=self._g[l])
+            if decay > 0:
+                self.W[l].mul_(1.0 - lr * decay)
+            self.W[l].addmm_(g.T, self.x[l + 1], alpha=lr / B)  # (n_l, B) @ (B, n_{l+1})
+            self.b[l].add_(g.mean(0), alpha=lr)
+        if self.config.mode != "discriminative":  # there the top is the input, with no prior to learn
+            self.b[self.L].add_(self.perr[self.L].mean(0), alpha=lr)  # the top prior mean
+
     def end_hold(self, learning: bool = True) -> None:
         if not learning:
             return
@@ -321,20 +349,17 @@ class PCModel(DeferredQuantities, PCSampling, PCStreaming, PCInterventions, Gene
         if self.twin is not None and self._all_fixed[0]:  # the twin learns from PC's batch and target
             self.twin.learn(self.x[self.L], self.x[0])
         if cfg.lr_weights > 0:
-            dW, db = self.weight_gradients()
-            for l in range(self.L):
-                self.W[l].add_(dW[l], alpha=cfg.lr_weights)
+            self.weight_step(cfg.lr_weights)
             if cfg.normalize_basis:
                 self.W[0].div_(self.W[0].norm(dim=0, keepdim=True).clamp_min(1e-8))  # (n_0, n_1) unit columns
-            for l in range(self.L + 1):
-                if l == self.data_layer and self.config.mode == "discriminative":
-                    continue  # the input at the top has no prior to learn
-                self.b[l].add_(db[l], alpha=cfg.lr_weights)
         if learn_prec:
             self.update_precision(cfg.lr_precision, post)
         if self.twin is not None and self._learned_holds % cfg.heldout_every == 0:
             self.twin.measure()
-        self.forward()
+        if self._any_occluded:
+            self.forward()  # occluded inputs follow the new prediction now (they are read as x)
+        else:  # predictions and errors under the new parameters: on the next read or step (a new
+            self._stale = True  # batch usually comes first, and its forward() makes them)
 
     def set_reference_data(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> None:
         if self.twin is not None and labels is not None:

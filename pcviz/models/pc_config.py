@@ -62,6 +62,9 @@ class PCDynamicsConfig:
     implementation: str = field(default="fast", metadata=meta(
         "inference step: fast (pcviz.models.pc_fast, tested equal) or reference", choices=("fast", "reference")))
     cuda_graph: bool = field(default=True, metadata=meta("on CUDA, replay the fast step as a captured CUDA graph"))
+    cpu_kernels: str = field(default="auto", metadata=meta(
+        "on CPU, the fast step's calls: numpy on small layers (auto), or always torch or numpy",
+        choices=("auto", "torch", "numpy")))
 
     def inert_settings(self) -> dict[str, str]:
         """The run-time settings that do nothing under this configuration, each with

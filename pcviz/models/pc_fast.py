@@ -51,6 +51,8 @@ from typing import TYPE_CHECKING, Callable
 
 import torch
 
+from pcviz.models.pc_kernels import TorchKernels, choose_kernels
+
 if TYPE_CHECKING:
     from pcviz.models.pc import PCModel
 
@@ -112,8 +114,8 @@ class _Completed:
     def __get__(self, m, owner=None):
         if m is None:
             return self
-        if m._deferred:
-            m._fast.complete()
+        if m._deferred or m._stale:
+            m.complete_deferred()
         return m.__dict__[self.slot]
 
     def __set__(self, m, value: list[torch.Tensor]) -> None:
@@ -121,20 +123,26 @@ class _Completed:
 
 
 class DeferredQuantities:
-    """The prediction, error and precision-weighted error of every layer (lists of
+    """The prediction, error, precision-weighted error and f′ of every layer (lists of
     (B, n_l) views), up to date whenever read: the fast step may leave a held layer's
-    three to be computed on reading (Gram form, see the module docstring). A mixin of
-    :class:`pcviz.models.pc.PCModel`; code that keeps views of them across steps calls
-    :meth:`complete_deferred` before reading the views."""
+    prediction and errors to be computed on reading (Gram form, see the module
+    docstring), and a weight or precision step leaves every layer's to the next
+    ``forward()`` (usually the next batch's, so they are not computed twice). A mixin
+    of :class:`pcviz.models.pc.PCModel`; code that keeps views of them across steps
+    calls :meth:`complete_deferred` before reading the views."""
 
     _deferred: bool = False  # the fast step left some held layers' pred/err/perr to compute
+    _stale: bool = False  # the parameters moved since the last forward(): all of them are out of date
     pred = _Completed()
     err = _Completed()
     perr = _Completed()
+    fprime = _Completed()
 
     def complete_deferred(self) -> None:
-        """Compute what the fast step deferred (nothing if it deferred nothing)."""
-        if self._deferred:
+        """Compute what was left to compute (nothing if nothing was)."""
+        if self._stale:
+            self.forward()  # clears both flags
+        elif self._deferred:
             self._fast.complete()
 
 
@@ -180,8 +188,10 @@ def _runs(layers: list[int]) -> list[tuple[int, int]]:
 class StepPlan:
     """One inference step of a model with a given structure, as bound torch calls."""
 
-    def __init__(self, m: "PCModel", key: tuple):
+    def __init__(self, m: "PCModel", key: tuple, k: TorchKernels):
         self.key = key
+        self.kernels = k
+        self.products: list[tuple[torch.Tensor, torch.Tensor]] = []  # the step's matrix products (a, b)
         self.x_list = m.x  # the state buffers the calls are bound to (reallocated with the batch size)
         buf: LayerBuffers = m._buffers
         cfg = m.config
@@ -191,6 +201,7 @@ class StepPlan:
         self.peff = torch.zeros(total, device=m.device, dtype=m.dtype)
         self.scale = torch.zeros(total, device=m.device, dtype=m.dtype)
         self.occ = torch.zeros(m.sizes[0], dtype=torch.bool, device=m.device)
+        self._seen: dict[str, list[torch.Tensor]] = {}  # the rows last spread into peff and scale
         self._buf = buf
         pred, err, perr = m._pred, m._err, m._perr  # the buffers, without completing deferred layers
         # Gram form: per held layer s, −G_s (n_{s+1}, n_{s+1}) and c_s (B, n_{s+1}), set by refresh()
@@ -204,33 +215,32 @@ class StepPlan:
         # the drive Π ε ⊙ f′ of layers below free layers, one call per run of nonlinear layers
         drive = [l - 1 for l in free if l >= 1 and kinds[l - 1] != "linear"]
         for a, b in _runs(drive):
-            infer.append(partial(torch.mul, span("perr", a, b), span("fprime", a, b), out=span("g", a, b)))
+            infer += k.mul(span("perr", a, b), span("fprime", a, b), span("g", a, b))
         # −∂F/∂x_l = drive_{l−1} W_{l−1} − Π ε_l: a plain product per layer, then one
         # subtraction per run of layers (a product with a bias or β ≠ 0 costs about one
         # elementwise call more on small layers: ``addmm`` copies its input first)
         for l in free:
             if l == 0:
-                infer.append(partial(torch.neg, perr[0], out=m.dx[0]))
+                infer += k.neg(perr[0], m.dx[0])
                 continue
             if l - 1 in self.gram:  # Π ε_{l−1} W_{l−1} = c − x_l G: x_l (−G), then + c
                 neg_g, c = self.gram[l - 1]
-                infer += [partial(torch.mm, m.x[l], neg_g, out=m.dx[l]), partial(m.dx[l].add_, c)]
+                infer += self._mm(m.x[l], neg_g, m.dx[l]) + k.add_(m.dx[l], c)
                 continue
             g = perr[l - 1] if kinds[l - 1] == "linear" else m._g[l - 1]
-            infer.append(partial(torch.mm, g, m.W[l - 1], out=m.dx[l]))  # (B, n_l)
+            infer += self._mm(g, m.W[l - 1], m.dx[l])  # (B, n_l)
         for a, b in _runs([l for l in free if l >= 1]):
-            infer.append(partial(span("dx", a, b).sub_, span("perr", a, b)))
+            infer += k.sub_(span("dx", a, b), span("perr", a, b))
         for a, b in _runs([l for l in free if l >= 1]) if lam > 0 else ():
             x, dx = span("x", a, b), span("dx", a, b)
             if cfg.prior == "gaussian":
-                infer.append(partial(dx.add_, x, alpha=-lam))
+                infer += k.add_(dx, x, alpha=-lam)
             elif cfg.prior == "cauchy":
                 t = torch.empty_like(x)
-                infer += [partial(torch.mul, x, x, out=t), partial(t.add_, 1.0),
-                          partial(torch.div, x, t, out=t), partial(dx.add_, t, alpha=-2 * lam)]
+                infer += k.mul(x, x, t) + k.add_(t, 1.0) + k.div(x, t, t) + k.add_(dx, t, alpha=-2 * lam)
         for a, b in _runs(free):  # x += dt D⁻¹ (−∂F/∂x) on free units (the scale is 0 on held ones)
             scale = self.scale[B * buf.offsets[a] : B * buf.offsets[b]]
-            infer.append(partial(span("x", a, b).addcmul_, span("dx", a, b), scale))
+            infer += k.addcmul_(span("x", a, b), span("dx", a, b), scale)
         fwd: list[Op] = []
         moved = [l for l in range(L) if not m._all_fixed[l + 1]]  # predictions from layers that moved
         # Wᵀ as its own contiguous copy (refreshed with the precisions): a product with a
@@ -246,22 +256,21 @@ class StepPlan:
         moved = [l for l in moved if l not in self.gram]
         for l in moved:  # a_l = x_{l+1} W_lᵀ (into the prediction itself where f is linear), then + b_l
             out = pred[l] if kinds[l] == "linear" else m.a[l]
-            fwd.append(partial(torch.mm, m.x[l + 1], self.wt[l], out=out))
+            fwd += self._mm(m.x[l + 1], self.wt[l], out)
         # the biases, per element (refreshed with the weights), one addition per run of layers
         self.bias = torch.zeros(total, device=m.device, dtype=m.dtype)
         self.bias_layers = moved
         for linear in (True, False):
             for a, b in _runs([l for l in moved if (kinds[l] == "linear") == linear]):
                 target = span("pred" if linear else "a", a, b)
-                fwd.append(partial(target.add_, self.bias[B * buf.offsets[a] : B * buf.offsets[b]]))
-        one = m._one
+                fwd += k.add_(target, self.bias[B * buf.offsets[a] : B * buf.offsets[b]])
         for kind in ("tanh", "sigmoid", "relu", "softplus"):
             for a, b in _runs([l for l in moved if kinds[l] == kind]):
                 pre, y, fp = span("a", a, b), span("pred", a, b), span("fprime", a, b)
                 if kind == "tanh":
-                    fwd += [partial(torch.tanh, pre, out=y), partial(torch.addcmul, one, y, y, value=-1.0, out=fp)]
+                    fwd += k.tanh(pre, y, fp)
                 elif kind == "sigmoid":
-                    fwd += [partial(torch.sigmoid, pre, out=y), partial(torch.addcmul, y, y, y, value=-1.0, out=fp)]
+                    fwd += k.sigmoid(pre, y, fp)
                 else:
                     fwd.append(partial(_generic_activation, m._f[a], pre, y, fp))
         if m._any_occluded:  # occluded inputs are free and follow the prediction
@@ -271,24 +280,25 @@ class StepPlan:
         varying = [l for l in range(L + 1) if not (m._all_fixed[l] and (l == L or m._all_fixed[l + 1]))
                    and l not in self.gram]
         for a, b in _runs(varying):
-            fwd += [partial(torch.sub, span("x", a, b), span("pred", a, b), out=span("err", a, b)),
-                    partial(torch.mul, span("err", a, b), self.peff[B * buf.offsets[a] : B * buf.offsets[b]],
-                            out=span("perr", a, b))]
+            fwd += k.sub(span("x", a, b), span("pred", a, b), span("err", a, b))
+            fwd += k.mul(span("err", a, b), self.peff[B * buf.offsets[a] : B * buf.offsets[b]], span("perr", a, b))
         self.infer, self.forward = infer, fwd
         self.ops = infer + fwd
         self.defers = bool(self.gram)  # a step leaves the Gram layers' pred/err/perr to complete()
         self.graph: torch.cuda.CUDAGraph | None = None
         self.refresh(m)
 
+    def _mm(self, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> list[Op]:
+        self.products.append((a, b))
+        return self.kernels.mm(a, b, out)
+
     def refresh(self, m: "PCModel") -> None:
         """Copy precisions, step scales, the occlusion mask, Wᵀ and the biases into the
         plan's tensors, and compute the Gram form's −G and c (after every full
         ``forward()``: they hold the weights, precisions and held values of this hold)."""
+        self._spread(m, "peff", m._peff)
+        self._spread(m, "scale", m._step_scale())
         B, o = m.batch_size, self._buf.offsets
-        scale = m._step_scale()
-        for l, n in enumerate(m.sizes):
-            self.peff[B * o[l] : B * o[l + 1]].view(B, n).copy_(m._peff[l].expand(B, n))
-            self.scale[B * o[l] : B * o[l + 1]].view(B, n).copy_(scale[l].expand(B, n))
         self.occ.copy_(m._occ_mask)
         for l, wt in self.wt.items():
             wt.copy_(m.W[l].T)
@@ -298,6 +308,19 @@ class StepPlan:
             peff = m._peff[s]  # (n_s,)
             torch.mm(self.wt[s], m.W[s] * -peff[:, None], out=neg_g)  # −W_sᵀ diag(Π_s) W_s
             torch.mm((m.x[s] - m.b[s]) * peff, m.W[s], out=c)  # ((x_s − b_s) ⊙ Π_s) W_s
+
+    def _spread(self, m: "PCModel", name: str, rows: list[torch.Tensor]) -> None:
+        """Copy per-layer rows (n_l,) over the batch into the plan's flat tensor ``name``.
+        On CPU the copy is skipped where the rows equal those copied last (fixed
+        precisions and step scales: most holds), comparing n values instead of
+        writing B·n; on CUDA it always copies (comparing would wait for the device)."""
+        seen = self._seen.get(name)
+        if m.device.type == "cpu" and seen is not None and all(torch.equal(a, r) for a, r in zip(seen, rows)):
+            return
+        B, o, flat = m.batch_size, self._buf.offsets, getattr(self, name)
+        for l, n in enumerate(m.sizes):
+            flat[B * o[l] : B * o[l + 1]].view(B, n).copy_(rows[l].expand(B, n))
+        self._seen[name] = [r.clone() for r in rows]
 
     def capture(self, m: "PCModel") -> None:
         """Record one step (``ops``) as a CUDA graph. Capturing needs warm-up runs,
@@ -344,7 +367,7 @@ class FastStep:
     def _key(self) -> tuple:
         m, cfg = self.m, self.m.config
         return (m.batch_size, tuple(m._all_fixed), m._any_occluded, tuple(m._kinds), cfg.preconditioner,
-                cfg.prior, cfg.prior_strength)
+                cfg.prior, cfg.prior_strength, cfg.cpu_kernels)
 
     def _use_graph(self) -> bool:
         m = self.m
@@ -365,7 +388,8 @@ class FastStep:
             key = self._key()
             plan = self.plan
             if plan is None or plan.key != key or plan.x_list is not m.x:
-                plan = self.plan = StepPlan(m, key)
+                k = choose_kernels(m.config.cpu_kernels, m.device, m.sizes, m.batch_size)
+                plan = self.plan = StepPlan(m, key, k)
             else:
                 plan.refresh(m)
             self._peff_src, self._scale_src = m._peff, m._scale

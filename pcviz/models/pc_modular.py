@@ -111,6 +111,10 @@ class PCModularModel(PCModel):
         dW[0] = dW[0] * self.mask  # each module learns only its own patch
         return dW, db
 
+    def weight_step(self, lr: float) -> None:
+        super().weight_step(lr)
+        self.W[0].mul_(self.mask)  # W_0 is zero off each module's patch: as masking the gradient
+
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         super().load_state_tensors(tensors)
         self.W[0].mul_(self.mask)

@@ -132,6 +132,8 @@ class PCStreaming:
     def host_scalar_inputs(self) -> list[torch.Tensor] | None:
         if type(self).frame_tensors is not PCStreaming.frame_tensors or self.config.sample_window:
             return None  # a subclass streams other shapes, or the sample window's: use the device path
+        if self._stale:
+            self.forward()  # the parameters moved at the end of the hold
         if self._logdet is None or self._logdet_key is not self._peff:
             ld = [-0.5 * torch.log(self.precision(l)).expand(self.sizes[l]).sum() for l in range(self.L + 1)]
             self._logdet = torch.stack(ld)  # (L+1,): −½ log|Π_l| (learned, without lesion gains)
