@@ -87,6 +87,23 @@ def test_typed_rates_reach_the_engine_in_any_float_form(open_window, qtbot):
     assert lr.text() == "1e-06"
 
 
+def test_rate_boxes_step_by_decades_and_read_back_what_they_show(qtbot):
+    from pcviz.gui.panels.controls import RateSpinBox
+
+    w = RateSpinBox()
+    qtbot.addWidget(w)
+    w.setRange(0.0, 1.0)
+    w.setValue(1e-5)
+    w.stepBy(1)
+    assert w.value() == pytest.approx(1.1e-5) and w.text() == "1.1e-05"
+    w.setValue(0.0)
+    w.stepBy(1)
+    assert w.value() == pytest.approx(1e-3)
+    for shown in (0.1, 2.5e-6, 1e-9, 0.01234):
+        w.setValue(shown)
+        assert w.valueFromText(w.text()) == pytest.approx(shown, rel=1e-3)
+
+
 def test_learn_precision_is_off_and_disabled_where_precisions_are_fixed(open_window, qtbot):
     win = open_window("digits-discriminative", *DISC)
     ctl, eng = win.controls, win.source.engine

@@ -41,9 +41,18 @@ class RateSpinBox(QtWidgets.QDoubleSpinBox):
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self.setDecimals(12)
+        self.setStepType(QtWidgets.QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
 
     def textFromValue(self, value: float) -> str:
         return f"{value:.4g}"
+
+    def stepBy(self, steps: int) -> None:  # noqa: N802 (Qt's name)
+        """A tenth of the value's decade per step (Qt's adaptive step); from 0, up to
+        1e-3 (the adaptive step there is the smallest decimal, 1e-12)."""
+        if self.value() == 0.0 and steps > 0:
+            self.setValue(min(self.maximum(), 1e-3))
+            return
+        super().stepBy(steps)
 
     def valueFromText(self, text: str) -> float:
         try:
@@ -246,7 +255,6 @@ class ControlPanel(QtWidgets.QWidget):
         w = RateSpinBox()
         w.setRange(0.0, hi)
         w.setKeyboardTracking(False)
-        w.setStepType(QtWidgets.QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
         w.setToolTip(tip)
         return w
 
