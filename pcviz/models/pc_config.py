@@ -66,6 +66,16 @@ class PCDynamicsConfig:
         "on CPU, the fast step's calls: numpy on small layers (auto), or always torch or numpy",
         choices=("auto", "torch", "numpy")))
 
+    def inert_settings(self) -> dict[str, str]:
+        """The run-time settings that do nothing under this configuration, each with
+        why (the window shows them disabled, saying so, rather than a value that
+        promises an effect)."""
+        if self.precision != "fixed":
+            return {}
+        why = ('model.precision = "fixed": the precisions stay as configured and nothing learns them'
+               ' (precision is structural: restart with --set model.precision=scalar to learn them)')
+        return {"learn_precision": why, "lr_precision": why}
+
     def validate(self) -> None:
         if self.precision_min >= self.precision_max:
             raise ValueError(
