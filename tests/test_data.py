@@ -73,6 +73,20 @@ def test_patches_are_normalised():
     np.testing.assert_allclose(d.x.mean(1), 0, atol=1e-5)
 
 
+def test_normalise_patches_centres_each_patch_and_keeps_their_relative_contrast():
+    from pcviz.data.patches import normalise_patches
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(3.0, 1.0, (50, 16)) * np.linspace(0.5, 4.0, 50)[:, None]  # contrasts 0.5 to 4
+    y = normalise_patches(x)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y.mean(1), 0, atol=1e-5)
+    assert float(y.std()) == pytest.approx(1.0, abs=1e-5)
+    centred = x - x.mean(1, keepdims=True)
+    ratio = y.std(1) / centred.std(1)  # one factor for every patch: relative contrasts kept
+    np.testing.assert_allclose(ratio, ratio[0], rtol=1e-4)
+
+
 def test_whiten_flattens_a_one_over_f_spectrum():
     rng = np.random.default_rng(0)
     n = 64

@@ -67,7 +67,11 @@ def assert_nwb_matches(nwb_path, rec) -> None:
                 assert ts.data.ndim <= 4
                 np.testing.assert_array_equal(ts.timestamps[:], rec.walls)
         for s in rec.spec.scalars:
-            np.testing.assert_array_equal(nwb.processing["scalars"][nwb_name(s)].data[:], rec.scalar(s), err_msg=s)
+            ts = nwb.processing["scalars"][nwb_name(s)]
+            np.testing.assert_array_equal(ts.data[:], rec.scalar(s), err_msg=s)
+            assert f"'{s}'" in ts.description
+            note = rec.spec.scalar_notes.get(s)
+            assert note is None or note in ts.description  # what the scalar is travels with it
         table = nwb.events[EVENTS_TABLE]
         events = rec.events
         assert list(table["kind"].data[:]) == [e.kind for e in events]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from pcviz.data.dataset import Dataset
-from pcviz.data.patches import _normalise, whiten
+from pcviz.data.patches import normalise_patches, whiten
 
 
 def pink_noise(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
@@ -65,4 +65,4 @@ def make_contour_patches(n: int, patch: int = 16, whiten_images: bool = True, se
         img = contour_canvas(canvas, rng, n_contours)
         img = whiten(img) if whiten_images else img - img.mean()
         out[i] = img[y0 : y0 + patch, x0 : x0 + width].ravel()
-    return Dataset("contours", _normalise(out), (patch, width))
+    return Dataset("contours", normalise_patches(out), (patch, width))

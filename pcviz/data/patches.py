@@ -69,7 +69,10 @@ def sample_patches(images: list[np.ndarray], n: int, patch: int, rng: np.random.
     return out
 
 
-def _normalise(x: np.ndarray) -> np.ndarray:
+def normalise_patches(x: np.ndarray) -> np.ndarray:
+    """Patches as rows (n, d): each patch's mean removed, then all divided by one
+    standard deviation (the patches' relative contrasts kept), as float32. Every
+    patch source (dead leaves, photos, contours) ends with it."""
     x = x - x.mean(axis=1, keepdims=True)
     return (x / (x.std() + 1e-8)).astype(np.float32)
 
@@ -81,7 +84,7 @@ def make_dead_leaves_patches(n: int, patch: int = 16, whiten_images: bool = True
     images = [dead_leaves(image_size, rng) for _ in range(n_images)]
     if whiten_images:
         images = [whiten(im) for im in images]
-    x = _normalise(sample_patches(images, n, patch, rng, width))
+    x = normalise_patches(sample_patches(images, n, patch, rng, width))
     return Dataset("patches", x, (patch, width or patch))
 
 
@@ -111,4 +114,4 @@ def load_photo_folder(folder: str | Path, n: int, patch: int = 16, whiten_images
             raise DataError(f"{p}: image {arr.shape[1]}x{arr.shape[0]} is smaller than the {patch}-pixel patch")
         images.append(whiten(arr) if whiten_images else arr - arr.mean())
     rng = np.random.default_rng(seed)
-    return Dataset("photos", _normalise(sample_patches(images, n, patch, rng)), (patch, patch))
+    return Dataset("photos", normalise_patches(sample_patches(images, n, patch, rng)), (patch, patch))

@@ -11,7 +11,8 @@ about the first frame's wall time):
   ``(frames, *shape)`` (``(frames, batch, *shape)`` for whole-batch recordings), and a
   ``TimeSeries`` ``step`` (the engine step of each frame) sharing its timestamps;
 - processing module ``scalars``: a ``TimeSeries`` per scalar (``energy/total`` becomes
-  ``energy_total``; the original name is in its description), and ``step``;
+  ``energy_total``; the original name is in its description, with what the scalar is
+  where the recording says it: the spec's note), and ``step``;
 - processing module ``weights`` (when the recording has snapshots): a table
   ``snapshots``, one row per snapshot, with columns ``step``, ``timestamp`` and one per
   learned tensor (``W.0`` becomes ``W_0``);
@@ -188,8 +189,10 @@ def build_nwbfile(rec: Recording):
     if spec.scalars:
         mod, clock_ts = module("scalars", "scalars of the model at each frame (energies, error norms, ELBO, ...)")
         for s in spec.scalars:
+            note = spec.scalar_notes.get(s)  # what the scalar is, as the recording says (its description)
             mod.add(TimeSeries(name=nwb_name(s), data=_chunks(rec, F.scalar_path(s), n), unit="a.u.",
-                               timestamps=clock_ts, description=f"pcviz scalar '{s}'"))
+                               timestamps=clock_ts,
+                               description=f"pcviz scalar '{s}'" + (f": {note}" if note else "")))
     ws = rec.weight_steps
     if len(ws):
         nwb.create_processing_module(

@@ -151,6 +151,12 @@ class GenerativeModel(ABC):
         """The first layer's learned basis as images (n_units, *input display shape)."""
         return None
 
+    def checkpoint_tensors(self) -> dict[str, torch.Tensor]:
+        """What a checkpoint saves: :meth:`state_tensors` plus any tensors a model keeps
+        beside its own (discriminative PC's backprop twin), which older checkpoints lack
+        and :meth:`load_state_tensors` must then do without."""
+        return self.state_tensors()
+
     def weight_tensors(self) -> dict[str, torch.Tensor]:
         """The learned parameters that a viewer may want to see change."""
         return self.state_tensors()

@@ -88,6 +88,17 @@ class HybridPCConfig(PCConfig):
     settle_tol: float = field(
         default=1e-3, metadata=meta("energy decrease per step below which a sample counts as settled", gt=0.0))
 
+    def inert_settings(self) -> dict[str, str]:
+        """As PC's, with the forward precisions: ``learn_precision`` acts while either
+        kind of precision is learned."""
+        out = super().inert_settings()
+        if self.forward_precision == "fixed":
+            out["lr_forward_precision"] = ('model.forward_precision = "fixed": the forward precisions stay as'
+                                           ' configured and nothing learns them')
+        else:
+            out.pop("learn_precision", None)  # it still governs the forward precisions
+        return out
+
     def validate(self) -> None:
         super().validate()
         if self.precision_min >= self.forward_precision_max:

@@ -399,12 +399,22 @@ class PCModel(DeferredQuantities, PCSampling, PCStreaming, PCInterventions, Gene
         """W_l and b_l of every layer in ``model.frozen_weights``."""
         return [f"{name}.{l}" for l in sorted(set(self.config.frozen_weights)) for name in ("W", "b")]
 
+    def checkpoint_tensors(self) -> dict[str, torch.Tensor]:
+        out = self.state_tensors()
+        if self.twin is not None:  # the twin's own weights, so that the comparison survives a save and load
+            out.update(self.twin.state_tensors())
+        return out
+
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         self.check_state_tensors(tensors)
+        twin_saved = self.twin is not None and self.twin.check_saved(tensors)
         for name, t in self.state_tensors().items():
             t.copy_(tensors[name].to(self.device, self.dtype))
-        if self.twin is not None:  # the twin starts again from the loaded weights
-            self.twin.restart()
+        if self.twin is not None:
+            if twin_saved:  # saved with its twin: both go on from where they were
+                self.twin.load(tensors)
+            else:  # a checkpoint without one (older, or saved without a twin): from PC's weights
+                self.twin.restart()
         self.forward()
 
     def architecture(self) -> dict[str, Any]:

@@ -88,6 +88,16 @@ class PCDynamicsConfig:
         if any(s < 0 for s in self.prior_strengths):
             raise ValueError(f"prior_strengths = {self.prior_strengths}: each λ must be >= 0")
 
+    def inert_settings(self) -> dict[str, str]:
+        """The run-time settings that do nothing under this configuration, each with
+        why (the window shows them disabled, saying so, rather than a value that
+        promises an effect)."""
+        if self.precision != "fixed":
+            return {}
+        why = ('model.precision = "fixed": the precisions stay as configured and nothing learns them'
+               ' (precision is structural: restart with --set model.precision=scalar to learn them)')
+        return {"learn_precision": why, "lr_precision": why}
+
     def validate(self) -> None:
         if self.precision_min >= self.precision_max:
             raise ValueError(

@@ -13,6 +13,16 @@ import torch
 from pcviz.models.pc_twin import TWIN_NOTES, TWIN_SCALARS
 
 
+#: what ``batch_accuracy`` is, by mode (the frame spec's note: the plot's title, the
+#: recording's description of the scalar)
+BATCH_ACCURACY_NOTES = {
+    "discriminative": "fraction of the batch whose label layer's prediction from above peaks at its label, this"
+                      " step (while learning the label is clamped, and a large γ pulls that prediction toward it)",
+    "supervised": "fraction of the batch whose label layer's activity peaks at its label, this step (1 while the"
+                  " label is clamped)",
+}
+
+
 class PCStreaming:
     """Frame tensors and scalars of a PC model (see the module docstring)."""
 
@@ -44,18 +54,26 @@ class PCStreaming:
                 out[f"bp_cosine/layer_{l}"] = self.bp_cosine[l]
         if self.twin is not None:  # per frame, held between measurements
             out.update(zip(TWIN_SCALARS, self.twin.values))
-        ll = self.label_layer
-        if ll is not None and self._data_labels is not None:
-            # a label layer at the bottom (discriminative): its prediction from above, the
-            # net's guess, so that a label clamped while learning does not read as 100%
-            guess = (self.pred[ll] if ll < self.L else self.x[ll]).argmax(1)
-            if index is None:
-                out["accuracy"] = (guess == self._data_labels).to(self.dtype).mean()
-            else:
-                out["accuracy"] = (guess[index] == self._data_labels[index]).to(self.dtype)
+        if self.label_layer is not None:  # the batch's, whichever item is shown
+            out["batch_accuracy"] = self.batch_accuracy()
         if self.config.sample_window:
             out.update(self.sample_scalars(index))
         return out
+
+    def label_guess(self) -> torch.Tensor:
+        """(B,) the net's guess of each item's class: the argmax of the label layer's
+        prediction from above in discriminative mode (the label layer at the bottom
+        holds the answer while learning, so its activity would read 100%), of the
+        label layer's activity in supervised mode (the label at the top)."""
+        ll = self.label_layer
+        return (self.pred[ll] if ll < self.L else self.x[ll]).argmax(1)
+
+    def batch_accuracy(self) -> torch.Tensor:
+        """0-d: the fraction of the presented batch whose guess is its label (NaN for
+        unlabelled data)."""
+        if self._data_labels is None:
+            return torch.tensor(float("nan"), device=self.device, dtype=self.dtype)
+        return (self.label_guess() == self._data_labels).to(self.dtype).mean()
 
     def energies(self) -> torch.Tensor:
         """(L+1, B) energy per layer and sample."""
@@ -86,7 +104,7 @@ class PCStreaming:
         if self.twin is not None:
             notes.update({name: TWIN_NOTES[name.split("/")[0]] for name in TWIN_SCALARS})
         if self.label_layer is not None:
-            notes["accuracy"] = "of the shown sample, or the batch"
+            notes["batch_accuracy"] = BATCH_ACCURACY_NOTES[self.config.mode]
         return notes
 
     def layer_energies(self) -> torch.Tensor:
@@ -125,6 +143,11 @@ class PCStreaming:
                 self._logdet_list.append(self.bp_cosine)  # (L,), refreshed in place each hold
             if self.twin is not None:
                 self._logdet_list.append(self.twin.values)  # (4,), refreshed in place
+            if self.label_layer is not None:
+                self._accuracy = torch.empty(1, device=self.device, dtype=self.dtype)
+                self._logdet_list.append(self._accuracy)  # (1,), refreshed below for every frame
+        if self.label_layer is not None:
+            self._accuracy.copy_(self.batch_accuracy())  # in place: cached row views see it
         return self._logdet_list
 
     def host_scalars(self, layers, inputs, labels, batch):
@@ -160,10 +183,9 @@ class PCStreaming:
             tw = tw[..., None, :] if batch else tw
             for i, name in enumerate(TWIN_SCALARS):
                 out[name] = tw[..., i]
-        ll = self.label_layer
-        if ll is not None and labels is not None:
-            guess = layers[ll]["prediction" if ll < len(layers) - 1 else "activity"]  # as in scalar_tensors
-            out["accuracy"] = (guess.argmax(-1) == labels).astype(np.float32)
+        if self.label_layer is not None:  # per frame, the batch's: broadcast over the batch axis
+            acc = inputs[-1][..., None, 0] if batch else inputs[-1][..., 0]
+            out["batch_accuracy"] = acc
         if batch:
             out = {k: v.mean(-1) for k, v in out.items()}
         return {k: np.asarray(v, np.float32) for k, v in out.items()}

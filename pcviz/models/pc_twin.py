@@ -4,7 +4,8 @@ trained by backprop, side by side with PC, on the very batches PC learns from.
 Discriminative PC (input clamped at the top, label at the bottom) is, read as a
 feed-forward net, the MLP x_L → f(W_{L−1} x_L + b_{L−1}) → ... → ŷ = f_0(W_0 x_1 + b_0).
 The twin is that MLP: the same sizes and activations, its weights a copy of PC's when
-it starts (a new model, or PC's weights loaded from a checkpoint), trained with the
+it starts (a new model, or PC's weights loaded from a checkpoint saved without a twin;
+a checkpoint saved with one brings the twin's own weights back), trained with the
 loss PC's output error stands for,
 
     ℓ = ½ Σ_i Π_0i (y_i − ŷ_i)²   (mean over the batch)  + ½ κ Σ_l ‖W_l‖²
@@ -28,6 +29,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
+
+from pcviz.models.base import ModelError
 
 if TYPE_CHECKING:
     from pcviz.models.pc import PCModel
@@ -89,6 +92,39 @@ class BackpropTwin:
         self.optimizer.state.clear()
         self.values.fill_(float("nan"))
         self.steps = 0
+        self.measure()
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """The twin's weights as a checkpoint keeps them (``twin.W.l``, ``twin.b.l``; plain
+        SGD has no optimizer state to keep)."""
+        out = {f"twin.W.{l}": w for l, w in enumerate(self.W)}
+        out.update({f"twin.b.{l}": b for l, b in enumerate(self.b)})
+        return out
+
+    def check_saved(self, tensors: dict[str, torch.Tensor]) -> bool:
+        """Whether ``tensors`` (a checkpoint's) hold the twin's weights; raises a
+        ModelError naming what is missing or of the wrong shape when they hold a part."""
+        own = self.state_tensors()
+        present = [k for k in own if k in tensors]
+        if not present:
+            return False
+        missing = sorted(set(own) - set(present))
+        if missing:
+            raise ModelError(f"checkpoint has a backprop twin but lacks {', '.join(missing)}")
+        for name, t in own.items():
+            if tuple(tensors[name].shape) != tuple(t.shape):
+                raise ModelError(f"checkpoint {name} has shape {tuple(tensors[name].shape)},"
+                                 f" the twin needs {tuple(t.shape)}")
+        return True
+
+    def load(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Take the twin's weights from a checkpoint's ``tensors`` (checked by
+        :meth:`check_saved`), and measure."""
+        with torch.no_grad():
+            for name, t in self.state_tensors().items():
+                t.copy_(tensors[name].to(self.model.device, self.model.dtype))
+        self.optimizer.state.clear()
+        self.values.fill_(float("nan"))
         self.measure()
 
     def set_heldout(self, x: torch.Tensor, labels: torch.Tensor) -> None:

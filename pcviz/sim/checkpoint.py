@@ -29,7 +29,7 @@ def save_checkpoint(model: GenerativeModel, path: str | Path, extra: dict[str, A
         "version": VERSION,
         "architecture": json.dumps(model.architecture(), sort_keys=True),
         "extra": json.dumps(extra or {}, sort_keys=True),
-        "tensors": {k: v.detach().to("cpu").clone() for k, v in model.state_tensors().items()},
+        "tensors": {k: v.detach().to("cpu").clone() for k, v in model.checkpoint_tensors().items()},
     }
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(payload, tmp)

@@ -191,6 +191,7 @@ class CommandHandler:
             raise ConfigError(f"engine.display_index = {value}: the batch has {stream.batch_size} items",
                               key=name)
         value = set_field(self.config, name, value, model_configs())
+        self.control.config_version += 1
         if section == "model":
             model.param_changed(attr)
         elif name == "data.hold_steps":

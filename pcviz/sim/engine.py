@@ -122,6 +122,12 @@ class Engine:
     def diverged(self) -> Divergence | None:
         return self.control.diverged
 
+    @property
+    def config_version(self) -> int:
+        """A number that changes whenever :attr:`config` is changed (a parameter set by a
+        control, a script, a schedule); what shows the settings watches it."""
+        return self.control.config_version
+
     def engine_failed(self, where: str, exc: BaseException) -> None:
         """An unexpected exception: an ``engine_error`` event and the run paused
         (:meth:`CommandHandler.engine_failed`)."""

@@ -33,6 +33,9 @@ class RunControl:
         #: bumped by every step and every applied command: a display republishes a
         #: paused run's frame only when this moved
         self.version = 0
+        #: bumped by every applied parameter change (``SetParam``, the batch item
+        #: included): whoever shows the run's settings compares it, never the fields
+        self.config_version = 0
 
     @property
     def active(self) -> bool:

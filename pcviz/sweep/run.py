@@ -63,7 +63,7 @@ class RunResult:
 def heldout_metrics(model, data, hold_steps: int, n: int = 256, batch: int = 64) -> dict[str, float]:
     """With learning off, present up to ``n`` held-out samples for one hold each and
     read the input layer's error (x − x̂ for PC, x − reconstruction for a VAE: the
-    frame's common ``error`` at level 0) and, where the model streams it, accuracy.
+    frame's common ``error`` at level 0) and, where the model streams it, ``batch_accuracy``.
     The model's batch state is replaced."""
     import torch
 
@@ -82,7 +82,7 @@ def heldout_metrics(model, data, hold_steps: int, n: int = 256, batch: int = 64)
             err = model.frame_tensors()[0]["error"].reshape(len(x), -1).double()  # (b, D)
             sq += float((err ** 2).sum())
             count += err.numel()
-            acc = model.scalar_tensors(None).get("accuracy")
+            acc = model.scalar_tensors(None).get("batch_accuracy")
             if acc is not None:
                 correct += float(acc) * len(x)
                 labelled += len(x)

@@ -125,6 +125,48 @@ WRITER = textwrap.dedent("""
 """)
 
 
+def test_controls_show_the_settings_of_the_frame_shown(player, tmp_path, qtbot):
+    """A parameter the run changed (by a command or its schedule) shows in the player's
+    controls from the frames computed with it on, and not before."""
+    cfg = load_preset("digits-pc", SMALL)
+    lr0 = cfg.model.lr_weights
+    eng = Engine(cfg, device="cpu")
+    path = tmp_path / "changes.h5"
+    rec = Recorder(eng, path).start()
+    try:
+        eng.run_steps(10)
+        eng.submit(C.SetParam("model.lr_weights", 2.5e-6))  # applied after step 10's frame
+        eng.run_steps(5)
+        eng.schedule_command(20, C.SetParam("data.hold_steps", 7))
+        eng.run_steps(10)
+    finally:
+        rec.stop()
+        eng.stop()
+    win = player(path)
+    src, ctl = win.source, win.controls
+    lr = ctl.params["model.lr_weights"]
+    changed = []
+    src.config_changed.connect(lambda: changed.append(src.index))
+
+    def show(step):
+        src.seek(int(np.flatnonzero(src.steps == step)[0]))
+        src.tick()
+
+    show(10)
+    assert lr.value() == pytest.approx(lr0) and ctl.hold.value() == 20
+    show(11)
+    assert lr.value() == pytest.approx(2.5e-6) and lr.text() == "2.5e-06" and ctl.hold.value() == 20
+    show(20)
+    assert ctl.hold.value() == 20
+    show(21)
+    assert ctl.hold.value() == 7 and lr.value() == pytest.approx(2.5e-6)
+    show(3)  # back before both
+    assert lr.value() == pytest.approx(lr0) and ctl.hold.value() == 20
+    # announced when it changed (and by the first tick, which says what it is)
+    assert [int(src.steps[i]) for i in changed] == [10, 11, 21, 3]
+    assert not lr.isEnabled()  # a recording's controls show, they do not steer
+
+
 def test_following_a_growing_file_shows_new_frames(player, tmp_path, qtbot):
     path = tmp_path / "growing.h5"
     script = tmp_path / "writer.py"

@@ -92,6 +92,42 @@ def test_uniform_maps_show_their_value(qtbot):
     src.close()
 
 
+@pytest.mark.parametrize("width,expected", [(400, []), (650, ["1e+03"]), (750, ["all 1e+03"]),
+                                            (900, ["all 1e+03", "all 1e+03"])])
+def test_a_uniform_maps_value_stays_inside_its_map(qtbot, width, expected):
+    """The value of a uniform map (a scalar precision: "all 1e+03") is drawn inside the
+    map, in the shorter form or not at all where the column is narrow (pcviz compare
+    puts four runs side by side), never over the colour bar beside it."""
+    spec = synthetic_spec()
+    frames = synthetic_frames(spec, 2)
+    for l in (1, 2):
+        frames[0].layers[l]["precision"][:] = 1000.0
+    src = ListSource(spec, frames)
+    view = HierarchyView(src, LIGHT)
+    qtbot.addWidget(view)
+    view.resize(width, 420)
+    view.show()
+    qtbot.waitExposed(view)
+    src.tick()
+    view.canvas.repaint()
+    shown = []
+    for l in (1, 2):
+        row = view.canvas.row_of(l)
+        cell = row.cells["precision"]
+        assert cell.uniform == pytest.approx(1000.0)
+        badge = view.canvas.badge_of(cell)
+        if badge is None:
+            continue
+        rect, text = badge
+        shown.append(text)
+        assert text in ("all 1e+03", "1e+03")
+        assert cell.rect.contains(rect), (width, l, rect, cell.rect)
+        for bar in row.bars:
+            assert not rect.intersects(bar.rect.adjusted(-2, 0, 2, 0)), (width, l, rect, bar.rect)
+    assert shown == expected  # the long form, the short one, or nothing, as the map's width allows
+    src.close()
+
+
 def test_time_series_have_kl_and_elbo_plots_and_hold_markers(qtbot, source):
     view = TimeSeriesView(source, LIGHT)
     qtbot.addWidget(view)

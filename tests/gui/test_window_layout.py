@@ -31,6 +31,63 @@ def visible_tab_bars_without_a_dock(win) -> list[str]:
     return bad
 
 
+def tab_bars_by_group(win) -> dict[tuple[str, ...], int]:
+    """How many tab bars of the window hold each group of tabs (Qt leaves a bar it
+    retired empty, or deletes it)."""
+    out: dict[tuple[str, ...], int] = {}
+    for tb in win.findChildren(QtWidgets.QTabBar):
+        if tb.parentWidget() is win and tb.count():
+            key = tuple(tb.tabText(i) for i in range(tb.count()))
+            out[key] = out.get(key, 0) + 1
+    return out
+
+
+@pytest.mark.parametrize("preset", ["digits-pc", "digits-lvae"])
+def test_each_tab_group_has_one_tab_bar(qtbot, preset):
+    """Tabbing a second group made Qt leave a second, dead bar under the group's own
+    (the window looked right; clicks on the leftover did nothing), as the window is
+    built, and laid out again for ``--screenshot``: each group keeps one bar, the one
+    it uses."""
+    from pcviz.gui.app import open_engine
+    from pcviz.gui.window.main_window import MainWindow
+
+    from conftest import preset_overrides
+
+    bridge = open_engine(preset, "cpu", preset_overrides(preset))
+    try:
+        win = MainWindow(bridge, theme="light", persist=False, restore=False)
+    except BaseException:
+        bridge.close()
+        raise
+    qtbot.addWidget(win)
+    want = {("Controls", "Interventions"): 1, ("Time series", "Probe"): 1}
+    if preset == "digits-lvae":
+        want[("Learned basis", "Latents")] = 1
+    win.resize(1920, 1080)
+    win.default_layout()  # as --screenshot does, before showing the window
+    win.show()
+    qtbot.waitExposed(win)
+    assert tab_bars_by_group(win) == want
+    win.docks["probe"].setFloating(True)
+    win.docks["interventions"].setFloating(True)
+    qtbot.wait(20)
+    win.default_layout()  # View > Default layout
+    qtbot.wait(20)
+    assert tab_bars_by_group(win) == want
+    # each bar is the one its group uses: switching its tab brings the other dock forward
+    activated = []
+    win.tabifiedDockWidgetActivated.connect(lambda d: activated.append(d.windowTitle()))
+    for tb in win.findChildren(QtWidgets.QTabBar):
+        if tb.parentWidget() is win and tb.count() == 2:
+            activated.clear()
+            front = tb.currentIndex()
+            tb.setCurrentIndex(1 - front)
+            tb.setCurrentIndex(front)
+            assert activated == [tb.tabText(1 - front), tb.tabText(front)]
+    win.close()
+    bridge.close()
+
+
 @pytest.mark.parametrize("preset", ["digits-pc", "digits-lvae"])
 def test_default_layout_puts_every_dock_back(open_window, qtbot, preset, monkeypatch):
     monkeypatch.setenv("PCVIZ_CONSOLE", "pyqtgraph")  # no kernel threads to outlive the test

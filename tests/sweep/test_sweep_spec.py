@@ -119,7 +119,7 @@ class _FixedGuess:
     def scalar_tensors(self, index):
         import torch
 
-        return {"accuracy": (self.labels == 3).float().mean()} if self.labels is not None else {}
+        return {"batch_accuracy": (self.labels == 3).float().mean()} if self.labels is not None else {}
 
 
 def test_heldout_metrics_against_closed_form():

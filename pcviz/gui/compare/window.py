@@ -27,7 +27,8 @@ from pcviz.io import Recording, RecordingError, open_recording
 
 MAX_RUNS = 4
 #: the quantities plotted first, where the runs have them
-PREFERRED = ("energy/total", "elbo", "error_norm/layer_0", "recon", "accuracy", "loss", "precision/layer_0")
+#: (``accuracy``: recordings made before ``batch_accuracy``)
+PREFERRED = ("energy/total", "elbo", "error_norm/layer_0", "recon", "batch_accuracy", "accuracy", "loss", "precision/layer_0")
 MAX_PLOTS = 4
 MAX_EVENT_MARKS = 200  # per run and plot
 

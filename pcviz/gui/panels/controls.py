@@ -2,8 +2,11 @@
 inference step dt, steps per hold T, learning and its rates, precision learning,
 the VAEs' posterior mode (one draw per step, or refine), the hybrid family's forward
 gain and early stop, which batch item is shown, and the display rate. Every change goes to the engine
-as a typed command; the widgets follow the engine's config back (a refused value
-springs back, a scheduled change shows)."""
+as a typed command; the widgets follow the engine's config back, whatever changed it
+(the source's ``config_changed``: a control, a script, the Python API, a schedule), and
+setting a widget from the config sends nothing back; a refused value springs back. A
+setting that does nothing under the model's configuration (the config's
+``inert_settings``) is shown disabled, its tooltip saying why."""
 
 from __future__ import annotations
 
@@ -11,10 +14,11 @@ import dataclasses
 from typing import Any, Callable
 
 import torch
-from PyQt6 import QtCore, QtWidgets
+from PyQt6 import QtCore, QtGui, QtWidgets
 
 from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.models.hybrid_pc import HybridPCConfig
+from pcviz.models.pc_config import PCConfig, PCDynamicsConfig
 from pcviz.models.vae_refine import RefineConfig
 from pcviz.sim import commands as C
 from pcviz.sim.presets import PresetEntry
@@ -27,6 +31,46 @@ def field_meta(obj: Any, name: str) -> dict[str, Any]:
         if f.name == name:
             return dict(f.metadata)
     return {}
+
+
+class RateSpinBox(QtWidgets.QDoubleSpinBox):
+    """A spin box for rates and precisions that span decades (1e-5 to 1e4): shown with
+    four significant digits (a fixed number of decimals showed 1e-6 as 0), typed as
+    any float ("1e-5", "0.00001"); it keeps twelve decimals internally."""
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.setDecimals(12)
+        self.setStepType(QtWidgets.QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
+
+    def textFromValue(self, value: float) -> str:
+        return f"{value:.4g}"
+
+    def stepBy(self, steps: int) -> None:  # noqa: N802 (Qt's name)
+        """A tenth of the value's decade per step (Qt's adaptive step); from 0, up to
+        1e-3 (the adaptive step there is the smallest decimal, 1e-12)."""
+        if self.value() == 0.0 and steps > 0:
+            self.setValue(min(self.maximum(), 1e-3))
+            return
+        super().stepBy(steps)
+
+    def valueFromText(self, text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, pos: int):
+        State = QtGui.QValidator.State
+        stripped = text.strip()
+        try:
+            value = float(stripped)
+        except ValueError:  # part of a number ("1e", "-", ""): let the user go on typing
+            ok = all(ch in "0123456789.eE+-" for ch in stripped)
+            return (State.Intermediate if ok else State.Invalid), text, pos
+        if self.minimum() <= value <= self.maximum():
+            return State.Acceptable, text, pos
+        return State.Intermediate, text, pos
 
 
 def available_devices() -> list[tuple[str, bool]]:
@@ -44,6 +88,7 @@ class ControlPanel(QtWidgets.QWidget):
         self.source = source
         self.params: dict[str, QtWidgets.QWidget] = {}  # config key -> widget
         self._syncing = False
+        self._tips: dict[str, str] = {}  # config key -> the widget's own tooltip
         live = bool(source.live)
         cfg = source.config
         outer = QtWidgets.QVBoxLayout(self)
@@ -122,9 +167,15 @@ class ControlPanel(QtWidgets.QWidget):
             for f in dataclasses.fields(model):
                 if f.name.startswith("lr") and isinstance(getattr(model, f.name), float):
                     md = dict(f.metadata)
-                    w = self._double(0.0, float(md.get("max", 100.0)), 5, md.get("help", f.name))
+                    w = self._rate(float(md.get("max", 100.0)), md.get("help", f.name))
                     self._bind(w, f"model.{f.name}")
                     form.addRow(f.name.replace("_", " "), w)
+            if isinstance(model, PCConfig) and model.mode != "unsupervised":  # the label layer's precision
+                md = field_meta(model, "label_precision")
+                self.label_precision = self._rate(1e9, md.get("help", ""))
+                self.label_precision.setSpecialValueText("precision init")  # 0: the label layer starts at it
+                self._bind(self.label_precision, "model.label_precision")
+                form.addRow("label precision γ", self.label_precision)
             if isinstance(model, RefineConfig):  # the VAEs' semi-amortised mode
                 self.inference = QtWidgets.QComboBox()
                 self.inference.addItem("one draw per step", "draw")
@@ -145,7 +196,7 @@ class ControlPanel(QtWidgets.QWidget):
                 self.early_stop.setToolTip(field_meta(model, "early_stop").get("help", ""))
                 self._bind(self.early_stop, "model.early_stop")
                 form.addRow(self.early_stop)
-            if hasattr(model, "learn_precision"):
+            if isinstance(model, PCDynamicsConfig):
                 self.learn_precision = QtWidgets.QCheckBox("learn precision")
                 self.learn_precision.setToolTip(field_meta(model, "learn_precision").get("help", ""))
                 self._bind(self.learn_precision, "model.learn_precision")
@@ -177,7 +228,9 @@ class ControlPanel(QtWidgets.QWidget):
             for w in self.findChildren(QtWidgets.QWidget):
                 if w not in (self.display_hz,) and not isinstance(w, QtWidgets.QGroupBox):
                     w.setEnabled(False)
+        self._live = live
         source.state_changed.connect(self.sync)
+        source.config_changed.connect(self.sync)
         source.engine_event.connect(self._on_event)
         self.sync()
 
@@ -198,8 +251,16 @@ class ControlPanel(QtWidgets.QWidget):
         w.setToolTip(tip)
         return w
 
+    def _rate(self, hi: float, tip: str) -> RateSpinBox:
+        w = RateSpinBox()
+        w.setRange(0.0, hi)
+        w.setKeyboardTracking(False)
+        w.setToolTip(tip)
+        return w
+
     def _bind(self, w: QtWidgets.QWidget, key: str) -> None:
         self.params[key] = w
+        self._tips[key] = w.toolTip()
         if isinstance(w, QtWidgets.QCheckBox):
             w.setFocusPolicy(_FOCUS_NONE)
             w.toggled.connect(lambda v, k=key: self._syncing or self.send(C.SetParam(k, bool(v))))
@@ -224,7 +285,9 @@ class ControlPanel(QtWidgets.QWidget):
 
     # ---------------------------------------------------------------- state
     def _on_event(self, ev) -> None:
-        if ev.kind in ("error", "set_param", "set_display_index", "reset"):
+        # a refused command leaves the config as it was: the widget the user changed
+        # springs back (accepted changes arrive through config_changed)
+        if ev.kind in ("error", "reset"):
             self.sync()
 
     def sync(self) -> None:
@@ -235,11 +298,16 @@ class ControlPanel(QtWidgets.QWidget):
             self.play.setText("Pause" if self.source.running else "Play")
             if cfg is None:
                 return
+            inert = cfg.model.inert_settings() if isinstance(cfg.model, PCDynamicsConfig) else {}
             for key, w in self.params.items():
                 section, _, attr = key.partition(".")
                 value = getattr(getattr(cfg, section), attr)
+                why = inert.get(attr) if section == "model" else None
+                if self._live:
+                    w.setEnabled(why is None)
+                w.setToolTip(self._tips[key] if why is None else f"does nothing here: {why}")
                 if isinstance(w, QtWidgets.QCheckBox):
-                    w.setChecked(bool(value))
+                    w.setChecked(bool(value) and why is None)  # an inert switch shows off
                 elif isinstance(w, QtWidgets.QComboBox):
                     w.setCurrentIndex(max(0, w.findData(value)))
                 elif not w.hasFocus():  # do not overwrite what the user is typing
@@ -250,7 +318,8 @@ class ControlPanel(QtWidgets.QWidget):
             self._syncing = False
 
     def detach(self) -> None:
-        for sig, slot in ((self.source.state_changed, self.sync), (self.source.engine_event, self._on_event)):
+        for sig, slot in ((self.source.state_changed, self.sync), (self.source.config_changed, self.sync),
+                          (self.source.engine_event, self._on_event)):
             try:
                 sig.disconnect(slot)
             except TypeError:

@@ -81,6 +81,9 @@ class FrameSource(QtCore.QObject, metaclass=_QObjectABCMeta):
     engine_event = QtCore.pyqtSignal(object)
     #: running/paused/diverged changed
     state_changed = QtCore.pyqtSignal()
+    #: the run's configuration changed (a parameter set by a control, a script or a
+    #: schedule): :attr:`config` holds the new values
+    config_changed = QtCore.pyqtSignal()
 
     #: runs an engine here: commands change what it computes (interventions, parameters)
     live = False
@@ -95,6 +98,7 @@ class FrameSource(QtCore.QObject, metaclass=_QObjectABCMeta):
         self._timer.timeout.connect(self.tick)
         self.set_display_hz(display_hz)
         self._state: tuple = ()
+        self._config_version: int | None = None  # the first tick says what the config is
 
     # ------------------------------------------------------------ to implement
     @abc.abstractmethod
@@ -113,6 +117,12 @@ class FrameSource(QtCore.QObject, metaclass=_QObjectABCMeta):
     @abc.abstractmethod
     def running(self) -> bool:
         """Frames are coming: the engine runs, or the recording plays."""
+
+    @property
+    def config_version(self) -> int:
+        """A number that changes whenever :attr:`config` changes (compared, on every
+        display tick, to emit :attr:`config_changed`); a recording's never changes."""
+        return 0
 
     @property
     def hold_steps(self) -> int | None:
@@ -235,6 +245,10 @@ class FrameSource(QtCore.QObject, metaclass=_QObjectABCMeta):
             self.last_frame = frame
             self.display_rate.tick()
             self.frame_ready.emit(frame)
+        version = self.config_version
+        if version != self._config_version:
+            self._config_version = version
+            self.config_changed.emit()
         st = self.state()
         if st != self._state:
             self._state = st

@@ -188,6 +188,10 @@ class EngineBridge(FrameSource):
         return self.engine.config
 
     @property
+    def config_version(self) -> int:
+        return self.engine.config_version
+
+    @property
     def device(self) -> str:
         return self.engine.device.type
 

@@ -6,18 +6,25 @@ in :mod:`pcviz.gui.panels.timeline`).
 A file that is still being recorded grows under the player: with ``follow`` the
 source refreshes it (SWMR) twice a second, the timeline grows, and a player at the
 end stays at the newest frame.
+
+:attr:`PlaybackSource.config` is the run's configuration at the frame shown: the
+recording's (as the run started) with the parameter changes it logged before that
+frame's step applied, so the controls show what the run computed with there.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
 import numpy as np
 from PyQt6 import QtCore
 
+from pcviz.config import ConfigError, set_field
 from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.io import Recording, RecordingError
+from pcviz.models import model_configs
 from pcviz.sim import commands as C
 from pcviz.sim.events import Event
 from pcviz.sim.frames import Frame
@@ -55,14 +62,37 @@ class PlaybackSource(FrameSource):
         self._t_refresh = self._t_last
         self._events_sent = 0
         try:
-            self._config = rec.config
+            self._start_config = rec.config
         except Exception:  # noqa: BLE001 - a config this pcviz cannot resolve: show the frames anyway
-            self._config = None
+            self._start_config = None
+        self._config = self._start_config
+        self._changes_applied = 0  # how many of the recording's parameter changes self._config holds
 
     # --------------------------------------------------------------- facts
     @property
     def config(self):
+        """The run's configuration at the frame shown (see the module docstring)."""
         return self._config
+
+    @property
+    def config_version(self) -> int:
+        return self._changes_applied
+
+    def _follow_config(self, step: int) -> None:
+        """:attr:`config` for a frame of engine step ``step``: a change logged at step k
+        was applied after step k's frame, so frames of later steps show it."""
+        if self._start_config is None:
+            return
+        changes = [ev for ev in self.rec.events if ev.kind == C.SetParam.kind and ev.step < step]
+        if len(changes) == self._changes_applied:
+            return
+        cfg = copy.deepcopy(self._start_config)
+        for ev in changes:
+            try:
+                set_field(cfg, str(ev.payload["name"]), ev.payload["value"], model_configs())
+            except (ConfigError, KeyError):  # logged changes were accepted; one that is not now stays out
+                continue
+        self._config, self._changes_applied = cfg, len(changes)
 
     @property
     def running(self) -> bool:
@@ -174,6 +204,7 @@ class PlaybackSource(FrameSource):
             return None
         self._shown = self.index
         frame = self.rec.frame(self.index, with_weights=False)
+        self._follow_config(frame.step)
         if frame.batch:  # a whole-batch recording: the views show one item
             d = frame.display_index
             frame.layers = [{q: a[d] for q, a in layer.items()} for layer in frame.layers]

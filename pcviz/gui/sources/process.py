@@ -119,6 +119,10 @@ class ProcessSource(FrameSource):
         return self.proc.config
 
     @property
+    def config_version(self) -> int:
+        return self.proc.state.config_version
+
+    @property
     def device(self) -> str:
         return self.proc.device.split(":")[0]
 

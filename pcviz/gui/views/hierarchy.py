@@ -293,8 +293,9 @@ class HierarchyCanvas(QtWidgets.QWidget):
         p.setFont(self.font_title)
         for row in self.rows:
             for c in row.cells.values():
-                if c.uniform is not None and c.rect.height() > 30:
-                    self._badge(p, c.rect, f"all {c.uniform:.3g}")
+                badge = self.badge_of(c)
+                if badge is not None:
+                    self._badge(p, *badge)
         if self.selected is not None:
             row = self.row_of(self.selected[0])
             r, col = row.tiler.position(self.selected[1])
@@ -307,8 +308,23 @@ class HierarchyCanvas(QtWidgets.QWidget):
                 p.drawRect(QtCore.QRectF(c.rect.x() + col * sx, c.rect.y() + r * sy, sx, sy))
         p.end()
 
+    def badge_of(self, c: _Cell) -> tuple[QtCore.QRectF, str] | None:
+        """Where a uniform map's value goes and its words ("all 0.5", or the value alone
+        where that does not fit): a label inside the map, so it never reaches the colour
+        bar beside it; None when the map is not uniform or too small for either."""
+        if c.uniform is None:
+            return None
+        fm = QtGui.QFontMetricsF(self.font_title)
+        h = fm.height() + 4
+        for text in (f"all {c.uniform:.3g}", f"{c.uniform:.3g}"):
+            w = fm.horizontalAdvance(text) + 12
+            if w <= c.rect.width() and h <= c.rect.height():
+                centre = c.rect.center()
+                return QtCore.QRectF(centre.x() - w / 2, centre.y() - h / 2, w, h), text
+        return None
+
     def _badge(self, p: QtGui.QPainter, rect: QtCore.QRectF, text: str) -> None:
-        """``text`` on a rounded label in the middle of ``rect`` (pictures cached by text)."""
+        """``text`` on a rounded label filling ``rect`` (pictures cached by text)."""
         pm = self._badges.get(text)
         if pm is None:
             fm = QtGui.QFontMetricsF(self.font_title)
@@ -330,8 +346,7 @@ class HierarchyCanvas(QtWidgets.QWidget):
             if len(self._badges) > 256:
                 self._badges.clear()
             self._badges[text] = pm
-        size = pm.deviceIndependentSize()
-        p.drawPixmap(QtCore.QPointF(rect.center().x() - size.width() / 2, rect.center().y() - size.height() / 2), pm)
+        p.drawPixmap(rect.topLeft(), pm)
 
     # ------------------------------------------------------------------ units
     def row_of(self, layer: int) -> _Row:

@@ -107,7 +107,7 @@ class WindowDocks:
             return None
         if dock is None:
             dock = make_dock(self.win, _BY_KEY[LATENTS])
-            self.win.tabifyDockWidget(self.docks["basis"], dock)
+            self._tab(self.docks["basis"], dock)
             self.docks[LATENTS] = dock
             if self._menu is not None:
                 self._menu.insertAction(self.console.toggleViewAction(), dock.toggleViewAction())
@@ -157,5 +157,22 @@ class WindowDocks:
             self.win.addDockWidget(area, dock)
 
     def _tab(self, first: QtWidgets.QDockWidget, second: QtWidgets.QDockWidget) -> None:
-        if second not in self.win.tabifiedDockWidgets(first):
-            self.win.tabifyDockWidget(first, second)
+        """``second`` a tab behind ``first`` (unless it is one already), with one tab bar.
+
+        Qt 6's ``tabifyDockWidget`` of a dock already laid out in the window, while
+        another group has its tab bar, makes two bars for the new group: asking for a bar
+        lays the window out first (``QMainWindowLayout::getTabBar``), which asks for the
+        group's bar again, and the bar made there is left on the window, filled, under
+        the one the group keeps. Taking ``second`` out of the layout and laying the window
+        out before tabbing it leaves nothing for that second layout pass to do."""
+        win = self.win
+        if second in win.tabifiedDockWidgets(first):
+            return
+        closed = second.isHidden() and second.testAttribute(QtCore.Qt.WidgetAttribute.WA_WState_ExplicitShowHide)
+        win.removeDockWidget(second)  # (which hides it)
+        for _ in range(8):  # laying out can resize a dock's contents, which asks for another pass
+            if not win.layout().activate():
+                break
+        win.tabifyDockWidget(first, second)
+        if not closed:
+            second.show()

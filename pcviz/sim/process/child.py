@@ -213,20 +213,15 @@ class _Server:
         rec = self.recorder
         if rec is not None:
             state["recording"] = (str(rec.path), rec.frames_written, rec.bytes, rec.dropped, self.rec_error)
-        if self._config_changed():
+        version = e.config_version
+        state["config_version"] = version
+        if version != self._config_sent:  # a parameter changed: the window's copy follows
+            self._config_sent = version
             state["config"] = e.config
         self.conn.send(("beat", state))
 
-    _config_key: Any = None
-
-    def _config_changed(self) -> bool:
-        """The run's parameters changed (set_param): the window's copy follows."""
-        from pcviz.config import run_config_to_dict
-
-        key = repr(run_config_to_dict(self.engine.config))
-        changed = key != self._config_key
-        self._config_key = key
-        return changed
+    #: the engine's config_version whose config was last sent (None: none sent yet)
+    _config_sent: int | None = None
 
     # ----------------------------------------------------------------- finish
     def finish(self) -> None:

@@ -44,6 +44,9 @@ class RunState:
     learning: bool = True
     steps_per_second: float = 0.0
     recording: tuple | None = None  # (path, frames, bytes, dropped, error)
+    #: the engine's ``config_version``: it moves with every parameter change, and
+    #: the heartbeat that says so brings the changed config
+    config_version: int = 0
 
 
 class EngineProcess:
@@ -227,6 +230,7 @@ class EngineProcess:
                 self.spec = s["spec"]
             if s.get("config") is not None:
                 self.config = s["config"]
+            st.config_version = s.get("config_version", st.config_version)
         elif kind == "reply":
             _, token, result, error = msg
             cb = self._callbacks.pop(token, None)
