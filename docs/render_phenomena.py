@@ -45,7 +45,7 @@ def end_stopping() -> None:
     st = stimulus_set("bars", tuple(engine.dataset.display_shape), "length", LENGTHS, {"orientation": 0})
     res = probe(engine.model, st, 1, quantity="error", units="auto", among=range(32, 64),
                 conditions=["intact", "no-feedback"], hold_steps=engine.config.data.hold_steps)
-    plot_curves(res, OUT / "end-stopping.png",
+    plot_curves(res, OUT / "end-stopping.png", normalise=True,
                 title="patches-end-stopping: middle-module level-1 error units, horizontal bars")
     print("end-stopping:", *res.summary_lines(), sep="\n  ")
 

@@ -74,8 +74,8 @@ def unavoidable_calls(model: PCModel) -> int:
     if any(l >= 1 and model._kinds[l - 1] != "linear" for l in free):
         stages += 1  # the drive
     stages += 1  # the update
-    if cfg.prior_strength > 0 and cfg.prior in ("gaussian", "cauchy"):
-        stages += 1
+    if cfg.prior in ("gaussian", "cauchy"):
+        stages += len({cfg.prior_at(l) for l in free if cfg.prior_at(l) > 0})  # one run per distinct λ
     return products + stages
 
 

@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(p, preset_required=True)
     p.add_argument("--out", required=True, help="checkpoint file to write")
     p.add_argument("--steps", type=int, default=None, help="engine steps (default: the preset's train_steps)")
+    p.add_argument("--init", default=None, metavar="CHECKPOINT",
+                   help="a later stage of a staged training: take the parameters the model keeps frozen"
+                        " (model.frozen_weights) from CHECKPOINT, train the rest from scratch")
 
     from pcviz.cli.probe import add_probe_parser
 

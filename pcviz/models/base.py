@@ -207,6 +207,12 @@ class GenerativeModel(ABC):
                 raise ModelError(f"checkpoint {name} has shape {tuple(tensors[name].shape)},"
                                  f" the model needs {tuple(t.shape)}")
 
+    def frozen_parameters(self) -> list[str]:
+        """Names (keys of :meth:`state_tensors`) of the parameters that learning leaves
+        as they are: those trained in an earlier stage, which ``pcviz train --init``
+        takes from a checkpoint. The default: none."""
+        return []
+
     def architecture(self) -> dict[str, Any]:
         """Plain (JSON-able) description that a checkpoint must match to be loaded."""
         return {"kind": self.kind, "sizes": [layer.size for layer in self.layers]}

@@ -242,8 +242,8 @@ class PCModel(DeferredQuantities, PCSampling, PCStreaming, PCInterventions, Gene
         """−∂F/∂x_l for every layer (before masks), into ``self.dx``; with
         ``skip_held``, layers whose units are all held are left out."""
         cfg = self.config
-        lam = cfg.prior_strength
         for l in range(self.L + 1):
+            lam = cfg.prior_at(l)
             if skip_held and self._all_fixed[l]:
                 continue
             torch.neg(self.perr[l], out=self.dx[l])
@@ -301,9 +301,9 @@ class PCModel(DeferredQuantities, PCSampling, PCStreaming, PCInterventions, Gene
             if tau > 0:  # Langevin noise, covariance 2 dt τ D⁻¹ (preconditioned)
                 noise = torch.randn(self.x[l].shape, generator=self._gen, device=self.device, dtype=self.dtype)
                 self.x[l].addcmul_(noise, (2 * tau * scale[l]).sqrt())
-            if l >= 1 and cfg.prior == "l1" and cfg.prior_strength > 0:
+            if l >= 1 and cfg.prior == "l1" and cfg.prior_at(l) > 0:
                 # the proximal step of λ|x| in the flow's metric: threshold dt λ, or dt λ / D
-                thr = dt * cfg.prior_strength / self._diag[l] if precond else dt * cfg.prior_strength
+                thr = dt * cfg.prior_at(l) / self._diag[l] if precond else dt * cfg.prior_at(l)
                 shrunk = torch.sign(self.x[l]) * torch.clamp(self.x[l].abs() - thr, min=0)
                 self.x[l].copy_(torch.where(self._fixed[l], self.x[l], shrunk))
         self.forward(params_changed=False)
@@ -325,15 +325,21 @@ class PCModel(DeferredQuantities, PCSampling, PCStreaming, PCInterventions, Gene
     def weight_step(self, lr: float) -> None:
         """W_l += lr (−∂F/∂W_l) and b_l += lr (−∂F/∂b_l): :meth:`weight_gradients`
         applied in place, with weight decay as W_l (1 − lr κ); one product per layer
-        accumulates into the weights, no gradient tensors are made."""
+        accumulates into the weights, no gradient tensors are made. Layers in
+        ``frozen_weights`` are skipped, and every bias without ``learn_biases``."""
         B, decay = self.batch_size, self.config.weight_decay
+        frozen = set(self.config.frozen_weights)  # trained in an earlier stage: W_l and b_l stay
+        biases = self.config.learn_biases
         for l in range(self.L):
+            if l in frozen:
+                continue
             g = self.perr[l] if self._f[l][1] is None else torch.mul(self.perr[l], self.fprime[l], out=self._g[l])
             if decay > 0:
                 self.W[l].mul_(1.0 - lr * decay)
             self.W[l].addmm_(g.T, self.x[l + 1], alpha=lr / B)  # (n_l, B) @ (B, n_{l+1})
-            self.b[l].add_(g.mean(0), alpha=lr)
-        if self.config.mode != "discriminative":  # there the top is the input, with no prior to learn
+            if biases:
+                self.b[l].add_(g.mean(0), alpha=lr)
+        if self.config.mode != "discriminative" and biases:  # there the top is the input, with no prior to learn
             self.b[self.L].add_(self.perr[self.L].mean(0), alpha=lr)  # the top prior mean
 
     def end_hold(self, learning: bool = True) -> None:
@@ -350,7 +356,7 @@ class PCModel(DeferredQuantities, PCSampling, PCStreaming, PCInterventions, Gene
             self.twin.learn(self.x[self.L], self.x[0])
         if cfg.lr_weights > 0:
             self.weight_step(cfg.lr_weights)
-            if cfg.normalize_basis:
+            if cfg.normalize_basis and 0 not in cfg.frozen_weights:
                 self.W[0].div_(self.W[0].norm(dim=0, keepdim=True).clamp_min(1e-8))  # (n_0, n_1) unit columns
         if learn_prec:
             self.update_precision(cfg.lr_precision, post)
@@ -388,6 +394,10 @@ class PCModel(DeferredQuantities, PCSampling, PCStreaming, PCInterventions, Gene
         for name, tensors in (("W", self.W), ("b", self.b), ("var", self.var)):
             out.update({f"{name}.{l}": t for l, t in enumerate(tensors)})
         return out
+
+    def frozen_parameters(self) -> list[str]:
+        """W_l and b_l of every layer in ``model.frozen_weights``."""
+        return [f"{name}.{l}" for l in sorted(set(self.config.frozen_weights)) for name in ("W", "b")]
 
     def checkpoint_tensors(self) -> dict[str, torch.Tensor]:
         out = self.state_tensors()

@@ -52,6 +52,9 @@ class PCDynamicsConfig:
     weight_decay: float = field(default=0.0, metadata=meta("Gaussian prior on weights κ", min=0.0))
     prior: str = field(default="gaussian", metadata=meta("prior on hidden activity", choices=PRIORS))
     prior_strength: float = field(default=0.0, metadata=meta("λ of the activity prior", min=0.0))
+    prior_strengths: list[float] = field(default_factory=list, metadata=meta(
+        "λ per layer above the input, level 1 first (empty: prior_strength at every level), e.g. a sparse"
+        " level 2 over a level 1 trained with another prior (Rao & Ballard give each level its own)", min=0.0))
     langevin_temperature: float = field(
         default=0.0, metadata=meta("τ: Langevin noise of inference (Monte Carlo PC); 0 = none", min=0.0)
     )
@@ -65,6 +68,25 @@ class PCDynamicsConfig:
     cpu_kernels: str = field(default="auto", metadata=meta(
         "on CPU, the fast step's calls: numpy on small layers (auto), or always torch or numpy",
         choices=("auto", "torch", "numpy")))
+
+    def prior_at(self, l: int) -> float:
+        """λ of layer ``l``'s activity prior (0 at the input)."""
+        if l == 0:
+            return 0.0
+        return self.prior_strengths[l - 1] if self.prior_strengths else self.prior_strength
+
+    @property
+    def any_prior(self) -> bool:
+        """Whether some layer has an activity prior (λ > 0)."""
+        return any(s > 0 for s in self.prior_strengths) if self.prior_strengths else self.prior_strength > 0
+
+    def check_prior_strengths(self, n_layers: int) -> None:
+        """One λ per layer above the input, when given (``n_layers`` counts the input)."""
+        if self.prior_strengths and len(self.prior_strengths) != n_layers - 1:
+            raise ValueError(f"prior_strengths = {self.prior_strengths}: one per layer above the input"
+                             f" ({n_layers - 1})")
+        if any(s < 0 for s in self.prior_strengths):
+            raise ValueError(f"prior_strengths = {self.prior_strengths}: each λ must be >= 0")
 
     def inert_settings(self) -> dict[str, str]:
         """The run-time settings that do nothing under this configuration, each with
@@ -132,6 +154,16 @@ class PCConfig(PCDynamicsConfig):
                       " precision = fixed they stay, e.g. Rao & Ballard's top-down 1/σ_td² below the input's"
                       " 1/σ²", gt=0.0),
     )
+    frozen_weights: list[int] = field(
+        default_factory=list,
+        metadata=meta("layers l whose generative weights W_l and bias b_l (layer l's prediction from layer l+1)"
+                      " are not learned: train a hierarchy in stages, e.g. [0] keeps level 1's basis and"
+                      " learns only what lies above it (pcviz train --init CHECKPOINT starts from a trained one)",
+                      min=0),
+    )
+    learn_biases: bool = field(default=True, metadata=meta(
+        "learn the biases b_l (the top's prior mean included); false: they keep their value (0 from scratch),"
+        " as in Rao & Ballard's model, which has none: without feedback a level's error is then its activity"))
     normalize_basis: bool = field(
         default=False,
         metadata=meta("keep every column of W_0 (each cause's basis image) at unit norm, as Olshausen & Field"
@@ -145,6 +177,10 @@ class PCConfig(PCDynamicsConfig):
             raise ValueError(f"layer_precisions = {self.layer_precisions}: precisions must be > 0")
         if self.layer_precisions and len(self.layer_precisions) != len(self.sizes):
             raise ValueError(f"layer_precisions = {self.layer_precisions}: one per layer ({len(self.sizes)})")
+        self.check_prior_strengths(len(self.sizes))
+        if any(l >= len(self.sizes) - 1 for l in self.frozen_weights):
+            raise ValueError(f"frozen_weights = {self.frozen_weights}: layers 0..{len(self.sizes) - 2} have"
+                             " weights (W_l predicts layer l from layer l+1)")
         if any(l >= len(self.sizes) for l in self.precision_layers):
             raise ValueError(f"precision_layers = {self.precision_layers}: the model has {len(self.sizes)} layers")
         if self.backprop_twin and (why := twin_refusal(self)):

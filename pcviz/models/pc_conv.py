@@ -118,6 +118,7 @@ class PCConvConfig(PCDynamicsConfig):
         n = len(self.channels)
         if n < 1:
             raise ValueError("channels = []: need at least one layer above the input")
+        self.check_prior_strengths(n + 1)
         for name in ("kernel_sizes", "strides", "paddings"):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"{name} = {getattr(self, name)}: need one value per layer of channels ({n})")
@@ -337,8 +338,8 @@ class PCConvModel(PCModel):
                     d = d + F.conv2d(v, self.W[l - 1].abs(), None, stride=s, padding=p).reshape(-1)
                 else:
                     d = d + F.conv2d(pm, self.W[l - 1] ** 2, None, stride=s, padding=p).reshape(-1)
-                if cfg.prior_strength > 0 and cfg.prior in ("gaussian", "cauchy"):
-                    d = d + (2 if cfg.prior == "cauchy" else 1) * cfg.prior_strength
+                if cfg.prior_at(l) > 0 and cfg.prior in ("gaussian", "cauchy"):
+                    d = d + (2 if cfg.prior == "cauchy" else 1) * cfg.prior_at(l)
             out.append(d.clamp_(min=1e-3))
         return out
 
@@ -350,7 +351,7 @@ class PCConvModel(PCModel):
             torch.neg(self.perr[l], out=self.dx[l])
             if l >= 1:
                 self.dx[l].add_(self.adjoint(l - 1, self.maps(self._drive(l - 1), l - 1)).reshape(B, -1))
-                lam = cfg.prior_strength
+                lam = cfg.prior_at(l)
                 if lam > 0 and cfg.prior == "gaussian":
                     self.dx[l].add_(self.x[l], alpha=-lam)
                 elif lam > 0 and cfg.prior == "cauchy":
@@ -401,6 +402,9 @@ class PCConvModel(PCModel):
             for w in self.W:  # (C_{l+1}, C_l, k, k): one kernel per cause
                 norms = w.flatten(1).norm(dim=1).clamp(min=1e-12)  # (C_{l+1},)
                 w.mul_((self.config.kernel_norm / norms).view(-1, 1, 1, 1))
+
+    def frozen_parameters(self) -> list[str]:
+        return []  # the convolutional family has no frozen_weights: it trains in one stage
 
     def end_hold(self, learning: bool = True) -> None:
         if not learning:

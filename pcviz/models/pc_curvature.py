@@ -41,10 +41,12 @@ from pcviz.models.pc_activations import FPRIME_SUP
 if TYPE_CHECKING:
     from pcviz.models.pc import PCModel
 
-def _prior_bound(model: "PCModel") -> float:
+def _prior_bound(model: "PCModel", l: int) -> float:
+    """A bound of ∂²(λ_l ρ(x))/∂x² (the Cauchy prior's is 2λ at x = 0)."""
     cfg = model.config
-    if cfg.prior_strength > 0 and cfg.prior in ("gaussian", "cauchy"):
-        return (2 if cfg.prior == "cauchy" else 1) * cfg.prior_strength
+    lam = cfg.prior_at(l)
+    if lam > 0 and cfg.prior in ("gaussian", "cauchy"):
+        return (2 if cfg.prior == "cauchy" else 1) * lam
     return 0.0
 
 
@@ -63,7 +65,7 @@ def curvature_scale(model: "PCModel") -> list[torch.Tensor]:
         d = prec[l].clone()  # (n_l,)
         if l >= 1:
             d = d + (model.W[l - 1] ** 2).T @ prec[l - 1]
-            d = d + _prior_bound(model)
+            d = d + _prior_bound(model, l)
         out.append(d.clamp_(min=1e-3))
     return out
 
@@ -72,7 +74,6 @@ def _bound(model: "PCModel") -> list[torch.Tensor]:
     L = model.L
     prec = [model.effective_precision(l).expand(model.sizes[l]) for l in range(L + 1)]  # (n_l,)
     free = [not model._all_fixed[l] for l in range(L + 1)]
-    c = _prior_bound(model)
     out = []
     for l in range(L + 1):
         # a of the error below (ε_{l−1}, which sees x_l through W_{l−1}) and of x_l's own error ε_l
@@ -86,6 +87,7 @@ def _bound(model: "PCModel") -> list[torch.Tensor]:
         pw = a_below * s * s * prec[l - 1]  # (n_{l-1},)
         W = model.W[l - 1]  # (n_{l-1}, n_l)
         n = model.sizes[l]
+        c = _prior_bound(model, l)
         if n <= EIG_MAX_UNITS:
             B = W.T @ (pw[:, None] * W)  # (n_l, n_l)
             B.diagonal().add_(own + c)

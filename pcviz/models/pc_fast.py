@@ -67,7 +67,7 @@ def fast_path_covers(model: "PCModel") -> str | None:
         return reason
     if cfg.langevin_temperature > 0:
         return "Langevin noise (langevin_temperature > 0)"
-    if cfg.prior == "l1" and cfg.prior_strength > 0:
+    if cfg.prior == "l1" and cfg.any_prior:
         return "the L1 prior's proximal step"
     return None
 
@@ -209,7 +209,6 @@ class StepPlan:
                          torch.zeros(B, m.sizes[s + 1], device=m.device, dtype=m.dtype)) for s in gram_layers(m)}
         free = [l for l in range(L + 1) if not m._all_fixed[l]]
         kinds = m._kinds
-        lam = cfg.prior_strength
         span = buf.span
         infer: list[Op] = []
         # the drive Π ε ⊙ f′ of layers below free layers, one call per run of nonlinear layers
@@ -231,7 +230,9 @@ class StepPlan:
             infer += self._mm(g, m.W[l - 1], m.dx[l])  # (B, n_l)
         for a, b in _runs([l for l in free if l >= 1]):
             infer += k.sub_(span("dx", a, b), span("perr", a, b))
-        for a, b in _runs([l for l in free if l >= 1]) if lam > 0 else ():
+        lams = {l: cfg.prior_at(l) for l in free if l >= 1 and cfg.prior_at(l) > 0}  # λ per layer
+        for lam, a, b in [(v, a, b) for v in sorted(set(lams.values()))
+                          for a, b in _runs([l for l in lams if lams[l] == v])]:
             x, dx = span("x", a, b), span("dx", a, b)
             if cfg.prior == "gaussian":
                 infer += k.add_(dx, x, alpha=-lam)
@@ -367,7 +368,7 @@ class FastStep:
     def _key(self) -> tuple:
         m, cfg = self.m, self.m.config
         return (m.batch_size, tuple(m._all_fixed), m._any_occluded, tuple(m._kinds), cfg.preconditioner,
-                cfg.prior, cfg.prior_strength, cfg.cpu_kernels)
+                cfg.prior, cfg.prior_strength, tuple(cfg.prior_strengths), cfg.cpu_kernels)
 
     def _use_graph(self) -> bool:
         m = self.m

@@ -48,7 +48,7 @@ FULL_MAX_UNITS = 512
 def _prior_curvature(model: "PCModel", l: int) -> torch.Tensor | float:
     """∂²(λ ρ(x_l))/∂x_l² per unit, (B, n_l) or a number (clipped at 0)."""
     cfg = model.config
-    lam = cfg.prior_strength
+    lam = cfg.prior_at(l)
     if l == 0 or lam <= 0 or cfg.prior == "l1":
         return 0.0
     if cfg.prior == "gaussian":

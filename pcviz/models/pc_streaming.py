@@ -83,7 +83,7 @@ class PCStreaming:
             e = 0.5 * (self.perr[l] * self.err[l]).sum(1)  # (B,)
             logp = torch.log(self.precision(l)).expand(self.sizes[l])  # (n_l,)
             e = e - 0.5 * logp.sum()
-            if l >= 1 and cfg.prior_strength > 0:
+            if cfg.prior_at(l) > 0:
                 x = self.x[l]
                 if cfg.prior == "gaussian":
                     rho = 0.5 * x * x
@@ -91,7 +91,7 @@ class PCStreaming:
                     rho = x.abs()
                 else:
                     rho = torch.log1p(x * x)
-                e = e + cfg.prior_strength * rho.sum(1)
+                e = e + cfg.prior_at(l) * rho.sum(1)
             out.append(e)
         return torch.stack(out)
 
@@ -162,10 +162,10 @@ class PCStreaming:
         for l, q in enumerate(layers):
             err, prec = q["error"], q["precision"]
             e = 0.5 * np.einsum("...i,...i->...", prec * err, err) + logdet[..., l]
-            if l >= 1 and cfg.prior_strength > 0:
+            if cfg.prior_at(l) > 0:
                 x = q["activity"]
                 rho = 0.5 * x * x if cfg.prior == "gaussian" else (np.abs(x) if cfg.prior == "l1" else np.log1p(x * x))
-                e = e + cfg.prior_strength * rho.sum(-1)
+                e = e + cfg.prior_at(l) * rho.sum(-1)
             norms[l] = np.sqrt(np.einsum("...i,...i->...", err, err))
             precs[l] = prec.mean(-1)
             out[f"energy/layer_{l}"] = e

@@ -52,7 +52,8 @@ def twin_refusal(cfg) -> str | None:
     would not end at the MLP's forward pass)."""
     bad = [what for what, wrong in ((f"mode = {cfg.mode!r}", cfg.mode != "discriminative"),
                                     ("normalize_basis = true", cfg.normalize_basis),
-                                    (f"prior_strength = {cfg.prior_strength}", cfg.prior_strength > 0)) if wrong]
+                                    (f"prior_strength = {cfg.prior_strength}, prior_strengths ="
+                                     f" {cfg.prior_strengths}", cfg.any_prior)) if wrong]
     if not bad:
         return None
     return ("backprop_twin needs mode = 'discriminative', no normalize_basis and no activity prior (the twin is a"

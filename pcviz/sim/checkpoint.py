@@ -68,6 +68,33 @@ def load_checkpoint(model: GenerativeModel, path: str | Path) -> dict[str, Any]:
     return payload
 
 
+def load_frozen_parameters(model: GenerativeModel, path: str | Path) -> list[str]:
+    """Copy the parameters that ``model`` keeps frozen (:meth:`GenerativeModel.frozen_parameters`,
+    e.g. level 1's W_0 and b_0 with ``model.frozen_weights = [0]``) from the checkpoint at
+    ``path``, which may be of another architecture above them (another level 2): the
+    second stage of a staged training starts there. Returns the names copied."""
+    names = model.frozen_parameters()
+    if not names:
+        raise CheckpointError(f"--init {path}: the model freezes no parameters, so there is nothing to take from"
+                              " it (set model.frozen_weights, e.g. [0] to keep level 1's weights)")
+    payload = read_checkpoint(path)
+    tensors = model.state_tensors()
+    merged = {k: v.detach().clone() for k, v in tensors.items()}
+    for name in names:
+        src = payload["tensors"].get(name)
+        if src is None:
+            raise CheckpointError(f"{path}: has no {name} (frozen by the model)")
+        if tuple(src.shape) != tuple(tensors[name].shape):
+            raise CheckpointError(f"{path}: {name} has shape {tuple(src.shape)}, the model needs"
+                                  f" {tuple(tensors[name].shape)}")
+        merged[name] = src
+    try:
+        model.load_state_tensors(merged)
+    except ModelError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    return names
+
+
 class CheckpointFiles:
     """Checkpoint I/O as the engine's commands use it: a path or a shipped checkpoint's
     name (``resources/…``) to load, a path to save to; a file that cannot be written is

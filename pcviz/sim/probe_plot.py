@@ -30,11 +30,13 @@ def coincident(result: ProbeResult) -> dict[str, str]:
     return out
 
 
-def plot_curves(result: ProbeResult, path: str | Path, title: str = "") -> Path:
+def plot_curves(result: ProbeResult, path: str | Path, title: str = "", normalise: bool = False) -> Path:
     """One line per condition (the mean over the probed units, the band their
     standard error), the stimuli as thumbnails along the bottom. Each condition has its
     own dash pattern and marker, each drawn thinner than the one before, so a curve
-    lying exactly on another stays visible; the legend says which do."""
+    lying exactly on another stays visible; the legend says which do. ``normalise``:
+    each condition's curve and band divided by the peak of its mean curve (the shapes
+    compared, as last/peak compares them; the legend gives each peak)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -52,6 +54,10 @@ def plot_curves(result: ProbeResult, path: str | Path, title: str = "") -> Path:
         dash, marker, width = STYLES[ci % len(STYLES)]
         width = width if ci < len(STYLES) else 1.0
         label = f"{name} (last/peak {result.last_to_peak(name):.2f})"
+        peak = float(mean.max())
+        if normalise and peak > 0:
+            mean, sem = mean / peak, sem / peak
+            label = f"{name} (peak {peak:.3g}; last/peak {result.last_to_peak(name):.2f})"
         if name in same:
             label += f", same curve as {same[name]}"
         line, = ax.plot(st.values, mean, linestyle=dash, marker=marker, lw=width, ms=2.2 * width + 3,
@@ -60,7 +66,7 @@ def plot_curves(result: ProbeResult, path: str | Path, title: str = "") -> Path:
             ax.fill_between(st.values, mean - sem, mean + sem, color=line.get_color(), alpha=0.2)
     ax.axhline(0.0, color="0.6", lw=0.8)
     ax.set_xlabel(st.vary)
-    ax.set_ylabel(f"layer {result.layer} {result.quantity} ({result.response})")
+    ax.set_ylabel(f"layer {result.layer} {result.quantity} ({result.response})" + (" / peak" if normalise else ""))
     units = ",".join(map(str, result.units[:8])) + ("…" if len(result.units) > 8 else "")
     ax.set_title(title or f"{st.family}: {st.vary} (units {units})", fontsize=10)
     ax.legend(fontsize=8, loc="best")

@@ -9,9 +9,11 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from pcviz.config import RunConfig
+from pcviz.config import ConfigError, RunConfig
 from pcviz.data import Dataset
 from pcviz.models import GenerativeModel
+from pcviz.paths import resolve_resource
+from pcviz.sim.checkpoint import load_frozen_parameters
 from pcviz.sim.engine import Engine
 
 
@@ -59,9 +61,20 @@ def heldout_reconstruction(model: GenerativeModel, data: Dataset, hold_steps: in
     return sq / count
 
 
-def train(cfg: RunConfig, steps: int, device: str | None = None, log=print) -> Engine:
+def train(cfg: RunConfig, steps: int, device: str | None = None, log=print, init: str | None = None) -> Engine:
+    """Train ``cfg``'s model for ``steps`` engine steps from scratch, or with ``init``
+    (a checkpoint) from the parameters the model keeps frozen taken from it (a staged
+    training's later stage: :func:`load_frozen_parameters`)."""
     cfg.engine.learning = True
     engine = Engine(cfg, device=device or "cpu")
+    frozen = engine.model.frozen_parameters()
+    if frozen and not init:
+        raise ConfigError(f"{cfg.preset.name}: the model keeps {', '.join(frozen)} frozen (model.frozen_weights ="
+                         f" {cfg.model.frozen_weights}): they come from an earlier stage of training; give that"
+                         " stage's checkpoint with --init, or train everything with --set model.frozen_weights=[]")
+    if init:
+        names = load_frozen_parameters(engine.model, resolve_resource(init))
+        log(f"  from {init}: {', '.join(names)} (frozen)")
     hold = cfg.data.hold_steps
     chunk = max(hold, (steps // 20) // hold * hold)
     t0 = time.perf_counter()
