@@ -297,8 +297,8 @@ class StepPlan:
         """Copy precisions, step scales, the occlusion mask, Wᵀ and the biases into the
         plan's tensors, and compute the Gram form's −G and c (after every full
         ``forward()``: they hold the weights, precisions and held values of this hold)."""
-        self._spread(m, "peff", m._peff)
-        self._spread(m, "scale", m._step_scale())
+        self._spread(m, self.peff, "peff", m._peff)
+        self._spread(m, self.scale, "scale", m._step_scale())
         B, o = m.batch_size, self._buf.offsets
         self.occ.copy_(m._occ_mask)
         for l, wt in self.wt.items():
@@ -310,15 +310,15 @@ class StepPlan:
             torch.mm(self.wt[s], m.W[s] * -peff[:, None], out=neg_g)  # −W_sᵀ diag(Π_s) W_s
             torch.mm((m.x[s] - m.b[s]) * peff, m.W[s], out=c)  # ((x_s − b_s) ⊙ Π_s) W_s
 
-    def _spread(self, m: "PCModel", name: str, rows: list[torch.Tensor]) -> None:
-        """Copy per-layer rows (n_l,) over the batch into the plan's flat tensor ``name``.
+    def _spread(self, m: "PCModel", flat: torch.Tensor, name: str, rows: list[torch.Tensor]) -> None:
+        """Copy per-layer rows (n_l,) over the batch into the plan's ``flat`` tensor (``name``).
         On CPU the copy is skipped where the rows equal those copied last (fixed
         precisions and step scales: most holds), comparing n values instead of
         writing B·n; on CUDA it always copies (comparing would wait for the device)."""
         seen = self._seen.get(name)
         if m.device.type == "cpu" and seen is not None and all(torch.equal(a, r) for a, r in zip(seen, rows)):
             return
-        B, o, flat = m.batch_size, self._buf.offsets, getattr(self, name)
+        B, o = m.batch_size, self._buf.offsets
         for l, n in enumerate(m.sizes):
             flat[B * o[l] : B * o[l + 1]].view(B, n).copy_(rows[l].expand(B, n))
         self._seen[name] = [r.clone() for r in rows]
