@@ -237,3 +237,25 @@ def test_cell_titles():
     assert cell_title(spec.layers[2], "prediction", top=True) == "prior mean"
     assert cell_title(spec.layers[1], "bu_weight") == "bu weight"
     assert QtWidgets.QApplication.instance() is not None
+
+
+@pytest.mark.parametrize("hi", [m * 10.0**k for m in (1.0, 1.5, 2.0, 3.0, 5.0, 7.0) for k in range(-8, 6)])
+def test_colour_bar_labels_read_as_their_values_and_fit_their_room(qtbot, hi):
+    """Every level a colour scale takes (nice_ceil: 1, 1.5, 2, 3, 5, 7 x 10^k), signed or
+    not: each tick's label reads back as the tick's value and fits the room the layout
+    gives every bar (a precision bar over 0-5000 labelled its middle 2.5e+03, cut to
+    "2.5e+0"; 1.5e4 read as 2e+04)."""
+    from PyQt6 import QtGui
+
+    from pcviz.gui.theme import ui_font
+    from pcviz.gui.views.hierarchy import BAR_LABEL_SLACK
+    from pcviz.gui.views.raster import LABEL_GAP, bar_label_width, fmt, tick_values
+
+    font = ui_font(9)  # the hierarchy view's small font
+    fm = QtGui.QFontMetricsF(font)
+    room = bar_label_width(font) + BAR_LABEL_SLACK - LABEL_GAP  # what the bar's pixmap holds right of the strip
+    for levels in ((0.0, hi), (-hi, hi)):
+        for v in tick_values(levels):
+            label = fmt(v)
+            assert fm.horizontalAdvance(label) <= room, label
+            assert float(label) == pytest.approx(v, rel=1e-9), (v, label)

@@ -23,6 +23,8 @@ import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from pcviz.gui.views.raster import RasterImage, bar_label_width, draw_colour_bar, fit_rect, fit_text, lut32
+
+BAR_LABEL_SLACK = 12  # the bar's pixmap is this much wider than the layout's label room (the gap to the next map)
 from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.gui.theme import POSITIVE_MAP, Theme, ui_font
 from pcviz.display.tiling import LevelTracker, Tiler, is_signed
@@ -132,7 +134,7 @@ class HierarchyCanvas(QtWidgets.QWidget):
         """Columns: row label | signed maps | their bar | each non-negative map and its bar."""
         W, H = float(self.width()), float(self.height())
         n_rows = max(1, len(self.rows))
-        bar_w = BAR_W + bar_label_width((-1.5, 1.5), self.font_small) + 10  # strip + labels + gap
+        bar_w = BAR_W + bar_label_width(self.font_small) + 10  # strip + labels + gap
         n_bars = (1 if self.signed else 0) + len(self.positive)
         n_maps = len(self.signed) + len(self.positive)
         map_w = max(10.0, (W - LABEL_W - n_bars * bar_w) / max(1, n_maps))
@@ -233,7 +235,7 @@ class HierarchyCanvas(QtWidgets.QWidget):
 
     def _render_bar(self, bar: _Bar) -> QtGui.QPixmap:
         dpr = self.devicePixelRatioF()
-        w, h = bar.rect.width() + bar_label_width((-1.5, 1.5), self.font_small) + 12, bar.rect.height() + 2 * BAR_PAD
+        w, h = bar.rect.width() + bar_label_width(self.font_small) + BAR_LABEL_SLACK, bar.rect.height() + 2 * BAR_PAD
         pm = QtGui.QPixmap(int(w * dpr), int(h * dpr))
         pm.setDevicePixelRatio(dpr)
         pm.fill(QtCore.Qt.GlobalColor.transparent)

@@ -8,6 +8,8 @@ frame. Entry 0 of every table is the background (NaN and gaps).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui
@@ -63,11 +65,21 @@ def tick_values(levels: tuple[float, float]) -> list[float]:
 
 
 def fmt(v: float) -> str:
-    if v == 0:
-        return "0"
-    if abs(v) >= 1e4 or abs(v) < 1e-3:
-        return f"{v:.0e}"
-    return f"{v:.3g}"
+    """A colour-bar tick or a value, short, that reads back as the value:
+    3 significant digits from 0.01 to 1000, whole numbers to 10⁴, otherwise a mantissa
+    of three significant digits with a bare exponent (2.5e-7, 1.25e4)."""
+    a = abs(v)
+    if v == 0 or not math.isfinite(v):
+        return "0" if v == 0 else f"{v}"
+    if 1e-2 <= a < 999.5:
+        return f"{v:.3g}"
+    if 999.5 <= a < 9999.5:
+        return f"{v:.0f}"
+    mantissa, exponent = f"{v:.2e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+LABEL_GAP = 6  # from a bar's strip to its tick labels
 
 
 def draw_colour_bar(p: QtGui.QPainter, rect: QtCore.QRectF, lut: np.ndarray, levels: tuple[float, float],
@@ -89,12 +101,15 @@ def draw_colour_bar(p: QtGui.QPainter, rect: QtCore.QRectF, lut: np.ndarray, lev
         y = rect.bottom() - frac * rect.height()
         p.drawLine(QtCore.QPointF(rect.right(), y), QtCore.QPointF(rect.right() + 4, y))
         label = fmt(v)
-        p.drawText(QtCore.QPointF(rect.right() + 6, y + fm.capHeight() / 2), label)
+        p.drawText(QtCore.QPointF(rect.right() + LABEL_GAP, y + fm.capHeight() / 2), label)
 
 
-def bar_label_width(levels: tuple[float, float], font: QtGui.QFont) -> float:
+def bar_label_width(font: QtGui.QFont) -> float:
+    """The room a layout keeps right of every colour bar for its tick labels, whatever
+    its levels: the labels of the ticks of nice levels (1, 1.5, 2, 3, 5, 7 x 10^k, their
+    halves and 0; :func:`fmt` of them is at most "-7.5e-7") fit in it with the gap."""
     fm = QtGui.QFontMetricsF(font)
-    return max(fm.horizontalAdvance(fmt(v)) for v in tick_values(levels)) + 8
+    return fm.horizontalAdvance("-0.75") + 8
 
 
 def fit_text(font: QtGui.QFont, candidates: list[str], width: float) -> str:
