@@ -71,6 +71,17 @@ def units_tensor(units: Sequence[int] | None, size: int, where: str) -> list[int
     return out
 
 
+def check_tensors(own: dict[str, torch.Tensor], given: dict[str, torch.Tensor], lacks: str, needs: str) -> None:
+    """Raise a ModelError naming what ``given`` (a checkpoint's tensors) lacks of ``own``
+    ("<lacks> W.0, b.0") or holds in another shape ("... <needs> needs (4, 3)")."""
+    missing = sorted(set(own) - set(given))
+    if missing:
+        raise ModelError(f"{lacks} {', '.join(missing)}")
+    for name, t in own.items():
+        if tuple(given[name].shape) != tuple(t.shape):
+            raise ModelError(f"checkpoint {name} has shape {tuple(given[name].shape)}, {needs} needs {tuple(t.shape)}")
+
+
 class GenerativeModel(ABC):
     """Base class of every model family. Subclasses set ``kind`` and ``layers``."""
 
@@ -198,14 +209,7 @@ class GenerativeModel(ABC):
     def check_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         """Raise a ModelError naming the first tensor a checkpoint lacks or has in
         another shape than :meth:`state_tensors`; loaders call it before copying."""
-        own = self.state_tensors()
-        missing = sorted(set(own) - set(tensors))
-        if missing:
-            raise ModelError(f"checkpoint lacks {', '.join(missing)}")
-        for name, t in own.items():
-            if tuple(tensors[name].shape) != tuple(t.shape):
-                raise ModelError(f"checkpoint {name} has shape {tuple(tensors[name].shape)},"
-                                 f" the model needs {tuple(t.shape)}")
+        check_tensors(self.state_tensors(), tensors, "checkpoint lacks", "the model")
 
     def frozen_parameters(self) -> list[str]:
         """Names (keys of :meth:`state_tensors`) of the parameters that learning leaves

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from pcviz.models.base import ModelError
+from pcviz.models.base import check_tensors
 
 if TYPE_CHECKING:
     from pcviz.models.pc import PCModel
@@ -105,16 +105,9 @@ class BackpropTwin:
         """Whether ``tensors`` (a checkpoint's) hold the twin's weights; raises a
         ModelError naming what is missing or of the wrong shape when they hold a part."""
         own = self.state_tensors()
-        present = [k for k in own if k in tensors]
-        if not present:
+        if not any(k in tensors for k in own):
             return False
-        missing = sorted(set(own) - set(present))
-        if missing:
-            raise ModelError(f"checkpoint has a backprop twin but lacks {', '.join(missing)}")
-        for name, t in own.items():
-            if tuple(tensors[name].shape) != tuple(t.shape):
-                raise ModelError(f"checkpoint {name} has shape {tuple(tensors[name].shape)},"
-                                 f" the twin needs {tuple(t.shape)}")
+        check_tensors(own, tensors, "checkpoint has a backprop twin but lacks", "the twin")
         return True
 
     def load(self, tensors: dict[str, torch.Tensor]) -> None:
