@@ -138,7 +138,7 @@ def test_probe_command_writes_csv_and_png(tmp_path, capsys):
     assert main(["probe", "--preset", "patches-conv-pc", "--set", "data.n_samples=200", "--stimulus", "bars",
                  "--vary", "length", "--values", "2,6,12", "--hold", "5", "--condition", "intact",
                  "--condition", "no-feedback", "--condition", "l2=lesion:2", "--n-auto", "4",
-                 "--out", str(out)]) == 0
+                 "--normalise", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert sum("last/peak" in line for line in text.splitlines()) == 3
     rows = list(csv.DictReader(out.open()))

@@ -43,3 +43,19 @@ def test_curves_that_differ_are_not_called_the_same():
     a = np.array([1.0, 2.0, 3.0])
     res = result({"a": a, "b": a + 1e-3, "c": a * (1 + 1e-9)})
     assert coincident(res) == {"c": "a"}  # 1e-9 is below float32's resolution; 1e-3 is not
+
+
+def test_a_normalised_curve_peaks_at_one_and_keeps_its_shape():
+    from pcviz.sim.probe_plot import plotted_curve
+
+    r = np.array([[1.0, 3.0], [2.0, 6.0], [0.5, 1.5]])  # 3 stimuli x 2 units
+    mean, sem, peak = plotted_curve(r, normalise=False)
+    np.testing.assert_allclose(mean, [2.0, 4.0, 1.0])
+    np.testing.assert_allclose(sem, [1.0, 2.0, 0.5] / np.sqrt(2))
+    assert peak == 4.0
+    nmean, nsem, npeak = plotted_curve(r, normalise=True)
+    np.testing.assert_allclose(nmean, [0.5, 1.0, 0.25])
+    np.testing.assert_allclose(nsem, sem / 4.0)
+    assert npeak == 4.0
+    flat = np.zeros((3, 2))  # a curve that never rises is drawn as it is
+    np.testing.assert_allclose(plotted_curve(flat, normalise=True)[0], 0.0)

@@ -41,6 +41,9 @@ def add_probe_parser(sub) -> None:
     p.add_argument("--digits", default="3,8", help="interpolation: the two digits (default 3,8)")
     p.add_argument("--out", required=True, help="CSV file; the PNG is written beside it")
     p.add_argument("--png", default=None, help="PNG file (default: the CSV's name with .png)")
+    p.add_argument("--normalise", action="store_true",
+                   help="in the PNG, each condition's curve divided by its own peak, so shapes compare"
+                        " (the CSV keeps the responses as measured)")
 
 
 def _floats(text: str, where: str) -> list[float]:
@@ -94,7 +97,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
                    conditions=args.conditions or ["intact"], hold_steps=hold, response=args.response)
     out = result.write_csv(args.out)
     png = plot_curves(result, args.png or Path(args.out).with_suffix(".png"),
-                      title=f"{cfg.preset.name}: {args.stimulus} vs {args.vary}, layer {args.layer} {args.quantity}")
+                      title=f"{cfg.preset.name}: {args.stimulus} vs {args.vary}, layer {args.layer} {args.quantity}",
+                      normalise=args.normalise)
     print(f"{cfg.preset.name}: layer {args.layer} {args.quantity} ({args.response} over {hold} steps),"
           f" units {','.join(map(str, result.units))}")
     for line in result.summary_lines():

@@ -30,6 +30,18 @@ def coincident(result: ProbeResult) -> dict[str, str]:
     return out
 
 
+def plotted_curve(responses: np.ndarray, normalise: bool) -> tuple[np.ndarray, np.ndarray, float]:
+    """A condition's curve as drawn from its (stimuli, units) responses: the mean over
+    the units, its standard error, and the mean's peak; with ``normalise`` the first
+    two are divided by the peak (when it is positive)."""
+    mean = responses.mean(axis=1)
+    sem = responses.std(axis=1) / np.sqrt(max(responses.shape[1], 1))
+    peak = float(mean.max())
+    if normalise and peak > 0:
+        return mean / peak, sem / peak, peak
+    return mean, sem, peak
+
+
 def plot_curves(result: ProbeResult, path: str | Path, title: str = "", normalise: bool = False) -> Path:
     """One line per condition (the mean over the probed units, the band their
     standard error), the stimuli as thumbnails along the bottom. Each condition has its
@@ -49,14 +61,11 @@ def plot_curves(result: ProbeResult, path: str | Path, title: str = "", normalis
     same = coincident(result)
     for ci, name in enumerate(result.conditions):
         r = result.responses[ci]  # (S, U)
-        mean = r.mean(axis=1)
-        sem = r.std(axis=1) / np.sqrt(max(r.shape[1], 1))
+        mean, sem, peak = plotted_curve(r, normalise)
         dash, marker, width = STYLES[ci % len(STYLES)]
         width = width if ci < len(STYLES) else 1.0
         label = f"{name} (last/peak {result.last_to_peak(name):.2f})"
-        peak = float(mean.max())
         if normalise and peak > 0:
-            mean, sem = mean / peak, sem / peak
             label = f"{name} (peak {peak:.3g}; last/peak {result.last_to_peak(name):.2f})"
         if name in same:
             label += f", same curve as {same[name]}"

@@ -178,7 +178,7 @@ class ControlPanel(QtWidgets.QWidget):
                 form.addRow("label precision γ", self.label_precision)
             if isinstance(model, RefineConfig):  # the VAEs' semi-amortised mode
                 self.inference = QtWidgets.QComboBox()
-                self.inference.addItem("one draw per step", "draw")
+                self.inference.addItem("one draw", "draw")  # per step (the tooltip says so); short: the column is narrow
                 self.inference.addItem("refine", "refine")
                 self.inference.setSizeAdjustPolicy(  # narrow: the longest item must not widen the column
                     QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
