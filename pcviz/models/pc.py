@@ -84,6 +84,7 @@ class PCModel(DeferredQuantities, PCSampling, PCStreaming, PCInterventions, Gene
         self._learning = True
         # caches (None: stale): curvature D, step scale, Π·gain per layer; frame rows; −½ log|Π|
         self._diag = self._scale = self._peff = None  # list[torch.Tensor] | None
+        self._curvature = None  # (what D was computed from, D): see curvature_diagonal
         self._rows_key = self._logdet = self._logdet_key = None
         self._one = torch.ones((), device=self.device, dtype=dtype)
         self._fast = FastStep(self)
@@ -235,8 +236,24 @@ class PCModel(DeferredQuantities, PCSampling, PCStreaming, PCInterventions, Gene
             torch.mul(self.err[l], self._peff[l], out=self.perr[l])
 
     def curvature_diagonal(self) -> list[torch.Tensor]:
-        """D_l (n_l,) that the preconditioned flow divides by (see :func:`curvature_scale`)."""
-        return curvature_scale(self)
+        """D_l (n_l,) that the preconditioned flow divides by (see :func:`curvature_scale`),
+        computed again only when something it depends on changed: the weights,
+        precisions or gains (in place or replaced), which layers are held, the
+        activations, the preconditioner or the prior. Each new batch asks for it, and
+        with learning off (a demo, the default preset) nothing it depends on moves."""
+        cfg = self.config
+        fixed = (cfg.preconditioner, cfg.prior, tuple(cfg.prior_at(l) for l in range(self.L + 1)),
+                 tuple(self._all_fixed), tuple(self._kinds))
+        tensors = [*self.W, *self.var, *self.gain]
+        versions = [t._version for t in tensors]  # torch counts a tensor's in-place changes
+        if self._curvature is not None:
+            old_fixed, old_tensors, old_versions, d = self._curvature
+            if (old_fixed == fixed and len(old_tensors) == len(tensors)
+                    and all(a is b for a, b in zip(old_tensors, tensors)) and old_versions == versions):
+                return d
+        d = curvature_scale(self)
+        self._curvature = (fixed, tensors, versions, d)
+        return d
 
     def gradients(self, skip_held: bool = False) -> list[torch.Tensor]:
         """−∂F/∂x_l for every layer (before masks), into ``self.dx``; with
