@@ -14,6 +14,7 @@ frame's step applied, so the controls show what the run computed with there.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import time
 from typing import Any
@@ -67,6 +68,7 @@ class PlaybackSource(FrameSource):
             self._start_config = None
         self._config = self._start_config
         self._changes_applied = 0  # how many of the recording's parameter changes self._config holds
+        self._param_changes: tuple | None = None  # (events list, its length, its SetParam events by step, their steps)
 
     # --------------------------------------------------------------- facts
     @property
@@ -83,16 +85,22 @@ class PlaybackSource(FrameSource):
         was applied after step k's frame, so frames of later steps show it."""
         if self._start_config is None:
             return
-        changes = [ev for ev in self.rec.events if ev.kind == C.SetParam.kind and ev.step < step]
-        if len(changes) == self._changes_applied:
+        events = self.rec.events  # read once and kept by the recording (a followed file's grows)
+        if self._param_changes is None or self._param_changes[0] is not events \
+                or self._param_changes[1] != len(events):
+            changes = sorted((ev for ev in events if ev.kind == C.SetParam.kind), key=lambda ev: ev.step)
+            self._param_changes = (events, len(events), changes, [ev.step for ev in changes])
+        changes, steps = self._param_changes[2], self._param_changes[3]
+        n = bisect.bisect_left(steps, step)  # the changes logged before this frame's step
+        if n == self._changes_applied:
             return
         cfg = copy.deepcopy(self._start_config)
-        for ev in changes:
+        for ev in changes[:n]:
             try:
                 set_field(cfg, str(ev.payload["name"]), ev.payload["value"], model_configs())
             except (ConfigError, KeyError):  # logged changes were accepted; one that is not now stays out
                 continue
-        self._config, self._changes_applied = cfg, len(changes)
+        self._config, self._changes_applied = cfg, n
 
     @property
     def running(self) -> bool:
