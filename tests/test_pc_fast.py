@@ -81,7 +81,9 @@ MODES = ("unsupervised", "supervised", "discriminative")
 CASES = [(a, p, MODES[(i + j) % 3]) for i, a in enumerate(ACTIVATIONS) for j, p in enumerate(PRIORS)]
 
 
-@pytest.mark.parametrize("kernels", ["torch", "numpy"])  # the calls the plan binds (pcviz.models.pc_kernels)
+# the calls the plan binds (pcviz.models.pc_kernels); fused: float64 runs the kernels with math.tanh,
+# the float32 rational tanh is checked in tests/test_pc_fused.py
+@pytest.mark.parametrize("kernels", ["torch", "numpy", "fused"])
 @pytest.mark.parametrize("input_activation", ["tanh", "linear"])  # linear: the input's error in Gram form
 @pytest.mark.parametrize("activation,prior,mode", CASES)
 def test_fast_step_equals_reference(activation, prior, mode, input_activation, kernels):
@@ -105,6 +107,9 @@ def test_fast_step_equals_reference(activation, prior, mode, input_activation, k
     if covered:  # the Gram form ran where the input is held and predicted linearly (12 >= 7 units)
         assert bool(fast._fast.plan.gram) == (input_activation == "linear" and mode != "discriminative")
         assert fast._fast.plan.kernels.name == kernels
+        if kernels == "fused":  # the fused calls did run: every free layer's update, every tanh prediction
+            assert fast._fast.plan.fused_update
+            assert bool(fast._fast.plan.fused) == ("tanh" in (activation, input_activation))
 
 
 def test_setting_changes_mid_hold_match_the_reference():
@@ -272,13 +277,15 @@ def test_a_family_that_overrides_the_equations_runs_the_reference_step():
     torch.testing.assert_close(moved, 0.5 * moved_plain)  # the override was followed
 
 
-def test_numpy_calls_on_small_cpu_layers_torch_elsewhere():
+def test_numpy_calls_on_small_cpu_layers_fused_calls_elsewhere():
     from pcviz.models.pc_kernels import NUMPY_MAX_ELEMENTS, choose_kernels
 
     cpu = torch.device("cpu")
     assert choose_kernels("auto", cpu, [64, 36, 16, 9], 32).name == "numpy"  # the default preset
-    assert choose_kernels("auto", cpu, [784, 256, 256, 10], 64).name == "torch"
-    assert choose_kernels("auto", cpu, [NUMPY_MAX_ELEMENTS + 1, 4], 1).name == "torch"
+    assert choose_kernels("auto", cpu, [784, 256, 256, 10], 64).name == "fused"
+    assert choose_kernels("auto", cpu, [NUMPY_MAX_ELEMENTS + 1, 4], 1).name == "fused"
+    assert choose_kernels("fused", cpu, [4, 2], 1).name == "fused"
+    assert choose_kernels("fused", torch.device("meta"), [4, 2], 1).name == "torch"  # compiled for CPU memory
     assert choose_kernels("torch", cpu, [4, 2], 1).name == "torch"
     assert choose_kernels("numpy", cpu, [784, 256], 64).name == "numpy"
     assert choose_kernels("numpy", torch.device("meta"), [4, 2], 1).name == "torch"  # numpy reads CPU memory only

@@ -210,9 +210,20 @@ class StepPlan:
         free = [l for l in range(L + 1) if not m._all_fixed[l]]
         kinds = m._kinds
         span = buf.span
+        moved = [l for l in range(L) if not m._all_fixed[l + 1]]  # predictions from layers that moved
+        # tanh layers whose prediction stage is one fused call (which also makes the
+        # drive Π ε ⊙ f′ for the next step); not an occluded input (it follows its prediction)
+        self.fused = [l for l in moved if k.fuses_tanh and kinds[l] == "tanh" and not (l == 0 and m._any_occluded)]
+        # free layers whose Euler step is one fused call (which also makes the error of a
+        # layer whose prediction does not move)
+        self.fused_update = [l for l in free if k.fuses_update and l >= 1]
+        # rows (n_l,) of the biases, precisions and step scales the fused calls read, refreshed with the weights
+        self.rows = {name: {l: torch.zeros(m.sizes[l], device=m.device, dtype=m.dtype) for l in layers}
+                     for name, layers in (("bias", self.fused), ("peff", self.fused + self.fused_update),
+                                          ("scale", self.fused_update))}
         infer: list[Op] = []
         # the drive Π ε ⊙ f′ of layers below free layers, one call per run of nonlinear layers
-        drive = [l - 1 for l in free if l >= 1 and kinds[l - 1] != "linear"]
+        drive = [l - 1 for l in free if l >= 1 and kinds[l - 1] != "linear" and l - 1 not in self.fused]
         for a, b in _runs(drive):
             infer += k.mul(span("perr", a, b), span("fprime", a, b), span("g", a, b))
         # −∂F/∂x_l = drive_{l−1} W_{l−1} − Π ε_l: a plain product per layer, then one
@@ -228,9 +239,21 @@ class StepPlan:
                 continue
             g = perr[l - 1] if kinds[l - 1] == "linear" else m._g[l - 1]
             infer += self._mm(g, m.W[l - 1], m.dx[l])  # (B, n_l)
-        for a, b in _runs([l for l in free if l >= 1]):
+        unfused_free = [l for l in free if l not in self.fused_update]
+        hoisted = [l for l in self.fused_update if l == L or m._all_fixed[l + 1]]  # prediction held this hold
+        for l in self.fused_update:
+            lam = cfg.prior_at(l)
+            gauss, cauchy = (lam if cfg.prior == "gaussian" else 0.0), (lam if cfg.prior == "cauchy" else 0.0)
+            scale = self.rows["scale"][l]
+            if l in hoisted:
+                peff = self.rows["peff"][l]
+                infer += k.update_state_and_error(m.x[l], m.dx[l], perr[l], scale, gauss, cauchy,
+                                                  pred[l], peff, err[l])
+            else:
+                infer += k.update_state(m.x[l], m.dx[l], perr[l], scale, gauss, cauchy)
+        for a, b in _runs([l for l in unfused_free if l >= 1]):
             infer += k.sub_(span("dx", a, b), span("perr", a, b))
-        lams = {l: cfg.prior_at(l) for l in free if l >= 1 and cfg.prior_at(l) > 0}  # λ per layer
+        lams = {l: cfg.prior_at(l) for l in unfused_free if l >= 1 and cfg.prior_at(l) > 0}  # λ per layer
         for lam, a, b in [(v, a, b) for v in sorted(set(lams.values()))
                           for a, b in _runs([l for l in lams if lams[l] == v])]:
             x, dx = span("x", a, b), span("dx", a, b)
@@ -239,11 +262,10 @@ class StepPlan:
             elif cfg.prior == "cauchy":
                 t = torch.empty_like(x)
                 infer += k.mul(x, x, t) + k.add_(t, 1.0) + k.div(x, t, t) + k.add_(dx, t, alpha=-2 * lam)
-        for a, b in _runs(free):  # x += dt D⁻¹ (−∂F/∂x) on free units (the scale is 0 on held ones)
+        for a, b in _runs(unfused_free):  # x += dt D⁻¹ (−∂F/∂x) on free units (the scale is 0 on held ones)
             scale = self.scale[B * buf.offsets[a] : B * buf.offsets[b]]
             infer += k.addcmul_(span("x", a, b), span("dx", a, b), scale)
         fwd: list[Op] = []
-        moved = [l for l in range(L) if not m._all_fixed[l + 1]]  # predictions from layers that moved
         # Wᵀ as its own contiguous copy (refreshed with the precisions): a product with a
         # transposed view measured up to 1.5x slower on small layers
         self.wt = {l: m.W[l].T.contiguous() for l in moved}  # (n_{l+1}, n_l)
@@ -260,13 +282,14 @@ class StepPlan:
             fwd += self._mm(m.x[l + 1], self.wt[l], out)
         # the biases, per element (refreshed with the weights), one addition per run of layers
         self.bias = torch.zeros(total, device=m.device, dtype=m.dtype)
-        self.bias_layers = moved
+        unfused = [l for l in moved if l not in self.fused]
+        self.bias_layers = unfused
         for linear in (True, False):
-            for a, b in _runs([l for l in moved if (kinds[l] == "linear") == linear]):
+            for a, b in _runs([l for l in unfused if (kinds[l] == "linear") == linear]):
                 target = span("pred" if linear else "a", a, b)
                 fwd += k.add_(target, self.bias[B * buf.offsets[a] : B * buf.offsets[b]])
         for kind in ("tanh", "sigmoid", "relu", "softplus"):
-            for a, b in _runs([l for l in moved if kinds[l] == kind]):
+            for a, b in _runs([l for l in unfused if kinds[l] == kind]):
                 pre, y, fp = span("a", a, b), span("pred", a, b), span("fprime", a, b)
                 if kind == "tanh":
                     fwd += k.tanh(pre, y, fp)
@@ -278,14 +301,22 @@ class StepPlan:
             fwd.append(partial(_follow, m.x[0], pred[0], self.occ))
         # errors, except of held layers whose prediction is hoisted (or is the top's prior mean)
         # and of deferred layers
+        for l in self.fused:  # a held layer's call makes only the drive; the rest is deferred to reading
+            bias, peff = self.rows["bias"][l], self.rows["peff"][l]
+            whole = k.predict_tanh(m.a[l], bias, m.x[l], peff, pred[l], m._fprime[l], err[l], perr[l], m._g[l])
+            if m._all_fixed[l]:
+                fwd += k.drive_tanh(m.a[l], bias, m.x[l], peff, m._g[l])
+                self.complete_ops += whole
+            else:
+                fwd += whole
         varying = [l for l in range(L + 1) if not (m._all_fixed[l] and (l == L or m._all_fixed[l + 1]))
-                   and l not in self.gram]
+                   and l not in self.gram and l not in self.fused and l not in hoisted]
         for a, b in _runs(varying):
             fwd += k.sub(span("x", a, b), span("pred", a, b), span("err", a, b))
             fwd += k.mul(span("err", a, b), self.peff[B * buf.offsets[a] : B * buf.offsets[b]], span("perr", a, b))
         self.infer, self.forward = infer, fwd
         self.ops = infer + fwd
-        self.defers = bool(self.gram)  # a step leaves the Gram layers' pred/err/perr to complete()
+        self.defers = bool(self.complete_ops)  # a step leaves Gram and held fused layers' pred/err/perr to complete()
         self.graph: torch.cuda.CUDAGraph | None = None
         self.refresh(m)
 
@@ -305,6 +336,17 @@ class StepPlan:
             wt.copy_(m.W[l].T)
         for l in self.bias_layers:
             self.bias[B * o[l] : B * o[l + 1]].view(B, m.sizes[l]).copy_(m.b[l].expand(B, m.sizes[l]))
+        sources = {"bias": m.b, "peff": m._peff, "scale": m._step_scale()}
+        for name, rows in self.rows.items():
+            for l, row in rows.items():
+                row.copy_(sources[name][l].expand(m.sizes[l]))
+        self.fused_drive(m)
+
+    def fused_drive(self, m: "PCModel") -> None:
+        """The drive Π ε ⊙ f′ of the fused layers, which their call leaves for the next
+        step, for errors that something else computed (a full ``forward()``)."""
+        for l in self.fused:
+            torch.mul(m._perr[l], m._fprime[l], out=m._g[l])
         for s, (neg_g, c) in self.gram.items():  # in place: a captured graph reads these tensors
             peff = m._peff[s]  # (n_s,)
             torch.mm(self.wt[s], m.W[s] * -peff[:, None], out=neg_g)  # −W_sᵀ diag(Π_s) W_s
@@ -380,6 +422,7 @@ class FastStep:
         runs the reference step)."""
         m = self.m
         if fast_path_covers(m) is not None or m.config.implementation != "fast" or m._peff is None:
+            self._peff_src = None  # the reference step moves the state: the plan is refreshed when it is back
             return False
         new_params = m._peff is not self._peff_src  # a full forward() ran: every prediction is fresh
         stale = m._scale is None or m._scale is not self._scale_src
@@ -398,6 +441,7 @@ class FastStep:
                 for op in plan.infer:
                     op()
                 m.forward(params_changed=False)
+                plan.fused_drive(m)
                 return True
             if self._use_graph() and plan.graph is None:
                 plan.capture(m)

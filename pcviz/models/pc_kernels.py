@@ -38,6 +38,8 @@ class TorchKernels:
     method returns the stage's calls, in order."""
 
     name = "torch"
+    fuses_tanh = False  # offers predict_tanh: a tanh layer's prediction stage as one call
+    fuses_update = False  # offers update_state(_and_error): a free layer's Euler step as one call
 
     def mul(self, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> list[Op]:
         """out = a ⊙ b"""
@@ -124,10 +126,47 @@ class NumpyKernels(TorchKernels):
                 partial(np.subtract, 1.0, sn, out=sn)]
 
 
+class FusedKernels(TorchKernels):
+    """Torch calls, and a tanh layer's whole prediction stage as one compiled pass
+    (:func:`pcviz.models.pc_numba.predict_tanh`; CPU only)."""
+
+    name = "fused"
+    fuses_tanh = True
+    fuses_update = True
+
+    def __init__(self):
+        from pcviz.models import pc_numba  # numba's import and compiling wait for the first fused plan
+
+        self._numba = pc_numba
+
+    def predict_tanh(self, a, bias, x, peff, pred, fprime, err, perr, g) -> list[Op]:
+        """pred = tanh(a + bias), fprime = 1 − pred², err = x − pred, perr = peff ⊙ err,
+        g = perr ⊙ fprime: (B, n) tensors, ``bias`` and ``peff`` rows of n"""
+        arrays = [t.numpy() for t in (a, bias, x, peff, pred, fprime, err, perr, g)]
+        return [partial(self._numba.predict_tanh, *arrays)]
+
+    def drive_tanh(self, a, bias, x, peff, g) -> list[Op]:
+        """g = peff ⊙ (x − tanh(a + bias)) ⊙ (1 − tanh²(a + bias)) alone"""
+        return [partial(self._numba.drive_tanh, *[t.numpy() for t in (a, bias, x, peff, g)])]
+
+    def update_state(self, x, dx, perr, scale, lam_gauss: float, lam_cauchy: float) -> list[Op]:
+        """x += scale ⊙ (dx − perr − prior′(x)) ((B, n) tensors, ``scale`` a row of n;
+        λ of a Gaussian or a Cauchy activity prior, 0 for none)"""
+        arrays = [t.numpy() for t in (x, dx, perr, scale)]
+        return [partial(self._numba.update_state, *arrays, lam_gauss, lam_cauchy)]
+
+    def update_state_and_error(self, x, dx, perr, scale, lam_gauss: float, lam_cauchy: float,
+                               pred, peff, err) -> list[Op]:
+        """:meth:`update_state`, then err = x − pred and perr = peff ⊙ err"""
+        arrays = [t.numpy() for t in (x, dx, perr, scale)]
+        rest = [t.numpy() for t in (pred, peff, err)]
+        return [partial(self._numba.update_state_and_error, *arrays, lam_gauss, lam_cauchy, *rest)]
+
+
 def choose_kernels(setting: str, device: torch.device, sizes: list[int], batch: int) -> TorchKernels:
     """The kernel set for ``model.cpu_kernels`` = ``setting`` (see the module docstring)."""
     if device.type != "cpu" or setting == "torch":
         return TorchKernels()
-    if setting == "numpy" or max(sizes) * batch <= NUMPY_MAX_ELEMENTS:
+    if setting == "numpy" or (setting == "auto" and max(sizes) * batch <= NUMPY_MAX_ELEMENTS):
         return NumpyKernels()
-    return TorchKernels()
+    return FusedKernels()
