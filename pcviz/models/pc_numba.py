@@ -12,7 +12,7 @@ build of llvmlite links no vector maths library): in float32 the kernel computes
 as a rational function, v·P(v²)/Q(v²) on |v| ≤ 9 (degrees 12 and 6, fitted here by
 iterated weighted least squares on the relative error, see
 ``benchmarks/fit_tanh.py``), clamped to ±1; arithmetic only, so the compiler
-vectorises the loop. Its error against tanh in float64 is at most 3.8e-7 (6 units in
+vectorises the loop. Its error against tanh in float64 is at most 3.8e-7 (6.3 units in
 the last place, over 4·10⁶ points in [−10, 10]; ``tests/test_pc_fused.py``). In
 float64 it calls ``math.tanh``.
 
