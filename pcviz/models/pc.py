@@ -190,11 +190,19 @@ class PCModel(DeferredQuantities, PCSampling, PCStreaming, PCInterventions, Gene
         units that are held (data, labels, clamps). Leaves every layer's prediction
         (and a, f′) computed for the new state, so ``forward(predicted=True)`` follows."""
         L = self.L
-        self.x[L].copy_(torch.where(self._fixed[L], self.x[L], self.b[L].expand_as(self.x[L])))
+        self._keep_held(L, self.b[L].expand_as(self.x[L]))
         for l in range(L - 1, -1, -1):
             self._predict(l)  # from x_{l+1}, already final
-            if not self._all_fixed[l]:
-                self.x[l].copy_(torch.where(self._fixed[l], self.x[l], self.pred[l]))
+            self._keep_held(l, self.pred[l])
+
+    def _keep_held(self, l: int, value: torch.Tensor) -> None:
+        """x_l = value on the units of layer l that are not held."""
+        if self._all_fixed[l]:
+            return
+        if self._any_fixed[l]:
+            self.x[l].copy_(torch.where(self._fixed[l], self.x[l], value))
+        else:
+            self.x[l].copy_(value)
 
     def _predict(self, l: int) -> None:
         """x̂_l = f(W_l x_{l+1} + b_l) into ``pred[l]`` (and a_l, f′(a_l) for a nonlinear f)."""

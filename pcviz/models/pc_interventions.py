@@ -59,7 +59,9 @@ class PCInterventions:
         self._occ_mask = (torch.ones_like(self._occluded) if self._imagine and self.data_layer == 0
                           else self._occluded)
         for l in range(len(self.sizes)):
-            if self._any_fixed[l]:
+            if self._all_fixed[l]:
+                self.x[l].copy_(self._fixed_value[l])
+            elif self._any_fixed[l]:
                 self.x[l].copy_(torch.where(self._fixed[l], self._fixed_value[l], self.x[l]))
 
     # ----------------------------------------------------------- interventions
