@@ -5,7 +5,9 @@ Keys of the report's ``pc_speed`` section:
 
 * ``pc_vs_plain_supervised``, ``pc_vs_plain_generative``: the issue's two directions,
   tanh on every prediction (:mod:`pcviz.bench.pc_vs_plain`), with ``matmul_bound``
-  (the step's products alone over the step: the most any saving elsewhere can give).
+  (the step's products alone over the step: the most any saving elsewhere can give);
+  on CPU also the same model with torch's calls only, side by side
+  (``torch_calls_vs_plain``, ``pc_vs_torch_calls``: what the fused passes give).
 * ``pc_vs_plain_generative_linear_input``: the generative direction with the image
   predicted linearly, as the presets do; there the image's error enters the step in
   Gram form (:mod:`pcviz.models.pc_fast`). No goal of its own.
@@ -224,6 +226,11 @@ def run(device: torch.device, quick: bool, log=print) -> dict:
             f" ({r['pc_vs_plain']['min']:.2f}-{r['pc_vs_plain']['max']:.2f});"
             f" the reference step {r['reference_vs_plain']['median']:.2f};"
             f" products are {r['matmul_bound']['products_share']['median']:.0%} of the PC step")
+        if "pc_vs_torch_calls" in r:
+            log(f"     the step binds {r['kernels']} calls; with torch calls only the ratio is"
+                f" {r['torch_calls_vs_plain']['median']:.2f}; {r['kernels']} / torch calls"
+                f" {r['pc_vs_torch_calls']['median']:.2f} ({r['pc_vs_torch_calls']['min']:.2f}"
+                f"-{r['pc_vs_torch_calls']['max']:.2f})")
     fl = default_preset_floor(device, repeats=repeats, n=500 if quick else 2000)
     out["default_step_floor"] = fl
     log(f"   default preset {fl['sizes']} batch {fl['batch']}: {fl['step_us']['median']:.1f} us/step;"

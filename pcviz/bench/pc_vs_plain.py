@@ -22,8 +22,8 @@ Both clamp the image and the label while learning; the hidden layers are inferre
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from dataclasses import dataclass
 
 import torch
 
@@ -32,7 +32,7 @@ from pcviz.bench.timing import interleaved, paired_ratio
 from pcviz.models import DataInfo, PCConfig, PCModel
 
 
-@dataclass
+@dataclasses.dataclass
 class PlainResult:
     seconds: float
     W: list[torch.Tensor]
@@ -119,6 +119,9 @@ def measure(direction: str, device: str = "cpu", batch: int = 64, hold: int = 20
     cfg = comparison_config(direction, width=width, input_activation=input_activation)
     n_in, n_out = 784, 10
     model = PCModel(cfg, DataInfo(n_in, (28, 28), n_classes=n_out), dev, seed=0)
+    # on CPU the same model with torch's calls only (no fused passes), side by side
+    torch_calls = (PCModel(dataclasses.replace(cfg, cpu_kernels="torch"), DataInfo(n_in, (28, 28), n_classes=n_out),
+                           dev, seed=0) if dev.type == "cpu" else None)
     gen = torch.Generator().manual_seed(0)
     batches = [torch.rand(batch, n_in, generator=gen).to(dev) for _ in range(n_batches)]
     labels = [torch.randint(0, n_out, (batch,), generator=gen).to(dev) for _ in range(n_batches)]
@@ -130,20 +133,29 @@ def measure(direction: str, device: str = "cpu", batch: int = 64, hold: int = 20
     def plain() -> float:
         return steps / run_plain_pc(cfg, W0, b0, var, batches, labels, hold).seconds
 
-    def pc(implementation: str) -> float:
-        model.config.implementation = implementation
-        for w, w0 in zip(model.W, W0):
+    def pc(implementation: str, m: PCModel = model) -> float:
+        m.config.implementation = implementation
+        for w, w0 in zip(m.W, W0):
             w.copy_(w0)
-        for v, v0 in zip(model.b, b0):
+        for v, v0 in zip(m.b, b0):
             v.copy_(v0)
-        return steps / run_model(model, batches, labels, hold)
+        return steps / run_model(m, batches, labels, hold)
 
-    plain(), pc("fast"), pc("reference")  # warm up
-    m = interleaved({"plain": plain, "pc": lambda: pc("fast"), "reference": lambda: pc("reference")}, repeats)
+    timed = {"plain": plain, "pc": lambda: pc("fast"), "reference": lambda: pc("reference")}
+    if torch_calls is not None:
+        timed["torch_calls"] = lambda: pc("fast", torch_calls)
+    for fn in timed.values():  # warm up (and compile the fused passes)
+        fn()
+    m = interleaved(timed, repeats)
     model.config.implementation = "fast"
-    return {"sizes": cfg.sizes, "mode": cfg.mode, "batch": batch, "hold": hold,
-            "activation": cfg.activation, "input_activation": cfg.input_activation,
-            "pc_steps_per_s": m["pc"].as_dict(), "plain_steps_per_s": m["plain"].as_dict(),
-            "reference_steps_per_s": m["reference"].as_dict(),
-            "pc_vs_plain": paired_ratio(m["pc"], m["plain"]).as_dict(),
-            "reference_vs_plain": paired_ratio(m["reference"], m["plain"]).as_dict()}
+    out = {"sizes": cfg.sizes, "mode": cfg.mode, "batch": batch, "hold": hold,
+           "activation": cfg.activation, "input_activation": cfg.input_activation,
+           "kernels": model._fast.plan.kernels.name,
+           "pc_steps_per_s": m["pc"].as_dict(), "plain_steps_per_s": m["plain"].as_dict(),
+           "reference_steps_per_s": m["reference"].as_dict(),
+           "pc_vs_plain": paired_ratio(m["pc"], m["plain"]).as_dict(),
+           "reference_vs_plain": paired_ratio(m["reference"], m["plain"]).as_dict()}
+    if torch_calls is not None:
+        out["torch_calls_vs_plain"] = paired_ratio(m["torch_calls"], m["plain"]).as_dict()
+        out["pc_vs_torch_calls"] = paired_ratio(m["pc"], m["torch_calls"]).as_dict()
+    return out

@@ -1,7 +1,7 @@
 """The calls a fast step's plan binds (:mod:`pcviz.models.pc_fast`): each method
 returns a callable that does one stage of the step into its output buffer.
 
-Two sets, the same arithmetic:
+Three sets, the same arithmetic:
 
 * :class:`TorchKernels`: torch calls (every device; the only set on CUDA, where a
   captured graph replays them).
@@ -14,10 +14,19 @@ Two sets, the same arithmetic:
   become two ufuncs, still cheaper. Stages numpy has no ufunc for (sigmoid and the
   other activations) stay torch calls.
 
+* :class:`FusedKernels`: on CPU, torch calls for the products and the other stages,
+  and passes compiled with numba (:mod:`pcviz.models.pc_numba`) for the stages that
+  are several elementwise calls in the other sets: a tanh layer's prediction stage
+  (bias, tanh, f′, error, precision weighting and the drive the next step needs) and a
+  free layer's Euler step. On large layers those calls run at two to three times their
+  cost alone beside the products, which evict their operands from the cache; one
+  pass reads and writes each value once.
+
 :func:`choose_kernels` picks the set: ``model.cpu_kernels`` = ``"torch"``,
-``"numpy"``, or ``"auto"`` (numpy on CPU when every layer of the batch is at most
-:data:`NUMPY_MAX_ELEMENTS` values, where per-call cost dominates; torch above, where
-MKL's products are faster and numpy would add nothing).
+``"numpy"``, ``"fused"``, or ``"auto"`` (numpy on CPU when every layer of the batch is
+at most :data:`NUMPY_MAX_ELEMENTS` values, where per-call cost dominates; fused above,
+where MKL's products are faster than numpy's and the elementwise passes are what is
+left to save). Off the CPU every setting gives torch calls.
 """
 
 from __future__ import annotations
@@ -165,7 +174,7 @@ class FusedKernels(TorchKernels):
 
 def choose_kernels(setting: str, device: torch.device, sizes: list[int], batch: int) -> TorchKernels:
     """The kernel set for ``model.cpu_kernels`` = ``setting`` (see the module docstring)."""
-    if device.type != "cpu" or setting == "torch":
+    if device.type != "cpu" or setting == "torch":  # numpy and numba read CPU memory only
         return TorchKernels()
     if setting == "numpy" or (setting == "auto" and max(sizes) * batch <= NUMPY_MAX_ELEMENTS):
         return NumpyKernels()
