@@ -299,9 +299,9 @@ class StepPlan:
                     fwd.append(partial(_generic_activation, m._f[a], pre, y, fp))
         if m._any_occluded:  # occluded inputs are free and follow the prediction
             fwd.append(partial(_follow, m.x[0], pred[0], self.occ))
-        # errors, except of held layers whose prediction is hoisted (or is the top's prior mean)
-        # and of deferred layers
-        for l in self.fused:  # a held layer's call makes only the drive; the rest is deferred to reading
+        # the fused tanh layers, from a = x_{l+1} W_lᵀ (without the bias, which the call adds);
+        # a held layer's call makes only the drive, its prediction and errors are deferred to reading
+        for l in self.fused:
             bias, peff = self.rows["bias"][l], self.rows["peff"][l]
             whole = k.predict_tanh(m.a[l], bias, m.x[l], peff, pred[l], m._fprime[l], err[l], perr[l], m._g[l])
             if m._all_fixed[l]:
@@ -309,6 +309,8 @@ class StepPlan:
                 self.complete_ops += whole
             else:
                 fwd += whole
+        # errors, except of held layers whose prediction is hoisted (or is the top's prior mean),
+        # of deferred layers, and of those the fused calls make
         varying = [l for l in range(L + 1) if not (m._all_fixed[l] and (l == L or m._all_fixed[l + 1]))
                    and l not in self.gram and l not in self.fused and l not in hoisted]
         for a, b in _runs(varying):
@@ -340,6 +342,10 @@ class StepPlan:
         for name, rows in self.rows.items():
             for l, row in rows.items():
                 row.copy_(sources[name][l].expand(m.sizes[l]))
+        for s, (neg_g, c) in self.gram.items():  # in place: a captured graph reads these tensors
+            peff = m._peff[s]  # (n_s,)
+            torch.mm(self.wt[s], m.W[s] * -peff[:, None], out=neg_g)  # −W_sᵀ diag(Π_s) W_s
+            torch.mm((m.x[s] - m.b[s]) * peff, m.W[s], out=c)  # ((x_s − b_s) ⊙ Π_s) W_s
         self.fused_drive(m)
 
     def fused_drive(self, m: "PCModel") -> None:
@@ -347,10 +353,6 @@ class StepPlan:
         step, for errors that something else computed (a full ``forward()``)."""
         for l in self.fused:
             torch.mul(m._perr[l], m._fprime[l], out=m._g[l])
-        for s, (neg_g, c) in self.gram.items():  # in place: a captured graph reads these tensors
-            peff = m._peff[s]  # (n_s,)
-            torch.mm(self.wt[s], m.W[s] * -peff[:, None], out=neg_g)  # −W_sᵀ diag(Π_s) W_s
-            torch.mm((m.x[s] - m.b[s]) * peff, m.W[s], out=c)  # ((x_s − b_s) ⊙ Π_s) W_s
 
     def _spread(self, m: "PCModel", flat: torch.Tensor, name: str, rows: list[torch.Tensor]) -> None:
         """Copy per-layer rows (n_l,) over the batch into the plan's ``flat`` tensor (``name``).
