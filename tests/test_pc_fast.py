@@ -285,6 +285,8 @@ def test_numpy_calls_on_small_cpu_layers_fused_calls_elsewhere():
     assert choose_kernels("auto", cpu, [784, 256, 256, 10], 64).name == "fused"
     assert choose_kernels("auto", cpu, [NUMPY_MAX_ELEMENTS + 1, 4], 1).name == "fused"
     assert choose_kernels("fused", cpu, [4, 2], 1).name == "fused"
+    assert choose_kernels("auto", cpu, [784, 256], 64, torch.float64).name == "torch"  # float64 tanh is scalar
+    assert choose_kernels("fused", cpu, [784, 256], 64, torch.float64).name == "fused"
     assert choose_kernels("fused", torch.device("meta"), [4, 2], 1).name == "torch"  # compiled for CPU memory
     assert choose_kernels("torch", cpu, [4, 2], 1).name == "torch"
     assert choose_kernels("numpy", cpu, [784, 256], 64).name == "numpy"

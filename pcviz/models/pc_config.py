@@ -66,8 +66,8 @@ class PCDynamicsConfig:
         "inference step: fast (pcviz.models.pc_fast, tested equal) or reference", choices=("fast", "reference")))
     cuda_graph: bool = field(default=True, metadata=meta("on CUDA, replay the fast step as a captured CUDA graph"))
     cpu_kernels: str = field(default="auto", metadata=meta(
-        "on CPU, the fast step's calls: numpy on small layers and torch with fused tanh stages on larger ones"
-        " (auto), or always torch, numpy or fused", choices=("auto", "torch", "numpy", "fused")))
+        "on CPU, the fast step's calls: numpy on small layers, torch products with compiled elementwise passes"
+        " on larger float32 ones (auto), or always torch, numpy or fused", choices=("auto", "torch", "numpy", "fused")))
 
     def prior_at(self, l: int) -> float:
         """λ of layer ``l``'s activity prior (0 at the input)."""

@@ -434,7 +434,7 @@ class FastStep:
             key = self._key()
             plan = self.plan
             if plan is None or plan.key != key or plan.x_list is not m.x:
-                k = choose_kernels(m.config.cpu_kernels, m.device, m.sizes, m.batch_size)
+                k = choose_kernels(m.config.cpu_kernels, m.device, m.sizes, m.batch_size, m.dtype)
                 plan = self.plan = StepPlan(m, key, k)
             else:
                 plan.refresh(m)

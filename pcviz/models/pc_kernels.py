@@ -24,9 +24,10 @@ Three sets, the same arithmetic:
 
 :func:`choose_kernels` picks the set: ``model.cpu_kernels`` = ``"torch"``,
 ``"numpy"``, ``"fused"``, or ``"auto"`` (numpy on CPU when every layer of the batch is
-at most :data:`NUMPY_MAX_ELEMENTS` values, where per-call cost dominates; fused above,
-where MKL's products are faster than numpy's and the elementwise passes are what is
-left to save). Off the CPU every setting gives torch calls.
+at most :data:`NUMPY_MAX_ELEMENTS` values, where per-call cost dominates; fused above
+in float32, where MKL's products are faster than numpy's and the elementwise passes
+are what is left to save; torch above in float64). Off the CPU every setting gives
+torch calls.
 """
 
 from __future__ import annotations
@@ -172,10 +173,15 @@ class FusedKernels(TorchKernels):
         return [partial(self._numba.update_state_and_error, *arrays, lam_gauss, lam_cauchy, *rest)]
 
 
-def choose_kernels(setting: str, device: torch.device, sizes: list[int], batch: int) -> TorchKernels:
-    """The kernel set for ``model.cpu_kernels`` = ``setting`` (see the module docstring)."""
+def choose_kernels(setting: str, device: torch.device, sizes: list[int], batch: int,
+                   dtype: torch.dtype = torch.float32) -> TorchKernels:
+    """The kernel set for ``model.cpu_kernels`` = ``setting`` (see the module docstring).
+    ``auto`` leaves float64 models on large layers to torch: the fused passes' float64
+    tanh is a scalar call per value, slower than torch's vectorised one."""
     if device.type != "cpu" or setting == "torch":  # numpy and numba read CPU memory only
         return TorchKernels()
     if setting == "numpy" or (setting == "auto" and max(sizes) * batch <= NUMPY_MAX_ELEMENTS):
         return NumpyKernels()
+    if setting == "auto" and dtype != torch.float32:
+        return TorchKernels()
     return FusedKernels()
