@@ -158,12 +158,14 @@ def test_the_preset_list_covers_the_pc_families():
     assert {"pc", "pc_conv"} <= kinds
 
 
+@pytest.mark.parametrize("kernels", ["auto", "fused"])  # auto: numpy calls at this batch size
 @pytest.mark.parametrize("preset", PC_PRESETS)
-def test_every_preset_family_matches_the_reference(preset):
+def test_every_preset_family_matches_the_reference(preset, kernels):
     cfg = load_preset(preset)
     train, _ = make_dataset(cfg.data, seed=0)
     data = DataInfo(train.dim, tuple(train.display_shape), train.n_classes)
-    fast, ref = _pair(copy.deepcopy(cfg.model), data, MODEL_FAMILIES[cfg.model.kind][1])
+    model_cfg = dataclasses.replace(copy.deepcopy(cfg.model), cpu_kernels=kernels)  # every PC family has it
+    fast, ref = _pair(model_cfg, data, MODEL_FAMILIES[cfg.model.kind][1])
     n = fast.sizes[fast.data_layer]
     gen = torch.Generator().manual_seed(2)
     batches = [torch.rand(3, n, generator=gen, dtype=torch.float64) for _ in range(3)]

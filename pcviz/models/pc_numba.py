@@ -16,8 +16,8 @@ vectorises the loop. Its error against tanh in float64 is at most 3.8e-7 (6.3 un
 the last place, over 4·10⁶ points in [−10, 10]; ``tests/test_pc_fused.py``). In
 float64 it calls ``math.tanh``.
 
-Compiled on first use (about a second for a float32 model's kernels on this 2-core
-machine) and cached on disk by numba; a later process loads them (0.4 s for its first
+Compiled on first use (about a second for a float32 model's kernels on two CPU
+cores) and cached on disk by numba; a later process loads them (0.4 s for its first
 step, numba's import included).
 """
 
