@@ -25,6 +25,9 @@ def test_rational_tanh_is_within_four_tenths_of_a_millionth_of_tanh():
     assert np.abs(approx).max() <= 1.0
     np.testing.assert_array_equal(approx, -pc_numba.tanh_rational(-v))  # odd
     assert pc_numba.tanh_rational(np.float32(0.0)) == 0.0
+    huge = np.float32([50.0, 1e30, np.inf])  # clamped before the polynomial, which would overflow to inf/inf
+    np.testing.assert_allclose(pc_numba.tanh_rational(huge), 1.0, rtol=0, atol=1.2e-7)
+    np.testing.assert_allclose(pc_numba.tanh_rational(-huge), -1.0, rtol=0, atol=1.2e-7)
     tiny = np.float32([1e-30, 1e-8, 1e-4])
     np.testing.assert_allclose(pc_numba.tanh_rational(tiny), tiny, rtol=1e-7)  # tanh v ≈ v near 0
 
@@ -110,3 +113,25 @@ def test_float32_fused_step_agrees_with_the_reference_to_float32_rounding():
     scale = max(float(w.abs().max()) for w in ref.W)
     assert gap["fused"] < 1e-5 * scale, gap
     assert gap["fused"] < max(10 * gap["torch"], 1e-6 * scale), gap
+
+
+def test_a_diverging_state_stays_not_a_number():
+    """The passes are compiled with fast-math but without its no-NaN/no-infinity
+    assumptions: a NaN goes through (the engine's divergence check looks for it), and
+    an infinite pre-activation saturates."""
+    a = np.float32([[np.nan, np.inf, -np.inf, 0.5]])
+    row, zeros = np.ones(4, np.float32), np.zeros((1, 4), np.float32)
+    out = [np.full_like(a, 7.0) for _ in range(5)]
+    pc_numba.predict_tanh(a, row * 0, zeros, row, *out)
+    pred, fprime, err, perr, g = out
+    assert np.isnan(pred[0, 0]) and np.isnan(g[0, 0]) and np.isnan(err[0, 0])
+    np.testing.assert_allclose(pred[0, 1:], [1.0, -1.0, math.tanh(0.5)], atol=2e-7)
+    drive = np.full_like(a, 7.0)
+    pc_numba.drive_tanh(a, row * 0, zeros, row, drive)
+    assert np.isnan(drive[0, 0]) and np.isfinite(drive[0, 1:]).all()
+    x = np.float32([[1.0, 2.0, 3.0, 4.0]])
+    dx = np.float32([[np.nan, 0.0, 0.0, 0.0]])
+    for gauss, cauchy in ((0.0, 0.0), (0.1, 0.0), (0.0, 0.1)):
+        xs = x.copy()
+        pc_numba.update_state(xs, dx, zeros, row * 0.1, gauss, cauchy)
+        assert np.isnan(xs[0, 0]) and np.isfinite(xs[0, 1:]).all()

@@ -137,8 +137,8 @@ class NumpyKernels(TorchKernels):
 
 
 class FusedKernels(TorchKernels):
-    """Torch calls, and a tanh layer's whole prediction stage as one compiled pass
-    (:func:`pcviz.models.pc_numba.predict_tanh`; CPU only)."""
+    """Torch calls, and compiled passes (:mod:`pcviz.models.pc_numba`; CPU only) for a
+    tanh layer's whole prediction stage and a free layer's whole Euler step."""
 
     name = "fused"
     fuses_tanh = True

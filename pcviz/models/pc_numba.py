@@ -4,7 +4,7 @@ A torch or numpy call makes one pass over its operands; a step of a layer with a
 nonlinear prediction makes six (bias, f, f′, error, precision weighting, drive), each
 reading and writing (B, n) arrays. Beside the step's matrix products, which evict
 them from the cache, those passes cost about three times what they cost alone
-(docs/performance.md, "The fused prediction stage"). :func:`predict_tanh` makes the
+(docs/performance.md, "Fused passes on large CPU layers"). :func:`predict_tanh` makes the
 six in one pass, each value loaded once and each result stored once.
 
 ``tanh`` is where a plain loop would fall back to a scalar call per value (the PyPI
@@ -36,37 +36,43 @@ _P = [np.float32(c) for c in (0.9999999982401591, 0.13094104946222862, 0.0031152
 _Q = [np.float32(c) for c in (1.0, 0.4642743501568683, 0.024540045312900858, 0.00025624708155842134)]
 P0, P1, P2, P3, P4, P5, P6 = _P
 Q0, Q1, Q2, Q3 = _Q
+# fast-math, except the flags that assume no NaN or infinity: a diverging state must
+# stay NaN, so that the engine's divergence check sees it
+_FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}
 _CLAMP = np.float32(9.0)  # tanh(9) rounds to 1 in float32
 _ONE32 = np.float32(1.0)
 
 
-def tanh_rational(v: np.ndarray) -> np.ndarray:
-    """The float32 rational tanh, in numpy (what the kernel computes, for tests)."""
-    v = np.clip(np.asarray(v, np.float32), -_CLAMP, _CLAMP)
+def _ratio(v):
+    """v P(v²) / Q(v²), for |v| ≤ _CLAMP (compiled into the passes, and in numpy below)."""
     s = v * v
     num = v * (P0 + s * (P1 + s * (P2 + s * (P3 + s * (P4 + s * (P5 + s * P6))))))
     den = Q0 + s * (Q1 + s * (Q2 + s * Q3))
-    return np.clip(num / den, -_ONE32, _ONE32)
+    return num / den
+
+
+def tanh_rational(v: np.ndarray) -> np.ndarray:
+    """The float32 rational tanh of a float32 array, in numpy: what the compiled passes
+    compute (for the tests)."""
+    return np.clip(_ratio(np.clip(v, -_CLAMP, _CLAMP)), -_ONE32, _ONE32)
+
+
+_ratio_compiled = numba.njit(fastmath=_FAST, inline="always")(_ratio)
 
 
 def _tanh(v):  # replaced per dtype inside compiled code (below)
     return math.tanh(v)
 
 
-@overload(_tanh, jit_options={"fastmath": True})
+@overload(_tanh, jit_options={"fastmath": _FAST})
 def _tanh_typed(v):
     if isinstance(v, numba.types.Float) and v.bitwidth == 32:
-        def rational(v):
-            v = min(max(v, -_CLAMP), _CLAMP)
-            s = v * v
-            num = v * (P0 + s * (P1 + s * (P2 + s * (P3 + s * (P4 + s * (P5 + s * P6))))))
-            den = Q0 + s * (Q1 + s * (Q2 + s * Q3))
-            return min(max(num / den, -_ONE32), _ONE32)
-        return rational
+        # Python's min and max keep a NaN first argument (a diverging state stays NaN)
+        return lambda v: min(max(_ratio_compiled(min(max(v, -_CLAMP), _CLAMP)), -_ONE32), _ONE32)
     return lambda v: math.tanh(v)
 
 
-@numba.njit(fastmath=True, cache=True, boundscheck=False, error_model="numpy", nogil=True)
+@numba.njit(fastmath=_FAST, cache=True, boundscheck=False, error_model="numpy", nogil=True)
 def predict_tanh(a, bias, x, peff, pred, fprime, err, perr, g):
     """For a layer of B x n (2-D arrays; ``bias`` and ``peff`` rows of n):
     pred = tanh(a + bias), fprime = 1 − pred², err = x − pred, perr = peff ⊙ err,
@@ -86,7 +92,7 @@ def predict_tanh(a, bias, x, peff, pred, fprime, err, perr, g):
             g[i, j] = pe * d
 
 
-@numba.njit(fastmath=True, cache=True, boundscheck=False, error_model="numpy", nogil=True)
+@numba.njit(fastmath=_FAST, cache=True, boundscheck=False, error_model="numpy", nogil=True)
 def drive_tanh(a, bias, x, peff, g):
     """Only g = peff ⊙ (x − tanh(a + bias)) ⊙ (1 − tanh²(a + bias)), what a step needs of a
     held layer's prediction (its prediction and errors are left for whoever reads them)."""
@@ -98,7 +104,7 @@ def drive_tanh(a, bias, x, peff, g):
             g[i, j] = (x[i, j] - y) * peff[j] * (one - y * y)
 
 
-@numba.njit(fastmath=True, inline="always")
+@numba.njit(fastmath=_FAST, inline="always")
 def _moved(x, dx, perr, scale, lam_gauss, lam_cauchy, one):
     """x + scale (dx − Π ε − prior′(x)): one free unit's Euler step (dx holds the drive
     from the layer below; λ of a Gaussian or a Cauchy activity prior, 0 for none)."""
@@ -106,7 +112,7 @@ def _moved(x, dx, perr, scale, lam_gauss, lam_cauchy, one):
     return x + scale * (dx - perr - lam_gauss * x - (lam_cauchy + lam_cauchy) * x / (one + x * x))
 
 
-@numba.njit(fastmath=True, cache=True, boundscheck=False, error_model="numpy", nogil=True)
+@numba.njit(fastmath=_FAST, cache=True, boundscheck=False, error_model="numpy", nogil=True)
 def update_state(x, dx, perr, scale, lam_gauss, lam_cauchy):
     """x += scale ⊙ (dx − perr − prior′(x)) for a layer of B x n (``scale`` a row of n:
     dt / D on free units, 0 on held ones)."""
@@ -118,7 +124,7 @@ def update_state(x, dx, perr, scale, lam_gauss, lam_cauchy):
             x[i, j] = _moved(x[i, j], dx[i, j], perr[i, j], scale[j], lam_gauss, lam_cauchy, one)
 
 
-@numba.njit(fastmath=True, cache=True, boundscheck=False, error_model="numpy", nogil=True)
+@numba.njit(fastmath=_FAST, cache=True, boundscheck=False, error_model="numpy", nogil=True)
 def update_state_and_error(x, dx, perr, scale, lam_gauss, lam_cauchy, pred, peff, err):
     """:func:`update_state`, then err = x − pred and perr = peff ⊙ err, for a layer whose
     prediction does not change during the hold (it comes from a held layer)."""
