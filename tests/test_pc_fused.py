@@ -135,3 +135,25 @@ def test_a_diverging_state_stays_not_a_number():
         xs = x.copy()
         pc_numba.update_state(xs, dx, zeros, row * 0.1, gauss, cauchy)
         assert np.isnan(xs[0, 0]) and np.isfinite(xs[0, 1:]).all()
+
+
+def test_a_model_with_large_layers_compiles_its_passes_when_built_not_in_its_first_step():
+    """Building the model compiles (or loads) every pass, for the argument types the
+    plan then binds (numba compiles once per type signature), so the first step
+    compiles nothing."""
+    import numba
+
+    cfg = comparison_config("generative", width=64, n_in=300, n_out=10)
+    model = PCModel(cfg, DataInfo(300, (15, 20), n_classes=10), "cpu", seed=0)
+    passes = (pc_numba.predict_tanh, pc_numba.drive_tanh, pc_numba.update_state, pc_numba.update_state_and_error)
+    assert all(p.signatures for p in passes)
+    batches, labels = _batches(300, 10, B=40, n=2, dtype=torch.float32)
+    run_model(model, batches, labels, 3)
+    plan = model._fast.plan
+    assert plan.kernels.name == "fused" and plan.fused and plan.fused_update
+    # the types warm_up compiled for, and those of every fused call the plan binds
+    warm = {numba.typeof(np.zeros((1, 2), np.float32)), numba.typeof(np.zeros(2, np.float32)), numba.typeof(0.0)}
+    bound = [op for op in plan.ops if op.func in passes]
+    assert len(bound) == 4  # two updates, the image's drive, layer 1's prediction stage
+    for op in bound:
+        assert {numba.typeof(a) for a in op.args} <= warm, op.func

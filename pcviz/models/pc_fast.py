@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Callable
 
 import torch
 
-from pcviz.models.pc_kernels import TorchKernels, choose_kernels
+from pcviz.models.pc_kernels import TorchKernels, choose_kernels, prepare_kernels
 
 if TYPE_CHECKING:
     from pcviz.models.pc import PCModel
@@ -405,6 +405,9 @@ class FastStep:
     def __init__(self, model: "PCModel"):
         self.m = model
         self.plan: StepPlan | None = None
+        if _family_reason(type(model)) is None:
+            cfg = model.config
+            prepare_kernels(cfg.cpu_kernels, model.device, model.sizes, model.dtype)
         self._peff_src: list | None = None
         self._scale_src: list | None = None
         self.captures = 0  # CUDA graphs recorded (tests and benchmarks read it)

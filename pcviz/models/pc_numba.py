@@ -16,9 +16,10 @@ vectorises the loop. Its error against tanh in float64 is at most 3.8e-7 (6.3 un
 the last place, over 4·10⁶ points in [−10, 10]; ``tests/test_pc_fused.py``). In
 float64 it calls ``math.tanh``.
 
-Compiled on first use (about a second for a float32 model's kernels on two CPU
-cores) and cached on disk by numba; a later process loads them (0.4 s for its first
-step, numba's import included).
+Compiled when a model that will likely use them is built (:func:`warm_up`, called by
+:func:`pcviz.models.pc_kernels.prepare_kernels`): about a second for the float32
+passes on two CPU cores, cached on disk by numba; a later process loads them (0.4 s,
+numba's import included).
 """
 
 from __future__ import annotations
@@ -137,3 +138,14 @@ def update_state_and_error(x, dx, perr, scale, lam_gauss, lam_cauchy, pred, peff
             x[i, j] = v
             err[i, j] = e
             perr[i, j] = e * peff[j]
+
+
+def warm_up(dtype: np.dtype) -> None:
+    """Compile every pass for arrays of ``dtype`` now (or load it from numba's cache),
+    with the argument types a plan binds: C-contiguous (B, n) arrays and (n,) rows, and
+    Python floats for λ."""
+    m, r = np.zeros((1, 2), dtype), np.zeros(2, dtype)
+    predict_tanh(m, r, m, r, m, m, m, m, m)
+    drive_tanh(m, r, m, r, m)
+    update_state(m, m, m, r, 0.0, 0.0)
+    update_state_and_error(m, m, m, r, 0.0, 0.0, m, r, m)
