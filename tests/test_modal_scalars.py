@@ -37,3 +37,15 @@ def test_a_frame_is_in_the_mode_when_one_of_its_values_is_not_nan():
     assert not in_mode({}, names)  # not streamed at all
     assert in_mode({"refine/elbo": -80.5, "refine/amortised_elbo": math.nan}, names)
     assert in_mode({"refine/elbo": -math.inf}, names[:1])  # diverged in the mode: still shown
+
+
+def test_the_refinement_plot_keys_its_two_elbos_apart():
+    """Its key (in the title) once read "elbo elbo": both labels shortened to their last word."""
+    from pcviz.display.labels import scalar_label, short_labels
+
+    labels = [scalar_label(s, {}) for s in ("refine/elbo", "refine/amortised_elbo")]
+    assert labels == ["refined", "amortised"]
+    assert short_labels(labels) == labels
+    assert scalar_label("elbo", {}) == "elbo"  # the ELBO plot's own scalar keeps its name
+    assert short_labels(["held-out PC", "held-out backprop"]) == ["PC", "backprop"]
+    assert short_labels(["a elbo", "b elbo"]) == ["a elbo", "b elbo"]  # the last words would not tell them apart

@@ -35,6 +35,8 @@ GROUPS = (
 )
 #: legend words of scalars that are not per layer (``heldout_accuracy/pc``)
 _TAILS = {"pc": "PC"}
+#: legend words of scalars whose own name would not tell them apart from their group's others
+_NAMED = {"refine/elbo": "refined", "refine/amortised_elbo": "amortised"}
 #: Scalars that a model family streams in one of its modes only, as NaN in the others
 #: (a frame spec, and so the list of scalars, is fixed before the first step):
 #: model kind -> (the mode, in words; its scalars). The semi-amortised VAEs stream their
@@ -130,9 +132,18 @@ def in_mode(scalars: dict[str, float], names: list[str]) -> bool:
 
 def scalar_label(scalar: str, names: dict[int, str]) -> str:
     """``energy/layer_1`` -> the name of layer 1 (the legends' words)."""
+    if scalar in _NAMED:
+        return _NAMED[scalar]
     tail = scalar.split("/", 1)[-1]
     m = _INDEX.search(tail)
     if m and int(m.group(1)) in names:
         return names[int(m.group(1))]
     return _TAILS.get(tail, tail.replace("_", " "))
 
+
+
+def short_labels(labels: list[str]) -> list[str]:
+    """The last word of each legend label, for a key in a plot's title ("held-out PC"
+    -> "PC"), or the whole labels where the last words would not tell them apart."""
+    short = [lab.split()[-1] if lab.split() else lab for lab in labels]
+    return short if len(set(short)) == len(short) else list(labels)

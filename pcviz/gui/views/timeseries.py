@@ -19,7 +19,7 @@ import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from pcviz.display.labels import group_scalars as group_names
-from pcviz.display.labels import modal_groups, scalar_label
+from pcviz.display.labels import modal_groups, scalar_label, short_labels
 from pcviz.display.scales import settled_range, symlog
 from pcviz.display.trace import Trace
 from pcviz.gui.sources.frame_source import FrameSource
@@ -162,7 +162,7 @@ class TimeSeriesView(PlotGrid, PlotScales, QtWidgets.QWidget):
                 few = len(labels) <= 3
                 self._own_colours.update({lab: (c, 4.0 - 1.5 * i if few else 2.0, few and i > 0)
                                           for i, (lab, c) in enumerate(zip(labels, hues))})
-                short = [lab.split()[-1] for lab in labels]
+                short = short_labels(labels)
                 plot.key_html = "&nbsp;&nbsp;" + "&nbsp;".join(
                     f'<span style="color:{c.name()}"><b>{k}</b></span>' for k, c in zip(short, hues))
                 plot.key_text = "  " + " ".join(short)
