@@ -56,18 +56,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["PCVIZ_RECORDINGS"] = tmp
         app, win, bridge = window("digits-pc")
-        tools = win.session
+        tools, pane = win.session, win.interventions  # the record button; the Interventions dock
         tools.record.start()
         bridge.advance(150, samples=75)
-        tools.panel.occlude_button.setChecked(True)
-        tools.panel.occlude((2, 1, 6, 7))
+        pane.panel.occlude_button.setChecked(True)
+        pane.panel.occlude((2, 1, 6, 7))
         bridge.advance(30, samples=30)
-        tools.selector.select(1, [0, 1, 2, 3])
-        tools.panel.value.setValue(1.0)
-        tools.panel.clamp()
+        pane.selector.select(1, [0, 1, 2, 3])
+        pane.panel.value.setValue(1.0)
+        pane.panel.clamp()
         bridge.advance(40, samples=40)
         shot(app, win, "occlude-after.png")
-        path = tools.record.recorder.path
+        path = tools.record.path  # the file being written; closing the window closes it
         win.close()
         from pcviz.gui.app import play_screenshot
 
