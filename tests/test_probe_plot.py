@@ -59,3 +59,14 @@ def test_a_normalised_curve_peaks_at_one_and_keeps_its_shape():
     assert npeak == 4.0
     flat = np.zeros((3, 2))  # a curve that never rises is drawn as it is
     np.testing.assert_allclose(plotted_curve(flat, normalise=True)[0], 0.0)
+
+
+def test_the_windows_legend_goes_to_the_corner_the_curves_leave_free():
+    from pcviz.sim.probe_plot import legend_corner
+
+    rising = np.array([0.0, 0.2, 0.5, 0.9, 1.0, 1.0])
+    assert legend_corner(result({"intact": rising, "lesion": rising * 0.8})) == "bottom"
+    assert legend_corner(result({"intact": rising[::-1]})) == "top"  # falling: the top right is free
+    hump = np.array([0.0, 0.6, 1.0, 0.6, 0.1, 0.0])  # end-stopping: low at the right
+    assert legend_corner(result({"intact": hump})) == "top"
+    assert legend_corner(result({"flat": np.ones(4)})) == "top"  # no range: the usual place

@@ -30,6 +30,20 @@ def coincident(result: ProbeResult) -> dict[str, str]:
     return out
 
 
+def legend_corner(result: ProbeResult) -> str:
+    """Where a legend in the plot's right-hand corner hides least: ``"bottom"`` when the
+    curves' right third lies mostly in the upper half of their range, else ``"top"``."""
+    curves = [result.curve(c) for c in result.conditions]
+    values = np.concatenate([c for c in curves if c.size]) if curves else np.zeros(0)
+    if values.size == 0:
+        return "top"
+    low, high = float(values.min()), float(values.max())
+    if high <= low:
+        return "top"
+    right = np.concatenate([c[len(c) - max(1, len(c) // 3):] for c in curves if c.size])
+    return "bottom" if float(np.mean((right - low) / (high - low))) > 0.5 else "top"
+
+
 def plotted_curve(responses: np.ndarray, normalise: bool) -> tuple[np.ndarray, np.ndarray, float]:
     """A condition's curve as drawn from its (stimuli, units) responses: the mean over
     the units, its standard error, and the mean's peak; with ``normalise`` the first

@@ -43,6 +43,12 @@ def test_probe_panel_runs_draws_and_saves(open_window, qtbot, tmp_path):
     np.testing.assert_allclose(res.responses, direct.responses, rtol=1e-5, atol=1e-6)
     assert "last/peak" in panel.status.text()
     assert len(panel.plot.plotItem.listDataItems()) == 3
+    # the curves stay in sight: the panel is as tall as its dock, not scrolled (the
+    # plot's size hint once made the panel 480 px tall in a dock of 250 once the
+    # status text had wrapped)
+    scroll = win.probe.dock.widget()
+    qtbot.waitUntil(lambda: panel.height() <= scroll.viewport().height() + 1, timeout=3000)
+    assert scroll.viewport().height() < 480  # a short dock, where the old size hint scrolled
     win.grab().save(str(tmp_path / "window.png"))
     a, b = panel.save(tmp_path / "c.csv")
     rows = list(csv.DictReader(a.open()))
@@ -121,4 +127,20 @@ def test_probe_panel_shows_coincident_curves_apart(qtbot):
     assert pens[2].widthF() < pens[1].widthF() < pens[0].widthF()
     labels = [it.name() for it in items]
     assert labels[2].endswith("same curve as no-feedback") and "same curve" not in labels[1]
+    # the legend, on a background, sits in the right-hand corner the curves leave free
+    legend, view = panel.plot.plotItem.legend, panel.plot.plotItem.vb
+    assert legend.brush().color().alpha() > 0
+    panel.resize(1200, 320)
+    panel.show()
+    qtbot.waitExposed(panel)
+
+    def in_lower_half() -> bool:
+        return (legend.mapRectToScene(legend.boundingRect()).center().y()
+                > view.mapRectToScene(view.boundingRect()).center().y())
+
+    rising = np.array([[0.1], [0.9], [1.0]], np.float32)
+    panel._draw(ProbeResult(st, 1, "error", "mean", [0], ["intact"], rising[None], 5))
+    qtbot.waitUntil(in_lower_half, timeout=3000)
+    panel._draw(ProbeResult(st, 1, "error", "mean", [0], ["intact"], rising[::-1][None], 5))
+    qtbot.waitUntil(lambda: not in_lower_half(), timeout=3000)
     src.close()

@@ -23,7 +23,7 @@ from pcviz.errors import PcvizError
 from pcviz.gui.sources.frame_source import FrameSource
 from pcviz.gui.theme import Theme
 from pcviz.sim.probe import ProbeResult, parse_condition, probe_engine
-from pcviz.sim.probe_plot import coincident, plot_curves
+from pcviz.sim.probe_plot import coincident, legend_corner, plot_curves
 
 KEY = "probe"
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
@@ -116,7 +116,13 @@ class ProbePanel(QtWidgets.QWidget):
         self.status.setWordWrap(True)
         self.plot = pg.PlotWidget()
         self.plot.setMinimumSize(260, 160)
-        self.plot.addLegend(offset=(-4, 4))
+        # the curves take the height the dock has: with the status label's word wrap the
+        # panel's height follows its width, and the plot's own 480-px size hint made a
+        # short dock scroll the curves out of sight
+        self.plot.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Ignored)
+        legend = self.plot.addLegend(offset=(-4, 4))
+        legend.setBrush(theme.qcolor("panel", 215))  # readable where it lies over a curve
+        legend.setLabelTextColor(theme.text)
         self.plot.showGrid(x=True, y=True, alpha=0.2)
 
         form = QtWidgets.QWidget()
@@ -254,6 +260,9 @@ class ProbePanel(QtWidgets.QWidget):
             self.plot.plot(x, res.curve(name), pen=pen, symbol=symbol, symbolSize=4 + 2 * width,
                            symbolBrush=colour if i == 0 else None, symbolPen=pg.mkPen(colour, width=1.5),
                            name=label)
+        if legend is not None:  # in the right-hand corner the curves leave free
+            edge = 1 if legend_corner(res) == "bottom" else 0
+            legend.anchor(itemPos=(1, edge), parentPos=(1, edge), offset=(-4, 4 - 8 * edge))
         self.plot.setLabel("bottom", res.stimuli.vary)
         self.plot.setLabel("left", f"layer {res.layer} {res.quantity}")
         self.plot.enableAutoRange()
