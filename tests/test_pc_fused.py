@@ -157,3 +157,20 @@ def test_a_model_with_large_layers_compiles_its_passes_when_built_not_in_its_fir
     assert len(bound) == 4  # two updates, the image's drive, layer 1's prediction stage
     for op in bound:
         assert {numba.typeof(a) for a in op.args} <= warm, op.func
+
+
+def test_without_a_writable_cache_the_passes_are_compiled_in_the_process(monkeypatch):
+    """A read-only install with no user cache folder: numba finds no place for its cache
+    and would refuse to compile a cached function; the passes compile uncached."""
+    from numba.core import caching
+
+    monkeypatch.setattr(caching.CacheImpl, "_locator_classes", [])
+
+    def triple(a):
+        for i in range(a.shape[0]):
+            a[i] *= 3
+
+    f = pc_numba._compiled_pass(triple)
+    a = np.ones(3, np.float32)
+    f(a)
+    np.testing.assert_array_equal(a, [3, 3, 3])

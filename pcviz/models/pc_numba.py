@@ -59,6 +59,17 @@ def tanh_rational(v: np.ndarray) -> np.ndarray:
 
 
 _ratio_compiled = numba.njit(fastmath=_FAST, inline="always")(_ratio)
+_PASS = dict(fastmath=_FAST, boundscheck=False, error_model="numpy", nogil=True)
+
+
+def _compiled_pass(fn):
+    """``fn`` compiled as a pass, cached on disk where numba finds a writable place
+    (beside this module, or the user's cache folder); where it finds none (a read-only
+    install without a home folder), compiled in each process instead of failing."""
+    try:
+        return numba.njit(cache=True, **_PASS)(fn)
+    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+        return numba.njit(**_PASS)(fn)
 
 
 def _tanh(v):  # replaced per dtype inside compiled code (below)
@@ -73,7 +84,7 @@ def _tanh_typed(v):
     return lambda v: math.tanh(v)
 
 
-@numba.njit(fastmath=_FAST, cache=True, boundscheck=False, error_model="numpy", nogil=True)
+@_compiled_pass
 def predict_tanh(a, bias, x, peff, pred, fprime, err, perr, g):
     """For a layer of B x n (2-D arrays; ``bias`` and ``peff`` rows of n):
     pred = tanh(a + bias), fprime = 1 − pred², err = x − pred, perr = peff ⊙ err,
@@ -93,7 +104,7 @@ def predict_tanh(a, bias, x, peff, pred, fprime, err, perr, g):
             g[i, j] = pe * d
 
 
-@numba.njit(fastmath=_FAST, cache=True, boundscheck=False, error_model="numpy", nogil=True)
+@_compiled_pass
 def drive_tanh(a, bias, x, peff, g):
     """Only g = peff ⊙ (x − tanh(a + bias)) ⊙ (1 − tanh²(a + bias)), what a step needs of a
     held layer's prediction (its prediction and errors are left for whoever reads them)."""
@@ -113,7 +124,7 @@ def _moved(x, dx, perr, scale, lam_gauss, lam_cauchy, one):
     return x + scale * (dx - perr - lam_gauss * x - (lam_cauchy + lam_cauchy) * x / (one + x * x))
 
 
-@numba.njit(fastmath=_FAST, cache=True, boundscheck=False, error_model="numpy", nogil=True)
+@_compiled_pass
 def update_state(x, dx, perr, scale, lam_gauss, lam_cauchy):
     """x += scale ⊙ (dx − perr − prior′(x)) for a layer of B x n (``scale`` a row of n:
     dt / D on free units, 0 on held ones)."""
@@ -125,7 +136,7 @@ def update_state(x, dx, perr, scale, lam_gauss, lam_cauchy):
             x[i, j] = _moved(x[i, j], dx[i, j], perr[i, j], scale[j], lam_gauss, lam_cauchy, one)
 
 
-@numba.njit(fastmath=_FAST, cache=True, boundscheck=False, error_model="numpy", nogil=True)
+@_compiled_pass
 def update_state_and_error(x, dx, perr, scale, lam_gauss, lam_cauchy, pred, peff, err):
     """:func:`update_state`, then err = x − pred and perr = peff ⊙ err, for a layer whose
     prediction does not change during the hold (it comes from a held layer)."""
