@@ -174,3 +174,23 @@ def test_without_a_writable_cache_the_passes_are_compiled_in_the_process(monkeyp
     a = np.ones(3, np.float32)
     f(a)
     np.testing.assert_array_equal(a, [3, 3, 3])
+
+
+def test_where_the_passes_cannot_load_auto_takes_torch_calls_and_fused_says_why(monkeypatch):
+    """numba missing, or built for another numpy: ``auto`` warns and binds torch's calls
+    (the model still builds and steps), ``fused`` is refused
+    with the reason when the model is built."""
+    from pcviz.models import pc_kernels
+    from pcviz.models.base import ModelError
+
+    monkeypatch.setattr(pc_kernels, "compiled_passes", lambda: (None, "Numba needs NumPy 2.4 or less"))
+    cfg = comparison_config("generative", width=64, n_in=300, n_out=10)
+    data = DataInfo(300, (15, 20), n_classes=10)
+    with pytest.warns(UserWarning, match="NumPy 2.4"):
+        model = PCModel(cfg, data, "cpu", seed=0)
+    batches, labels = _batches(300, 10, B=40, n=1, dtype=torch.float32)
+    with pytest.warns(UserWarning, match="torch's calls instead"):
+        run_model(model, batches, labels, 3)
+    assert model._fast.plan.kernels.name == "torch"
+    with pytest.raises(ModelError, match="cpu_kernels = fused.*NumPy 2.4.*auto, torch or numpy"):
+        PCModel(dataclasses.replace(cfg, cpu_kernels="fused"), data, "cpu", seed=0)

@@ -32,11 +32,15 @@ torch calls.
 
 from __future__ import annotations
 
-from functools import partial
+import warnings
+from functools import lru_cache, partial
+from types import ModuleType
 from typing import Callable
 
 import numpy as np
 import torch
+
+from pcviz.models.base import ModelError
 
 Op = Callable[[], object]
 
@@ -145,10 +149,12 @@ class FusedKernels(TorchKernels):
     fuses_tanh = True
     fuses_update = True
 
-    def __init__(self):
-        from pcviz.models import pc_numba  # imported (and compiled) by prepare_kernels when the model was built
+    def __init__(self, passes):
+        self._numba = passes  # pcviz.models.pc_numba (see compiled_passes)
 
-        self._numba = pc_numba
+    def warm_up(self, dtype: torch.dtype) -> None:
+        """Compile the passes for tensors of ``dtype`` (see :func:`prepare_kernels`)."""
+        self._numba.warm_up(torch.empty((), dtype=dtype).numpy().dtype)
 
     def predict_tanh(self, a, bias, x, peff, pred, fprime, err, perr, g) -> list[Op]:
         """pred = tanh(a + bias), fprime = 1 − pred², err = x − pred, perr = peff ⊙ err,
@@ -174,6 +180,30 @@ class FusedKernels(TorchKernels):
         return [partial(self._numba.update_state_and_error, *arrays, lam_gauss, lam_cauchy, *rest)]
 
 
+@lru_cache(maxsize=None)
+def compiled_passes() -> tuple[ModuleType | None, str]:
+    """(:mod:`pcviz.models.pc_numba`, "") or (None, why it cannot load: numba missing,
+    or built for another numpy than the one installed). Imported once, on first need."""
+    try:
+        from pcviz.models import pc_numba
+    except ImportError as exc:
+        return None, str(exc)
+    return pc_numba, ""
+
+
+def _fused(setting: str) -> TorchKernels:
+    """The fused set; for ``auto``, torch's calls with a warning where the passes cannot
+    load; for ``fused``, an error that says why."""
+    passes, why = compiled_passes()
+    if passes is not None:
+        return FusedKernels(passes)
+    if setting == "fused":
+        raise ModelError(f"model.cpu_kernels = fused: the compiled passes cannot load ({why});"
+                         " choose auto, torch or numpy")
+    warnings.warn(f"the fast step's compiled passes cannot load ({why}): torch's calls instead", stacklevel=3)
+    return TorchKernels()
+
+
 def prepare_kernels(setting: str, device: torch.device, sizes: list[int], dtype: torch.dtype) -> None:
     """When a model is built: if its steps will likely bind the fused set (the batch
     is not known yet; :data:`TYPICAL_BATCH` is assumed), import numba and compile the
@@ -183,9 +213,9 @@ def prepare_kernels(setting: str, device: torch.device, sizes: list[int], dtype:
         return
     if setting == "auto" and (dtype != torch.float32 or max(sizes) * TYPICAL_BATCH <= NUMPY_MAX_ELEMENTS):
         return
-    from pcviz.models import pc_numba
-
-    pc_numba.warm_up(torch.empty((), dtype=dtype).numpy().dtype)
+    k = _fused(setting)
+    if isinstance(k, FusedKernels):
+        k.warm_up(dtype)
 
 
 def choose_kernels(setting: str, device: torch.device, sizes: list[int], batch: int,
@@ -199,4 +229,4 @@ def choose_kernels(setting: str, device: torch.device, sizes: list[int], batch: 
         return NumpyKernels()
     if setting == "auto" and dtype != torch.float32:
         return TorchKernels()
-    return FusedKernels()
+    return _fused(setting)
