@@ -141,7 +141,6 @@ def scalar_label(scalar: str, names: dict[int, str]) -> str:
     return _TAILS.get(tail, tail.replace("_", " "))
 
 
-
 def short_labels(labels: list[str]) -> list[str]:
     """The last word of each legend label, for a key in a plot's title ("held-out PC"
     -> "PC"), or the whole labels where the last words would not tell them apart."""
