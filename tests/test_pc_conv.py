@@ -157,14 +157,20 @@ def functional_energy(model: PCConvModel, xs, Ks, bs):
             pred = bs[l].repeat_interleave(model.shapes[l][1] * model.shapes[l][2]).expand(B, -1)
         prec = model.precision(l).expand(model.sizes[l])
         total = total + 0.5 * (prec * (xs[l] - pred) ** 2).sum()
-        if l >= 1:
-            total = total + 0.5 * cfg.prior_strength * (xs[l] ** 2).sum()
+        if l >= 1:  # λ_l: prior_strengths[l - 1] where given per level, else prior_strength
+            lam = cfg.prior_strengths[l - 1] if cfg.prior_strengths else cfg.prior_strength
+            total = total + 0.5 * lam * (xs[l] ** 2).sum()
     return total / B
 
 
+# one λ for every level, or one per level (two levels here)
+PRIORS = [dict(prior_strength=0.1), dict(prior_strength=0.1, prior_strengths=[0.02, 0.4])]
+
+
+@pytest.mark.parametrize("prior", PRIORS, ids=["one-lambda", "per-level"])
 @pytest.mark.parametrize("side,geom", GEOMETRIES)
-def test_adjoint_and_weight_gradients_match_autograd(side, geom):
-    m = conv_model(side, activation="tanh", precision="channel", prior="gaussian", prior_strength=0.1, **geom)
+def test_adjoint_and_weight_gradients_match_autograd(side, geom, prior):
+    m = conv_model(side, activation="tanh", precision="channel", prior="gaussian", **prior, **geom)
     for l in range(m.L + 1):
         m.var[l].uniform_(0.5, 2.0)
         m.b[l].normal_(0.0, 0.3)
