@@ -40,7 +40,7 @@ def _arrays(dtype, B=5, n=37, seed=0):
             "scale": rng.random(n).astype(dtype) * 0.1, "pred": rng.standard_normal((B, n)).astype(dtype)}
 
 
-@pytest.mark.parametrize("dtype,tol", [(np.float32, 2e-6), (np.float64, 1e-14)])
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 2e-6), (np.float64, 1e-13)])
 def test_prediction_kernels_compute_their_formulas(dtype, tol):
     d = _arrays(dtype)
     y = np.tanh(d["a"].astype(np.float64) + d["bias"])
@@ -49,14 +49,14 @@ def test_prediction_kernels_compute_their_formulas(dtype, tol):
     out = {k: np.full_like(d["a"], np.nan) for k in want}
     pc_numba.predict_tanh(d["a"], d["bias"], d["x"], d["peff"], *[out[k] for k in ("pred", "fprime", "err", "perr", "g")])
     for k, v in want.items():
-        np.testing.assert_allclose(out[k], v, rtol=0, atol=tol * 10, err_msg=k)
+        np.testing.assert_allclose(out[k], v, rtol=0, atol=tol, err_msg=k)
     g = np.full_like(d["a"], np.nan)
     pc_numba.drive_tanh(d["a"], d["bias"], d["x"], d["peff"], g)
-    np.testing.assert_allclose(g, want["g"], rtol=0, atol=tol * 10)
+    np.testing.assert_allclose(g, want["g"], rtol=0, atol=tol)
 
 
 @pytest.mark.parametrize("prior", ["none", "gaussian", "cauchy"])
-@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-6), (np.float64, 1e-14)])
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-6), (np.float64, 1e-13)])
 def test_update_kernels_compute_an_euler_step(prior, dtype, tol):
     d = _arrays(dtype, seed=1)
     lam = 0.3
@@ -66,12 +66,12 @@ def test_update_kernels_compute_an_euler_step(prior, dtype, tol):
     gauss, cauchy = (lam if prior == "gaussian" else 0.0), (lam if prior == "cauchy" else 0.0)
     xs = d["x"].copy()
     pc_numba.update_state(xs, d["dx"], d["perr"].copy(), d["scale"], gauss, cauchy)
-    np.testing.assert_allclose(xs, want, rtol=0, atol=tol * 10)
+    np.testing.assert_allclose(xs, want, rtol=0, atol=tol)
     xs, perr, err = d["x"].copy(), d["perr"].copy(), np.full_like(d["x"], np.nan)
     pc_numba.update_state_and_error(xs, d["dx"], perr, d["scale"], gauss, cauchy, d["pred"], d["peff"], err)
-    np.testing.assert_allclose(xs, want, rtol=0, atol=tol * 10)
-    np.testing.assert_allclose(err, want - d["pred"], rtol=0, atol=tol * 10)
-    np.testing.assert_allclose(perr, d["peff"] * (want - d["pred"]), rtol=0, atol=tol * 10)
+    np.testing.assert_allclose(xs, want, rtol=0, atol=tol)
+    np.testing.assert_allclose(err, want - d["pred"], rtol=0, atol=tol)
+    np.testing.assert_allclose(perr, d["peff"] * (want - d["pred"]), rtol=0, atol=tol)
 
 
 def _batches(n_in, n_out, B=6, n=3, dtype=torch.float64):
@@ -96,9 +96,9 @@ def test_fused_holds_end_where_the_plain_loop_does(direction):
 
 
 def test_float32_fused_step_agrees_with_the_reference_to_float32_rounding():
-    """The benchmark's generative network (smaller), float32, three learning holds: the
-    fused calls (rational tanh) and torch's calls each differ from the reference step
-    by float32 rounding; the fused ones by no more than a few times torch's own."""
+    """The benchmark's generative network (smaller), float32, three learning holds of 20
+    steps: the fused calls (rational tanh, within 4e-7 of tanh) and torch's calls end
+    within a few float32 roundings (1e-6 of the weights' scale) of the reference step."""
     cfg = comparison_config("generative", width=48, n_in=100, n_out=10)
     data = DataInfo(100, (10, 10), n_classes=10)
     models = {k: PCModel(dataclasses.replace(cfg, cpu_kernels=k, implementation=impl), data, "cpu", seed=1)
@@ -111,8 +111,7 @@ def test_float32_fused_step_agrees_with_the_reference_to_float32_rounding():
     gap = {k: max(float((a - b).abs().max()) for a, b in zip(models[k].W + models[k].x, ref.W + ref.x))
            for k in ("fused", "torch")}
     scale = max(float(w.abs().max()) for w in ref.W)
-    assert gap["fused"] < 1e-5 * scale, gap
-    assert gap["fused"] < max(10 * gap["torch"], 1e-6 * scale), gap
+    assert gap["fused"] < 1e-6 * scale and gap["torch"] < 1e-6 * scale, gap
 
 
 def test_a_diverging_state_stays_not_a_number():
